@@ -1,0 +1,36 @@
+/**
+ * Record types shared by the dataset readers, the shard format and the loader.
+ *
+ * Images are always channels-last (HWC, NHWC for batches), uint8 RGB, as stored on disk.
+ * @module
+ */
+
+/** A whole split of a small dataset held in memory: N images of H x W x C uint8 pixels (HWC). */
+export interface ImageArray {
+  /** N*H*W*C bytes, image-major, then row, column, channel (NHWC). */
+  images: Uint8Array;
+  /** N labels in [0, numClasses). */
+  labels: Int32Array;
+  height: number;
+  width: number;
+  channels: number;
+  numClasses: number;
+  classNames?: string[];
+}
+
+/** One encoded (e.g. JPEG) image with its label, as streamed from large datasets (CUB, ImageNet). */
+export interface EncodedImage {
+  label: number;
+  /** The file's bytes as found in the archive (JPEG). */
+  bytes: Uint8Array;
+  /** Path or name of the image inside its archive/folder, for error messages. */
+  name: string;
+}
+
+/** A loader batch ready for upload: float32 NHWC images (normalised) and int32 labels. */
+export interface Batch {
+  images: Float32Array;
+  labels: Int32Array;
+  /** [batch, height, width, channels] */
+  shape: [number, number, number, number];
+}
