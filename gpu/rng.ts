@@ -111,7 +111,9 @@ export class Rng {
 
   /** Restores a state returned by {@link getState}. */
   setState(state: number[]): void {
-    if (state.length !== 5) throw new Error(`Rng.setState: expected 5 numbers, got ${state.length}`);
+    if (state.length !== 5) {
+      throw new Error(`Rng.setState: expected 5 numbers, got ${state.length}`);
+    }
     for (let i = 0; i < 4; i++) this.#s[i] = state[i] >>> 0;
     this.#spareNormal = Number.isNaN(state[4]) ? null : state[4];
   }

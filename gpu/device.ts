@@ -1,0 +1,157 @@
+/**
+ * The one lazily acquired WebGPU adapter and device: adapter selection (power preference; the backend
+ * through Deno's `DENO_WEBGPU_BACKEND`), adapter info and limits read before `requestDevice`, limits
+ * raised to what the adapter offers, and clear errors when WebGPU or an adapter is missing.
+ * @module
+ */
+
+/** What the adapter told us about itself, read before the device was requested. */
+export interface AdapterSummary {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** True for software adapters such as Mesa's lavapipe/llvmpipe. */
+  isFallbackAdapter: boolean;
+  /** The backend asked for through `DENO_WEBGPU_BACKEND`, if any. */
+  backend: string | null;
+  limits: Record<string, number>;
+  features: string[];
+}
+
+/** Options for {@link initDevice}. */
+export interface DeviceOptions {
+  /** Adapter preference, as in `navigator.gpu.requestAdapter`. */
+  powerPreference?: GPUPowerPreference;
+  /** Ask for a fallback (software) adapter. */
+  forceFallbackAdapter?: boolean;
+}
+
+/** The acquired device with what we know of its adapter. */
+export interface GpuContext {
+  device: GPUDevice;
+  adapter: AdapterSummary;
+  /** Required binding alignment for storage buffer offsets, in bytes. */
+  storageAlign: number;
+}
+
+let current: Promise<GpuContext> | null = null;
+let resolved: GpuContext | null = null;
+let lostReason: string | null = null;
+
+const LIMITS_TO_RAISE = [
+  "maxStorageBufferBindingSize",
+  "maxBufferSize",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupSizeZ",
+  "maxStorageBuffersPerShaderStage",
+  "maxComputeWorkgroupsPerDimension",
+] as const;
+
+/** A message that says what is missing and how to get it, for each platform we know. */
+export function missingAdapterHelp(): string {
+  const os = Deno.build.os;
+  const lines = [
+    "Install a WebGPU-capable driver:",
+    os === "linux"
+      ? "  Linux without a GPU: `apt-get install mesa-vulkan-drivers` (Mesa's lavapipe software " +
+        "adapter); with a GPU, its Vulkan driver. Pick a backend with DENO_WEBGPU_BACKEND=vulkan|gl."
+      : os === "darwin"
+      ? "  macOS: Metal is built in; check that the machine has a Metal-capable GPU."
+      : "  Windows: install a current GPU driver (DirectX 12 or Vulkan).",
+  ];
+  return lines.join("\n");
+}
+
+/**
+ * Acquires (once) the adapter and device. Later calls return the same context.
+ *
+ * @example
+ * ```ts
+ * import { initDevice } from "./device.ts";
+ * const ctx = await initDevice();
+ * console.log(ctx.adapter.description);
+ * ```
+ */
+export function initDevice(options: DeviceOptions = {}): Promise<GpuContext> {
+  if (current) return current;
+  current = acquire(options).then((ctx) => (resolved = ctx)).catch((e) => {
+    current = null;
+    throw e;
+  });
+  return current;
+}
+
+/** The device acquired by {@link initDevice}; throws if it has not been awaited yet or was lost. */
+export function gpu(): GpuContext {
+  if (lostReason) throw new Error(`WebGPU device was lost: ${lostReason}`);
+  if (!resolved) {
+    throw new Error("collapse: call `await initDevice()` before using GPU tensors or ops");
+  }
+  return resolved;
+}
+
+/** Whether a device has been acquired. */
+export function hasDevice(): boolean {
+  return resolved !== null;
+}
+
+async function acquire(options: DeviceOptions): Promise<GpuContext> {
+  const nav = globalThis.navigator as Navigator & { gpu?: GPU };
+  if (!nav?.gpu) {
+    throw new Error(
+      "collapse: WebGPU is not available (`navigator.gpu` is undefined). Use Deno >= 2.0 " +
+        "(`npm install -g deno`), where WebGPU is stable.\n" + missingAdapterHelp(),
+    );
+  }
+  const adapter = await nav.gpu.requestAdapter({
+    powerPreference: options.powerPreference,
+    forceFallbackAdapter: options.forceFallbackAdapter,
+  });
+  if (!adapter) {
+    throw new Error(
+      "collapse: no WebGPU adapter found (navigator.gpu.requestAdapter() returned null).\n" +
+        missingAdapterHelp(),
+    );
+  }
+  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  const limits: Record<string, number> = {};
+  for (const key in adapter.limits) {
+    limits[key] = (adapter.limits as unknown as Record<string, number>)[key];
+  }
+  const summary: AdapterSummary = {
+    vendor: info.vendor ?? "",
+    architecture: info.architecture ?? "",
+    device: info.device ?? "",
+    description: info.description ?? "",
+    isFallbackAdapter: Boolean(
+      info.isFallbackAdapter ??
+        (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter,
+    ),
+    backend: Deno.env.get("DENO_WEBGPU_BACKEND") ?? null,
+    limits,
+    features: [...adapter.features],
+  };
+  const requiredLimits: Record<string, number> = {};
+  for (const key of LIMITS_TO_RAISE) {
+    if (limits[key] !== undefined) requiredLimits[key] = limits[key];
+  }
+  const wanted = (["timestamp-query", "shader-f16"] as GPUFeatureName[]).filter((f) =>
+    adapter.features.has(f)
+  );
+  const device = await adapter.requestDevice({
+    requiredLimits,
+    requiredFeatures: wanted as GPUFeatureName[],
+  });
+  device.lost.then((info) => {
+    if (info.reason !== "destroyed") lostReason = `${info.reason}: ${info.message}`;
+  });
+  return {
+    device,
+    adapter: summary,
+    storageAlign: limits.minStorageBufferOffsetAlignment ?? 256,
+  };
+}

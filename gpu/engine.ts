@@ -1,0 +1,463 @@
+/**
+ * The dispatcher: encodes every kernel launch of a step into one command encoder and compute pass,
+ * caches pipelines (by WGSL source) and immutable uniform buffers (by content), turns WebGPU
+ * validation errors into thrown errors that name the kernel, reads tensors back in one round trip,
+ * and records a step's dispatch list for replay ({@link CapturedStep}).
+ * @module
+ */
+import { BufferPool, type PoolStats } from "./buffer_pool.ts";
+import { gpu } from "./device.ts";
+
+/** A GPU allocation (or a view into one) that tensors share by reference count. */
+export class Storage {
+  refs = 1;
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly byteOffset: number,
+    readonly byteLength: number,
+    /** Where the buffer goes when the last reference is dropped; null: owned elsewhere. */
+    readonly pool: BufferPool | null,
+  ) {}
+}
+
+/** One recorded kernel launch. */
+interface DispatchRecord {
+  kind: "dispatch";
+  name: string;
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  x: number;
+  y: number;
+  z: number;
+}
+/** One recorded buffer-to-buffer copy. */
+interface CopyRecord {
+  kind: "copy";
+  src: GPUBuffer;
+  srcOffset: number;
+  dst: GPUBuffer;
+  dstOffset: number;
+  size: number;
+}
+type StepRecord = DispatchRecord | CopyRecord;
+
+/** A binding for {@link Engine.dispatch}: a storage (tensor storage) or raw buffer range. */
+export interface Bindable {
+  storage: Storage;
+  /** Bytes to bind; defaults to the storage's byteLength. */
+  byteLength?: number;
+}
+
+/** A kernel launch description. */
+export interface Launch {
+  /** Kernel name, used in error messages. */
+  name: string;
+  /** WGSL source. Must use `@group(0)`; bindings 0..n-1 are `bindings`, binding n the uniforms. */
+  code: string;
+  /** Storage buffers, in binding order. */
+  bindings: Bindable[];
+  /** Uniform block contents (bound after the storage buffers), or undefined for none. */
+  uniforms?: ArrayBufferView;
+  /** Workgroup counts. */
+  workgroups: [number, number?, number?];
+  /** Entry point name (default "main"). */
+  entryPoint?: string;
+}
+
+/** Counters that benches and tests read. */
+export interface EngineStats extends PoolStats {
+  dispatches: number;
+  submits: number;
+  pipelines: number;
+  uniformBuffers: number;
+  readbacks: number;
+}
+
+/**
+ * A recorded step: its dispatch list replays with one encoder and one compute pass per run.
+ * Buffers it allocated stay owned by it until {@link CapturedStep.dispose}.
+ */
+export class CapturedStep {
+  readonly records: StepRecord[] = [];
+  /** Buffers first allocated inside the capture (private pool). */
+  readonly pool: BufferPool;
+  /** Global storages released during capture; they stay reserved while the step lives. */
+  readonly adopted: Storage[] = [];
+  #disposed = false;
+
+  constructor(private engine: Engine) {
+    this.pool = new BufferPool(engine.device);
+  }
+
+  /** Number of kernel launches per replay. */
+  get dispatchCount(): number {
+    return this.records.filter((r) => r.kind === "dispatch").length;
+  }
+
+  /** Encodes and submits the recorded work once (after the caller wrote the step's inputs). */
+  run(): void {
+    if (this.#disposed) throw new Error("collapse: CapturedStep.run after dispose");
+    this.engine.replay(this.records);
+  }
+
+  /** Frees the buffers the step owns. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.engine.flush();
+    for (const s of this.adopted) s.pool?.release(s.buffer, this.engine.batchId);
+    this.pool.trim();
+  }
+}
+
+/** The per-device dispatcher. Use {@link engine} to get it. */
+export class Engine {
+  readonly device: GPUDevice;
+  readonly pool: BufferPool;
+  /** Id of the submission currently being encoded. */
+  batchId = 1;
+  #encoder: GPUCommandEncoder | null = null;
+  #pass: GPUComputePassEncoder | null = null;
+  #batchKernels: string[] = [];
+  #pipelines = new Map<string, { pipeline: GPUComputePipeline; name: string }>();
+  #uniforms = new Map<string, GPUBuffer>();
+  #errors: Promise<Error | null>[] = [];
+  #firstError: Error | null = null;
+  #capture: CapturedStep | null = null;
+  #stats = { dispatches: 0, submits: 0, readbacks: 0 };
+
+  constructor(device: GPUDevice) {
+    this.device = device;
+    this.pool = new BufferPool(device);
+    device.addEventListener("uncapturederror", (e) => {
+      const err = (e as GPUUncapturedErrorEvent).error;
+      this.#firstError ??= new Error(`collapse: WebGPU error: ${err.message}`);
+    });
+  }
+
+  /** Throws a pending asynchronous GPU error, if one is known already. */
+  throwIfFailed(): void {
+    if (this.#firstError) {
+      const e = this.#firstError;
+      this.#firstError = null; // reported once; the device stays usable for later work
+      throw e;
+    }
+  }
+
+  /** Allocates storage of `byteLength` bytes (from the capture's pool while capturing). */
+  alloc(byteLength: number, label?: string, forUpload = false): Storage {
+    this.throwIfFailed();
+    const bytes = Math.max(4, Math.ceil(byteLength / 4) * 4);
+    const pool = this.#capture ? this.#capture.pool : this.pool;
+    if (forUpload && this.#capture) {
+      throw new Error(
+        `collapse: host data uploaded inside a captured step${label ? ` (${label})` : ""}; ` +
+          "write step inputs into tensors allocated before capture instead",
+      );
+    }
+    const buffer = pool.acquire(bytes, this.batchId, forUpload, label);
+    return new Storage(buffer, 0, byteLength, pool);
+  }
+
+  /** Drops one reference; the buffer returns to its pool at zero. */
+  release(s: Storage): void {
+    if (--s.refs > 0 || !s.pool) return;
+    if (this.#capture && s.pool === this.pool) {
+      this.#capture.adopted.push(s);
+      return;
+    }
+    s.pool.release(s.buffer, this.batchId);
+  }
+
+  /** Writes host data into a storage. Flushes first if encoded work is pending. */
+  write(s: Storage, data: ArrayBufferView, byteOffset = 0): void {
+    if (this.#capture) {
+      throw new Error(
+        "collapse: host data written inside a captured step; write inputs before run()",
+      );
+    }
+    if (this.#encoder) this.flush();
+    this.device.queue.writeBuffer(
+      s.buffer,
+      s.byteOffset + byteOffset,
+      data.buffer as ArrayBuffer,
+      data.byteOffset,
+      data.byteLength,
+    );
+  }
+
+  /** Encodes a kernel launch into the current pass (and records it while capturing). */
+  dispatch(launch: Launch): void {
+    this.throwIfFailed();
+    const { pipeline } = this.#pipeline(launch);
+    const entries: GPUBindGroupEntry[] = launch.bindings.map((b, i) => ({
+      binding: i,
+      resource: {
+        buffer: b.storage.buffer,
+        offset: b.storage.byteOffset,
+        size: Math.max(4, Math.ceil((b.byteLength ?? b.storage.byteLength) / 4) * 4),
+      },
+    }));
+    if (launch.uniforms) {
+      entries.push({
+        binding: launch.bindings.length,
+        resource: { buffer: this.#uniformBuffer(launch.uniforms) },
+      });
+    }
+    this.#ensurePass();
+    const bindGroup = this.device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries,
+      label: launch.name,
+    });
+    const [x, y = 1, z = 1] = launch.workgroups;
+    const maxDim = this.device.limits.maxComputeWorkgroupsPerDimension;
+    if (x > maxDim || y > maxDim || z > maxDim || x < 0 || y < 0 || z < 0) {
+      throw new Error(
+        `collapse: kernel ${launch.name} asked for workgroups [${x}, ${y}, ${z}] ` +
+          `(limit ${maxDim} per dimension)`,
+      );
+    }
+    if (x === 0 || y === 0 || z === 0) return;
+    const rec: DispatchRecord = {
+      kind: "dispatch",
+      name: launch.name,
+      pipeline,
+      bindGroup,
+      x,
+      y,
+      z,
+    };
+    this.#encode(rec);
+    this.#capture?.records.push(rec);
+  }
+
+  /** Encodes a buffer copy (ends the compute pass; the next dispatch opens a new one). */
+  copy(src: Storage, dst: Storage, byteLength = src.byteLength, srcOffset = 0, dstOffset = 0) {
+    const rec: CopyRecord = {
+      kind: "copy",
+      src: src.buffer,
+      srcOffset: src.byteOffset + srcOffset,
+      dst: dst.buffer,
+      dstOffset: dst.byteOffset + dstOffset,
+      size: Math.ceil(byteLength / 4) * 4,
+    };
+    this.#ensureEncoder();
+    this.#encode(rec);
+    this.#capture?.records.push(rec);
+  }
+
+  #encode(rec: StepRecord): void {
+    if (rec.kind === "dispatch") {
+      const pass = this.#ensurePass();
+      pass.setPipeline(rec.pipeline);
+      pass.setBindGroup(0, rec.bindGroup);
+      pass.dispatchWorkgroups(rec.x, rec.y, rec.z);
+      this.#batchKernels.push(rec.name);
+      this.#stats.dispatches++;
+    } else {
+      this.#endPass();
+      this.#ensureEncoder().copyBufferToBuffer(
+        rec.src,
+        rec.srcOffset,
+        rec.dst,
+        rec.dstOffset,
+        rec.size,
+      );
+    }
+  }
+
+  /** Re-encodes recorded work and submits it. */
+  replay(records: StepRecord[]): void {
+    this.#ensureEncoder();
+    for (const r of records) this.#encode(r);
+    this.flush();
+  }
+
+  /** Ends the pass and submits everything encoded so far. */
+  flush(): void {
+    if (!this.#encoder || this.#capture) return;
+    this.#endPass();
+    const kernels = this.#batchKernels;
+    this.#batchKernels = [];
+    const cmd = this.#encoder.finish();
+    this.#encoder = null;
+    this.device.queue.submit([cmd]);
+    this.#stats.submits++;
+    this.batchId++;
+    const scope = this.device.popErrorScope().then((err) =>
+      err
+        ? new Error(
+          `collapse: GPU validation error in a submission of [${
+            summarise(kernels)
+          }]: ${err.message}`,
+        )
+        : null
+    );
+    this.#errors.push(scope);
+  }
+
+  /** Waits for all submitted work and throws the first error any of it raised. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.#drainErrors();
+  }
+
+  async #drainErrors(): Promise<void> {
+    const pending = this.#errors;
+    this.#errors = [];
+    for (const e of await Promise.all(pending)) if (e) this.#firstError ??= e;
+    this.throwIfFailed();
+  }
+
+  /** Copies storages to the host in one round trip. */
+  async read(storages: Storage[]): Promise<ArrayBuffer[]> {
+    if (this.#capture) throw new Error("collapse: tensor readback inside a captured step");
+    this.#ensureEncoder();
+    this.#endPass();
+    const staging = storages.map((s) => {
+      const size = Math.max(4, Math.ceil(s.byteLength / 4) * 4);
+      const buf = this.device.createBuffer({
+        size,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      });
+      this.#encoder!.copyBufferToBuffer(s.buffer, s.byteOffset, buf, 0, size);
+      return buf;
+    });
+    this.flush();
+    this.#stats.readbacks++;
+    await Promise.all(staging.map((b) => b.mapAsync(GPUMapMode.READ)));
+    await this.#drainErrors();
+    return staging.map((b, i) => {
+      const out = b.getMappedRange().slice(0, storages[i].byteLength);
+      b.unmap();
+      b.destroy();
+      return out;
+    });
+  }
+
+  /** Records every launch made by `fn` (without running it) into a {@link CapturedStep}. */
+  capture<T>(fn: () => T): { step: CapturedStep; result: T } {
+    if (this.#capture) throw new Error("collapse: nested step capture");
+    this.flush();
+    const step = new CapturedStep(this);
+    this.#capture = step;
+    // Record only: the work encoded while capturing is discarded, then replayed by step.run().
+    let result: T;
+    try {
+      result = fn();
+    } finally {
+      this.#capture = null;
+      this.#discardEncoded();
+    }
+    return { step, result };
+  }
+
+  /** Whether a capture is being recorded. */
+  get capturing(): boolean {
+    return this.#capture !== null;
+  }
+
+  #discardEncoded(): void {
+    if (!this.#encoder) return;
+    this.#endPass();
+    this.#encoder.finish();
+    this.#encoder = null;
+    this.#batchKernels = [];
+    const scope = this.device.popErrorScope().then((err) =>
+      err
+        ? new Error(`collapse: GPU validation error while capturing a step: ${err.message}`)
+        : null
+    );
+    this.#errors.push(scope);
+    this.batchId++;
+  }
+
+  /** Dispatch/submit/pool counters. */
+  stats(): EngineStats {
+    return {
+      ...this.#stats,
+      ...this.pool.stats(),
+      pipelines: this.#pipelines.size,
+      uniformBuffers: this.#uniforms.size,
+    };
+  }
+
+  #ensureEncoder(): GPUCommandEncoder {
+    if (!this.#encoder) {
+      this.device.pushErrorScope("validation");
+      this.#encoder = this.device.createCommandEncoder();
+    }
+    return this.#encoder;
+  }
+
+  #ensurePass(): GPUComputePassEncoder {
+    if (!this.#pass) this.#pass = this.#ensureEncoder().beginComputePass();
+    return this.#pass;
+  }
+
+  #endPass(): void {
+    if (this.#pass) {
+      this.#pass.end();
+      this.#pass = null;
+    }
+  }
+
+  #pipeline(launch: Launch): { pipeline: GPUComputePipeline; name: string } {
+    const key = launch.entryPoint ? launch.entryPoint + "\n" + launch.code : launch.code;
+    let p = this.#pipelines.get(key);
+    if (p) return p;
+    this.device.pushErrorScope("validation");
+    const module = this.device.createShaderModule({ code: launch.code, label: launch.name });
+    const pipeline = this.device.createComputePipeline({
+      layout: "auto",
+      compute: { module, entryPoint: launch.entryPoint ?? "main" },
+      label: launch.name,
+    });
+    const name = launch.name;
+    this.#errors.push(
+      this.device.popErrorScope().then((err) =>
+        err ? new Error(`collapse: kernel ${name} failed to compile: ${err.message}`) : null
+      ),
+    );
+    p = { pipeline, name };
+    this.#pipelines.set(key, p);
+    return p;
+  }
+
+  #uniformBuffer(data: ArrayBufferView): GPUBuffer {
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const words = new Uint32Array(Math.ceil(bytes.length / 4));
+    new Uint8Array(words.buffer).set(bytes);
+    const key = words.join(",");
+    let buf = this.#uniforms.get(key);
+    if (buf) return buf;
+    const size = Math.max(16, Math.ceil(words.byteLength / 16) * 16);
+    buf = this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.UNIFORM,
+      mappedAtCreation: true,
+    });
+    new Uint32Array(buf.getMappedRange()).set(words);
+    buf.unmap();
+    this.#uniforms.set(key, buf);
+    return buf;
+  }
+}
+
+function summarise(names: string[]): string {
+  const uniq = [...new Set(names)];
+  return uniq.length > 12
+    ? uniq.slice(0, 12).join(", ") + `, ... (${uniq.length} kernels)`
+    : uniq.join(", ");
+}
+
+let theEngine: Engine | null = null;
+
+/** The engine of the device acquired by `initDevice()`. */
+export function engine(): Engine {
+  const { device } = gpu();
+  if (!theEngine || theEngine.device !== device) theEngine = new Engine(device);
+  return theEngine;
+}
