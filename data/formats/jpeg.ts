@@ -1,0 +1,101 @@
+// Owns JPEG (and PNG/WebP) decoding and resizing to raw RGB uint8 HWC with sharp (libvips), for
+// CUB/ImageNet shards and the loader. Greyscale/CMYK/alpha inputs come out as 3-channel sRGB.
+
+import sharp from "npm:sharp@^0.34.5";
+
+/** Raw decoded pixels, HWC uint8 RGB. */
+export interface RgbImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/** How to size the output. */
+export interface ResizeOptions {
+  width: number;
+  height: number;
+  /**
+   * "cover" (default): scale so the image covers width x height, then centre-crop.
+   * "fill": stretch to width x height, ignoring aspect ratio.
+   */
+  fit?: "cover" | "fill";
+  /**
+   * With fit "cover": first resize so the shorter side is this long, then centre-crop
+   * width x height (torchvision's Resize(256) + CenterCrop(224)).
+   */
+  resizeShorter?: number;
+  /** Resampling kernel (default "lanczos3"; "linear" or "nearest" are faster). */
+  kernel?: "nearest" | "linear" | "cubic" | "mitchell" | "lanczos2" | "lanczos3";
+}
+
+async function raw(img: sharp.Sharp, where: string): Promise<RgbImage> {
+  try {
+    const { data, info } = await img.removeAlpha().toColourspace("srgb").raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
+    return {
+      data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+      width: info.width,
+      height: info.height,
+    };
+  } catch (e) {
+    throw new Error(`${where}: cannot decode image: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Decodes an encoded image at its own size to RGB HWC. */
+export function decodeImage(bytes: Uint8Array, name = "image"): Promise<RgbImage> {
+  return raw(sharp(bytes, { failOn: "error" }), name);
+}
+
+/**
+ * Decodes and resizes an encoded image to exactly width x height RGB HWC.
+ *
+ * @example
+ * ```ts ignore
+ * const { data } = await decodeResized(jpegBytes, { width: 224, height: 224, resizeShorter: 256 });
+ * ```
+ */
+export async function decodeResized(
+  bytes: Uint8Array,
+  options: ResizeOptions,
+  name = "image",
+): Promise<RgbImage> {
+  const { width, height } = options;
+  const kernel = options.kernel ?? "lanczos3";
+  let img = sharp(bytes, { failOn: "error" });
+  if ((options.fit ?? "cover") === "fill") {
+    img = img.resize(width, height, { fit: "fill", kernel });
+  } else if (options.resizeShorter) {
+    const meta = await img.metadata().catch((e) => {
+      throw new Error(`${name}: cannot decode image: ${e.message}`, { cause: e });
+    });
+    const w0 = meta.width ?? 0, h0 = meta.height ?? 0;
+    const s = options.resizeShorter / Math.min(w0, h0);
+    const w1 = Math.max(width, Math.round(w0 * s)), h1 = Math.max(height, Math.round(h0 * s));
+    const resized = await raw(img.resize(w1, h1, { fit: "fill", kernel }), name);
+    const left = Math.floor((w1 - width) / 2), top = Math.floor((h1 - height) / 2);
+    const out = new Uint8Array(width * height * 3);
+    for (let y = 0; y < height; y++) {
+      const src = ((top + y) * w1 + left) * 3;
+      out.set(resized.data.subarray(src, src + width * 3), y * width * 3);
+    }
+    return { data: out, width, height };
+  } else {
+    img = img.resize(width, height, { fit: "cover", position: "centre", kernel });
+  }
+  const out = await raw(img, name);
+  return out;
+}
+
+/** Encodes RGB HWC pixels as JPEG (tests, previews). */
+export async function encodeJpeg(
+  data: Uint8Array,
+  width: number,
+  height: number,
+  quality = 90,
+): Promise<Uint8Array> {
+  const b = await sharp(data, { raw: { width, height, channels: 3 } }).jpeg({ quality })
+    .toBuffer();
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+}
