@@ -39,5 +39,4 @@ export {
 } from "./batch_maker.ts";
 export * from "./loader.ts";
 // Dataset readers and downloads (owned by the formats side), to enable by the lead:
-// export * from "./formats/mod.ts";
-// export * from "./download.ts";
+export * from "./formats/mod.ts";

@@ -10,7 +10,7 @@ export { readStl10, stl10ToHwc } from "./stl10.ts";
 export { cubImages, readCubMetadata } from "./cub.ts";
 export type { CubImage, CubMetadata, CubOptions } from "./cub.ts";
 export {
-  classCounts,
+  classCounts as imageNetLtClassCounts,
   imageNetLtImages,
   parseImageNetLtList,
   readImageNetLtList,
