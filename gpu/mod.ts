@@ -8,3 +8,4 @@ export * from "./scope.ts";
 export * from "./autograd.ts";
 export * from "./rng.ts";
 export * from "./ops/mod.ts";
+export { ParamArena } from "./param_arena.ts";

@@ -1,0 +1,165 @@
+/**
+ * The GEMM kernel family's shared parts: the operand interface (how a kernel reads A [M, K] and
+ * B [K, N], be it a plain matrix or an implicit im2col view), the launch description common to
+ * both variants (tile grid, split-K, batch decomposition, fused bias/ReLU epilogue) and the named
+ * uniform fields. The variants are matmul_regblock.ts (no workgroup memory, for CPU adapters) and
+ * matmul_tiled.ts (workgroup-memory tiles, for GPUs); {@link gemmLaunch} picks by config.
+ * @module
+ */
+import type { Bindable, Launch } from "../engine.ts";
+import { packUniforms, type UniformField } from "./util.ts";
+
+/** A named uniform field: [name, type, value]. */
+export type NamedField = [string, "u32" | "i32" | "f32", number];
+
+/** Register-blocked variant tile: threads WGM x WGN, each computing TM x TN outputs. */
+export interface RegblockConfig {
+  variant: "regblock";
+  wgm: number;
+  wgn: number;
+  tm: number;
+  tn: number;
+}
+/** Shared-memory tiled variant: 16 x 16 threads, 64 x 64 tile, BK-deep k slices. */
+export interface TiledConfig {
+  variant: "tiled";
+  bk: number;
+}
+/** A kernel configuration. */
+export type GemmConfig = RegblockConfig | TiledConfig;
+
+/** What the variant generators provide to operand code. */
+export interface OperandCtx {
+  tm: number;
+  tn: number;
+  /** Whether k-steps may run past kEnd (K or the split chunk is not a multiple of 4). */
+  kGuard: boolean;
+}
+
+/**
+ * How a kernel reads one operand. Role "a" is the M x K left operand, "b" the K x N right one.
+ * Register-blocked code sees `zb` (batch index), `bi0..bi3` (its decomposition), `m0`/`n0`
+ * (the thread's first row/column), `k0` (first k of a 4-step), `kc0..kc3` (k0+kk clamped below
+ * kEnd) and `kv1..kv3` (whether k0+kk < kEnd), and `p` (uniforms).
+ */
+export interface GemmOperand {
+  /** Distinguishes generated code (cache key part). */
+  key: string;
+  /** Uniform fields this operand needs. */
+  fields: NamedField[];
+  /** Register-blocked: binding element type. */
+  rbElem: "vec4<f32>" | "f32";
+  /** Register-blocked: per-thread statements before the k loop. */
+  rbSetup(c: OperandCtx): string;
+  /** Register-blocked: statements per k-step of 4. */
+  rbStep(c: OperandCtx): string;
+  /** A: scalar WGSL for A[m0+x, k0+y]; B: vec4 WGSL for B[k0+x, n0+4y .. n0+4y+3]. */
+  rbValue(x: number, y: number): string;
+  /** Tiled: `fn <role>_at(zb: u32, bi: vec4<u32>, r: u32, c: u32) -> f32`, 0 outside (r, c < kEnd checked by caller). */
+  scalarFn: string;
+}
+
+/** Everything a GEMM launch needs. */
+export interface GemmSpec {
+  /** Kernel name for errors. */
+  name: string;
+  a: GemmOperand;
+  b: GemmOperand;
+  aBinding: Bindable;
+  bBinding: Bindable;
+  out: Bindable;
+  bias?: Bindable;
+  relu?: boolean;
+  M: number;
+  N: number;
+  K: number;
+  /** Output batches (grid z / splits); batch index decomposition dims (innermost last). */
+  batch: number;
+  batchDims?: [number, number, number, number];
+  /** Split-K factor: partial results go to out[split][M][N] (batch must be 1). */
+  splits?: number;
+  config: GemmConfig;
+}
+
+/** WGSL struct text and packed values for named fields. */
+export function uniformBlock(fields: NamedField[]): { struct: string; data: Uint32Array } {
+  const struct = `struct P {\n${fields.map(([n, t]) => `  ${n}: ${t},`).join("\n")}\n}`;
+  const data = packUniforms(fields.map(([, t, v]) => [t, v] as UniformField));
+  return { struct, data };
+}
+
+/** Tile sizes of a config (rows x columns covered by one workgroup). */
+export function tileOf(c: GemmConfig): { tileM: number; tileN: number } {
+  return c.variant === "tiled"
+    ? { tileM: 64, tileN: 64 }
+    : { tileM: c.wgm * c.tm, tileN: c.wgn * c.tn };
+}
+
+/** The core uniform fields and the workgroup grid for a spec. */
+export function coreFields(s: GemmSpec): { fields: NamedField[]; grid: [number, number, number] } {
+  const { tileM, tileN } = tileOf(s.config);
+  const splits = s.splits ?? 1;
+  if (splits > 1 && s.batch !== 1) {
+    throw new Error(`collapse: ${s.name}: split-K needs batch 1 (got ${s.batch})`);
+  }
+  const kChunk = splits > 1 ? Math.ceil(s.K / splits / 4) * 4 : Math.max(4, Math.ceil(s.K / 4) * 4);
+  const tilesN = Math.ceil(s.N / tileN);
+  const tiles = tilesN * Math.ceil(s.M / tileM);
+  const gx = Math.min(tiles, 65535);
+  const gy = Math.ceil(tiles / gx);
+  const z = s.batch * splits;
+  if (z > 65535) throw new Error(`collapse: ${s.name}: ${z} batches exceed the grid limit`);
+  const [d0, d1, d2, d3] = s.batchDims ?? [s.batch, 1, 1, 1];
+  void d0;
+  const fields: NamedField[] = [
+    ["M", "u32", s.M],
+    ["N", "u32", s.N],
+    ["K", "u32", s.K],
+    ["kChunk", "u32", kChunk],
+    ["splits", "u32", splits],
+    ["tilesN", "u32", tilesN],
+    ["tiles", "u32", tiles],
+    ["d1", "u32", d1],
+    ["d2", "u32", d2],
+    ["d3", "u32", d3],
+  ];
+  return { fields, grid: [gx, gy, z] };
+}
+
+/** Whether the K loop needs per-k guards (a 4-step may cross kEnd). */
+export function needsKGuard(s: GemmSpec): boolean {
+  return s.K % 4 !== 0;
+}
+
+/** WGSL statements shared by both variants: tile, batch and split indices. */
+export function prologue(tileM: number, tileN: number): string {
+  return `
+  let t = wid.x + wid.y * nwg.x;
+  if (t >= p.tiles) { return; }
+  let tmi = t / p.tilesN;
+  let tni = t % p.tilesN;
+  let zb = wid.z / p.splits;
+  let zs = wid.z % p.splits;
+  let bi3 = zb % p.d3;
+  let bq2 = zb / p.d3;
+  let bi2 = bq2 % p.d2;
+  let bq1 = bq2 / p.d2;
+  let bi1 = bq1 % p.d1;
+  let bi0 = bq1 / p.d1;
+  let mT = tmi * ${tileM}u;
+  let nT = tni * ${tileN}u;
+  let kBegin = zs * p.kChunk;
+  let kEnd = min(p.K, kBegin + p.kChunk);
+  let outBase = wid.z * p.M * p.N;`;
+}
+
+/** Builds the {@link Launch} of a spec with the given generated source. */
+export function launchOf(s: GemmSpec, code: string, data: Uint32Array, grid: [number, number, number]): Launch {
+  const bindings = [s.aBinding, s.bBinding];
+  if (s.bias) bindings.push(s.bias);
+  bindings.push(s.out);
+  return { name: s.name, code, bindings, uniforms: data, workgroups: grid };
+}
+
+/** `.x` `.y` `.z` `.w` by index. */
+export const XYZW = ["x", "y", "z", "w"];

@@ -1,0 +1,143 @@
+/**
+ * GEMM variant for CPU (fallback) adapters: register blocking without workgroup memory or
+ * barriers. Each invocation computes a TM x TN block of outputs in vec4 registers, reading vec4s
+ * of A and B straight from storage in k-steps of 4 (fully unrolled). On lavapipe, where a
+ * workgroup runs as SIMD lanes of one CPU thread, barriers and shared memory cost more than the
+ * loads they save.
+ * @module
+ */
+import type { Launch } from "../engine.ts";
+import { TUNING } from "./tuning.ts";
+import {
+  coreFields,
+  type GemmSpec,
+  launchOf,
+  needsKGuard,
+  type OperandCtx,
+  prologue,
+  type RegblockConfig,
+  uniformBlock,
+} from "./matmul_gemm.ts";
+
+const cache = new Map<string, string>();
+
+/** The launch of a GEMM spec with the register-blocked variant. */
+export function regblockLaunch(s: GemmSpec): Launch {
+  const c = s.config as RegblockConfig;
+  const { fields, grid } = coreFields(s);
+  const all = [...fields, ...s.a.fields, ...s.b.fields];
+  const { struct, data } = uniformBlock(all);
+  const vecOut = s.N % 4 === 0;
+  const kGuard = needsKGuard(s);
+  const key = [
+    c.wgm,
+    c.wgn,
+    c.tm,
+    c.tn,
+    s.a.key,
+    s.b.key,
+    !!s.bias,
+    !!s.relu,
+    vecOut,
+    kGuard,
+    TUNING.rbFma,
+    struct,
+  ].join("|");
+  let code = cache.get(key);
+  if (!code) {
+    code = source(s, c, struct, vecOut, kGuard);
+    cache.set(key, code);
+  }
+  return launchOf(s, code, data, grid);
+}
+
+function source(
+  s: GemmSpec,
+  c: RegblockConfig,
+  struct: string,
+  vecOut: boolean,
+  kGuard: boolean,
+): string {
+  const { tm, tn, wgm, wgn } = c;
+  const tn4 = tn / 4;
+  const ctx: OperandCtx = { tm, tn, kGuard };
+  const outElem = vecOut ? "vec4<f32>" : "f32";
+  let bind = 0;
+  const decl: string[] = [
+    `@group(0) @binding(${bind++}) var<storage, read> A: array<${s.a.rbElem}>;`,
+    `@group(0) @binding(${bind++}) var<storage, read> B: array<${s.b.rbElem}>;`,
+  ];
+  if (s.bias) {
+    decl.push(`@group(0) @binding(${bind++}) var<storage, read> bias: array<${outElem}>;`);
+  }
+  decl.push(`@group(0) @binding(${bind++}) var<storage, read_write> O: array<${outElem}>;`);
+  decl.push(`@group(0) @binding(${bind++}) var<uniform> p: P;`);
+
+  const acc: string[] = [];
+  for (let i = 0; i < tm; i++) {
+    for (let j = 0; j < tn4; j++) acc.push(`  var c${i}_${j} = vec4<f32>(0.0);`);
+  }
+  const kc = kGuard
+    ? `    let kv1 = k0 + 1u < kEnd; let kv2 = k0 + 2u < kEnd; let kv3 = k0 + 3u < kEnd;
+    let kc0 = k0; let kc1 = select(k0, k0 + 1u, kv1); let kc2 = select(k0, k0 + 2u, kv2);
+    let kc3 = select(k0, k0 + 3u, kv3);`
+    : `    let kc0 = k0; let kc1 = k0 + 1u; let kc2 = k0 + 2u; let kc3 = k0 + 3u;`;
+  const fmas: string[] = [];
+  for (let kk = 0; kk < 4; kk++) {
+    for (let i = 0; i < tm; i++) {
+      const a = s.a.rbValue(i, kk);
+      for (let j = 0; j < tn4; j++) {
+        fmas.push(
+          TUNING.rbFma
+            ? `    c${i}_${j} = fma(vec4<f32>(${a}), ${s.b.rbValue(kk, j)}, c${i}_${j});`
+            : `    c${i}_${j} += ${a} * ${s.b.rbValue(kk, j)};`,
+        );
+      }
+    }
+  }
+  const stores: string[] = [];
+  for (let i = 0; i < tm; i++) {
+    stores.push(`  if (m0 + ${i}u < p.M) {`);
+    stores.push(`    let ro = outBase + (m0 + ${i}u) * p.N;`);
+    for (let j = 0; j < tn4; j++) {
+      const n = `n0 + ${4 * j}u`;
+      const v = `c${i}_${j}`;
+      if (vecOut) {
+        let e = v;
+        if (s.bias) e = `${e} + bias[(${n}) >> 2u]`;
+        if (s.relu) e = `max(${e}, vec4<f32>(0.0))`;
+        stores.push(`    if (${n} < p.N) { O[(ro + ${n}) >> 2u] = ${e}; }`);
+      } else {
+        for (let q = 0; q < 4; q++) {
+          const nq = `n0 + ${4 * j + q}u`;
+          let e = `${v}.${"xyzw"[q]}`;
+          if (s.bias) e = `${e} + bias[${nq}]`;
+          if (s.relu) e = `max(${e}, 0.0)`;
+          stores.push(`    if (${nq} < p.N) { O[ro + ${nq}] = ${e}; }`);
+        }
+      }
+    }
+    stores.push(`  }`);
+  }
+  return `// ${s.name}: register-blocked GEMM ${wgm}x${wgn} threads, ${tm}x${tn} per thread
+${struct}
+${decl.join("\n")}
+@compute @workgroup_size(${wgn}, ${wgm})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+${prologue(wgm * tm, wgn * tn)}
+  let m0 = mT + lid.y * ${tm}u;
+  let n0 = nT + lid.x * ${tn}u;
+${s.a.rbSetup(ctx)}
+${s.b.rbSetup(ctx)}
+${acc.join("\n")}
+  for (var k0 = kBegin; k0 < kEnd; k0 += 4u) {
+${kc}
+${s.a.rbStep(ctx)}
+${s.b.rbStep(ctx)}
+${fmas.join("\n")}
+  }
+${stores.join("\n")}
+}
+`;
+}
