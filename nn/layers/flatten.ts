@@ -1,0 +1,18 @@
+/** Flatten: [N, ...] -> [N, prod(...)] (row-major, so NHWC flattens as H, W, C). @module */
+import { reshape } from "../../gpu/ops/shape.ts";
+import { fmtShape, sizeOf, type Tensor } from "../../gpu/tensor.ts";
+import type { CallOptions } from "../types.ts";
+import { Layer, type Shape } from "./layer.ts";
+
+/** Flattens every axis but the batch axis. */
+export class Flatten extends Layer {
+  override computeOutputShape(s: Shape): Shape {
+    if (s.length < 1) this.fail(`expects a batch axis, got ${fmtShape(s)}`);
+    const rest = s.slice(1);
+    return [s[0], rest.some((d) => d < 0) ? -1 : sizeOf(rest)];
+  }
+
+  override call(x: Tensor, _options: CallOptions): Tensor {
+    return reshape(x, [x.shape[0], sizeOf(x.shape.slice(1))]);
+  }
+}

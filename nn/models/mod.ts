@@ -1,0 +1,5 @@
+/** Backbones: CIFAR ResNet-32, torchvision-layout ResNet-50, torch layout conversion. @module */
+export * from "./heads_option.ts";
+export * from "./resnet32.ts";
+export * from "./resnet50.ts";
+export * from "./torch_layout.ts";
