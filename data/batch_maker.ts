@@ -6,6 +6,7 @@
  * @module
  */
 
+import { decodeImage as decodeRgb } from "./formats/jpeg.ts";
 import type { Batch, ImageArray } from "./types.ts";
 import { Rng } from "../gpu/rng.ts";
 import { type Augmenter, type AugmentSpec, makeAugmenter } from "./augment.ts";
@@ -79,45 +80,9 @@ export class MemorySource implements ImageSource {
   }
 }
 
-type SharpFn = (input: Uint8Array) => {
-  toColourspace(s: string): ReturnType<SharpFn>;
-  removeAlpha(): ReturnType<SharpFn>;
-  raw(): ReturnType<SharpFn>;
-  toBuffer(o: { resolveWithObject: true }): Promise<{
-    data: Uint8Array;
-    info: { width: number; height: number; channels: number };
-  }>;
-};
-
-let sharpPromise: Promise<SharpFn> | null = null;
-
-/** Loads sharp (npm) on first use. */
-export function loadSharp(): Promise<SharpFn> {
-  sharpPromise ??= import("npm:sharp@^0.34.5").then((m) => m.default as unknown as SharpFn);
-  return sharpPromise;
-}
-
 /** Decodes an encoded image (JPEG, PNG...) to uint8 RGB HWC with sharp. `name` is for errors. */
 export async function decodeImage(bytes: Uint8Array, name: string): Promise<RawImage> {
-  const sharp = await loadSharp();
-  let res;
-  try {
-    res = await sharp(bytes).toColourspace("srgb").removeAlpha().raw().toBuffer({
-      resolveWithObject: true,
-    });
-  } catch (e) {
-    throw new Error(`decode ${name}: ${(e as Error).message}`);
-  }
-  const { width, height, channels } = res.info;
-  let data = new Uint8Array(res.data.buffer, res.data.byteOffset, res.data.byteLength);
-  if (channels !== 3) { // grey (1) or grey+alpha (2): replicate the first channel
-    const rgb = new Uint8Array(width * height * 3);
-    for (let p = 0; p < width * height; p++) {
-      const v = data[p * channels];
-      rgb[3 * p] = rgb[3 * p + 1] = rgb[3 * p + 2] = v;
-    }
-    data = rgb;
-  }
+  const { data, width, height } = await decodeRgb(bytes, name);
   return { data, height, width, channels: 3 };
 }
 

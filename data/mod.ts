@@ -29,7 +29,6 @@ export * from "./shards/writer.ts";
 export * from "./shards/reader.ts";
 export {
   BatchMaker,
-  decodeImage,
   type ImageSource,
   MemorySource,
   openSource,

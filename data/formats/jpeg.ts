@@ -1,7 +1,16 @@
 // Owns JPEG (and PNG/WebP) decoding and resizing to raw RGB uint8 HWC with sharp (libvips), for
 // CUB/ImageNet shards and the loader. Greyscale/CMYK/alpha inputs come out as 3-channel sRGB.
 
-import sharp from "npm:sharp@^0.34.5";
+import type sharpType from "npm:sharp@^0.34.5";
+
+type Sharp = typeof sharpType;
+let sharpModule: Promise<Sharp> | null = null;
+
+/** Loads sharp (libvips) on first use, so importing the library does not load a native module. */
+export function loadSharp(): Promise<Sharp> {
+  sharpModule ??= import("npm:sharp@^0.34.5").then((m) => m.default as Sharp);
+  return sharpModule;
+}
 
 /** Raw decoded pixels, HWC uint8 RGB. */
 export interface RgbImage {
@@ -28,7 +37,7 @@ export interface ResizeOptions {
   kernel?: "nearest" | "linear" | "cubic" | "mitchell" | "lanczos2" | "lanczos3";
 }
 
-async function raw(img: sharp.Sharp, where: string): Promise<RgbImage> {
+async function raw(img: sharpType.Sharp, where: string): Promise<RgbImage> {
   try {
     const { data, info } = await img.removeAlpha().toColourspace("srgb").raw()
       .toBuffer({ resolveWithObject: true });
@@ -44,7 +53,8 @@ async function raw(img: sharp.Sharp, where: string): Promise<RgbImage> {
 }
 
 /** Decodes an encoded image at its own size to RGB HWC. */
-export function decodeImage(bytes: Uint8Array, name = "image"): Promise<RgbImage> {
+export async function decodeImage(bytes: Uint8Array, name = "image"): Promise<RgbImage> {
+  const sharp = await loadSharp();
   return raw(sharp(bytes, { failOn: "error" }), name);
 }
 
@@ -63,6 +73,7 @@ export async function decodeResized(
 ): Promise<RgbImage> {
   const { width, height } = options;
   const kernel = options.kernel ?? "lanczos3";
+  const sharp = await loadSharp();
   let img = sharp(bytes, { failOn: "error" });
   if ((options.fit ?? "cover") === "fill") {
     img = img.resize(width, height, { fit: "fill", kernel });
@@ -95,6 +106,7 @@ export async function encodeJpeg(
   height: number,
   quality = 90,
 ): Promise<Uint8Array> {
+  const sharp = await loadSharp();
   const b = await sharp(data, { raw: { width, height, channels: 3 } }).jpeg({ quality })
     .toBuffer();
   return new Uint8Array(b.buffer, b.byteOffset, b.length);

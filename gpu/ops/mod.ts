@@ -14,6 +14,7 @@ export * from "./reduce.ts";
 export * from "./shape.ts";
 export * from "./indexing.ts";
 export * from "./softmax.ts";
+export * from "./accumulate.ts";
 export * from "./matmul.ts";
 export * from "./batch_norm.ts";
 export * from "./pool.ts";

@@ -5,7 +5,7 @@ import type { CallOptions } from "../types.ts";
 import { Layer, type LayerOptions, type Shape } from "./layer.ts";
 
 /** Options of {@link L2Normalize}. */
-export interface L2NormalizeOptions extends LayerOptions {
+export interface L2NormalizeLayerOptions extends LayerOptions {
   /** Axis: the last one (-1, the default; the op supports only that). */
   axis?: number;
   /** Lower bound of the norm (default 1e-8, as the paper's code). */
@@ -17,7 +17,7 @@ export class L2Normalize extends Layer {
   readonly axis: number;
   readonly epsilon: number;
 
-  constructor(options: L2NormalizeOptions = {}) {
+  constructor(options: L2NormalizeLayerOptions = {}) {
     super(options);
     this.axis = options.axis ?? -1;
     this.epsilon = options.epsilon ?? 1e-8;

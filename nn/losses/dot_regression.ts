@@ -15,7 +15,7 @@ import type { ModelOutputs } from "../model/model.ts";
 import { checkLabels, type Loss, type LossCallOptions } from "./loss.ts";
 
 /** Options of {@link DotRegressionLoss}. */
-export interface DotRegressionOptions {
+export interface DotRegressionLossOptions {
   /** Weight of mean_i ||h_i|| added to the loss (default 0; 0.01 for ImageNet-LT). */
   normRegularizer?: number;
 }
@@ -25,7 +25,7 @@ export class DotRegressionLoss implements Loss {
   readonly name = "dot_regression";
   readonly normRegularizer: number;
 
-  constructor(options: DotRegressionOptions = {}) {
+  constructor(options: DotRegressionLossOptions = {}) {
     this.normRegularizer = options.normRegularizer ?? 0;
   }
 

@@ -1,0 +1,281 @@
+/**
+ * The epoch loop (Keras' `fit`): per step it writes the batch, the scheduled learning rate and the
+ * mixup lambda/permutation into persistent GPU tensors and replays the captured training step
+ * (see train_step.ts); loss/accuracy stay on the GPU and are read back asynchronously every
+ * `progressEvery` steps (default: about every 2 s) and once at the end of each epoch. The NaN/Inf
+ * guard reads a GPU step monitor at those readbacks and names the exact epoch and step of the first
+ * non-finite loss. Randomness (mixup) comes from `Rng(seed * 1000003 + epoch)` and the data order
+ * from `data.batches(epoch)`, so a run resumed at an epoch boundary from its checkpoint continues
+ * exactly as the uninterrupted run.
+ * @module
+ */
+import { engine } from "../../gpu/engine.ts";
+import { Rng } from "../../gpu/rng.ts";
+import type { Batch } from "../../data/types.ts";
+import { saveCheckpoint } from "../checkpoint.ts";
+import { Mixup } from "../losses/mixup.ts";
+import type { Callback, FitContext } from "./callbacks.ts";
+import { ProgressBarCallback } from "./callbacks.ts";
+import { evaluate, type EvaluateOptions, type EvaluationResult } from "./evaluate.ts";
+import { History, type Logs } from "./history.ts";
+import { type DataSource, type TrainableModel, trainingState } from "./state.ts";
+import { type StepStats, TrainStep } from "./train_step.ts";
+
+/** Options of {@link fit}. */
+export interface FitOptions {
+  /** Train until this epoch count (exclusive end index, as Keras). */
+  epochs: number;
+  /** First epoch to run (resume: the checkpoint's `epoch`). Default 0. */
+  initialEpoch?: number;
+  /** Evaluated after every epoch; adds val_loss, val_accuracy, val_head/medium/tail. */
+  validationData?: DataSource;
+  /** Options of the per-epoch evaluation (e.g. `neuralCollapse: true` adds val_nc1, ...). */
+  validationOptions?: EvaluateOptions;
+  callbacks?: Callback[];
+  /** Seed of the run's randomness (mixup), combined with the epoch. Default 0. */
+  seed?: number;
+  /** Mixup Beta(alpha, alpha); 0 or absent: no mixup. */
+  mixupAlpha?: number;
+  /** Replay a captured step after the first (default true); false: eager every step (debugging). */
+  capture?: boolean;
+  /**
+   * Steps between statistic readbacks (progress, NaN check), or "auto" (default): about one
+   * readback every 2 seconds. Each readback costs >= ~10 ms on Deno.
+   */
+  progressEvery?: number | "auto";
+  /**
+   * Batches per epoch for per-step schedules and ETA (default: `data.batchesPerEpoch(epoch)`;
+   * unknown: schedules see progress 0 within each epoch).
+   */
+  stepsPerEpoch?: number;
+  /** 1: add a {@link ProgressBarCallback} (default: 1 when stderr is a terminal). */
+  verbose?: 0 | 1;
+  /** Run configuration saved into checkpoints written by callbacks. */
+  config?: unknown;
+}
+
+/** Error raised by the NaN/Inf guard. */
+export class NonFiniteLossError extends Error {
+  constructor(readonly epoch: number, readonly step: number, detail: string) {
+    super(
+      `collapse: fit: the loss became NaN/Inf in epoch ${epoch} (0-based), step ${step} ` +
+        `(1-based within the epoch)${detail}; the weights are no longer usable. ` +
+        "Lower the learning rate, check the inputs and labels, or resume from the last checkpoint.",
+    );
+    this.name = "NonFiniteLossError";
+  }
+}
+
+function valLogs(r: EvaluationResult, logs: Logs): void {
+  logs.val_loss = r.loss;
+  logs.val_accuracy = r.accuracy;
+  logs.val_head = r.report.head;
+  logs.val_medium = r.report.medium;
+  logs.val_tail = r.report.tail;
+  const nc = r.neuralCollapse;
+  if (nc) {
+    logs.val_nc1 = nc.nc1;
+    logs.val_nc_distance = nc.normalizedDistance;
+    logs.val_nc_cos_h = nc.meanCosH;
+    logs.val_nc_cos_hw = nc.meanDiagCosHW;
+  }
+}
+
+function checkBatch(b: Batch): void {
+  const n = b.shape.reduce((a, c) => a * c, 1);
+  if (b.images.length !== n || b.labels.length !== b.shape[0]) {
+    throw new Error(
+      `collapse: fit: batch [${
+        b.shape.join(", ")
+      }] has ${b.images.length} values and ${b.labels.length} labels`,
+    );
+  }
+}
+
+/**
+ * Trains a compiled model on `data` (fixed-size batches; a smaller last batch is dropped) from
+ * `initialEpoch` to `epochs`, returning the per-epoch {@link History}.
+ *
+ * @example
+ * ```ts ignore
+ * compile(model, { optimizer: new SGD({ learningRate: sched, momentum: 0.9, weightDecay: 2e-4 }),
+ *   loss: new DotRegressionLoss() });
+ * const history = await fit(model, loader, {
+ *   epochs: 200, validationData: test, mixupAlpha: 1, seed: 1,
+ *   callbacks: [new CheckpointCallback({ dir: "runs/a" })],
+ * });
+ * ```
+ */
+export async function fit(
+  model: TrainableModel,
+  data: DataSource,
+  options: FitOptions,
+): Promise<History> {
+  const state = trainingState(model, "fit");
+  const epochs = options.epochs;
+  const initialEpoch = options.initialEpoch ?? 0;
+  if (
+    !Number.isInteger(epochs) || epochs < 0 || !Number.isInteger(initialEpoch) || initialEpoch < 0
+  ) {
+    throw new Error(`collapse: fit: invalid epochs ${epochs} / initialEpoch ${initialEpoch}`);
+  }
+  const seed = options.seed ?? 0;
+  const alpha = options.mixupAlpha ?? 0;
+  if (!(alpha >= 0)) throw new Error(`collapse: fit: mixupAlpha must be >= 0, got ${alpha}`);
+  const capture = options.capture ?? true;
+  const every = options.progressEvery ?? "auto";
+  if (every !== "auto" && !(Number.isInteger(every) && every >= 1)) {
+    throw new Error(`collapse: fit: progressEvery must be a positive integer or "auto"`);
+  }
+  const verbose = options.verbose ?? (Deno.stderr.isTerminal() ? 1 : 0);
+  const callbacks = [...(options.callbacks ?? [])];
+  if (verbose === 1 && !callbacks.some((c) => c instanceof ProgressBarCallback)) {
+    callbacks.unshift(new ProgressBarCallback());
+  }
+  const history = new History();
+  const optimizer = state.optimizer;
+  let step: TrainStep | null = null;
+  const ctx: FitContext = {
+    model,
+    optimizer,
+    epochs,
+    initialEpoch,
+    stepsPerEpoch: null,
+    batchSize: 0,
+    stopTraining: false,
+    history,
+    saveCheckpoint: (path, epoch, extra) =>
+      saveCheckpoint(path, model, {
+        optimizer: state.arena ? optimizer : null,
+        epoch,
+        seed,
+        config: options.config,
+        extra,
+        inputShape: step ? [-1, ...step.shape.slice(1)] : undefined,
+      }),
+  };
+  history.params = { epochs, initialEpoch, seed, mixupAlpha: alpha, capture };
+  let lastLogs: Logs = {};
+  let prevSteps: number | null = null;
+  const emit = async <K extends keyof Callback>(
+    name: K,
+    ...args: Parameters<NonNullable<Callback[K]>>
+  ) => {
+    for (const cb of callbacks) {
+      const f = cb[name] as ((...a: unknown[]) => unknown) | undefined;
+      if (f) await f.apply(cb, args);
+    }
+  };
+  try {
+    await emit("onTrainBegin", ctx);
+    for (let epoch = initialEpoch; epoch < epochs && !ctx.stopTraining; epoch++) {
+      const known = options.stepsPerEpoch ?? data.batchesPerEpoch?.(epoch) ?? null;
+      ctx.stepsPerEpoch = known ?? prevSteps;
+      await emit("onEpochBegin", epoch, ctx);
+      const rng = new Rng(seed * 1000003 + epoch);
+      step?.resetStats();
+      let n = 0;
+      let lr = NaN;
+      const t0 = performance.now();
+      let readEvery = every === "auto" ? 8 : every;
+      let nextRead = readEvery;
+      let lastRead = { t: t0, n: 0 };
+      let pending: Promise<void> | null = null;
+      let failure: unknown = null;
+      const settle = async () => {
+        if (pending) await pending;
+        pending = null;
+        if (failure) throw failure;
+      };
+      const check = (s: StepStats, at: number) => {
+        if (s.badStep > 0) {
+          throw new NonFiniteLossError(
+            epoch,
+            s.badStep,
+            ` (found at the readback after step ${at}; readbacks every ${readEvery} steps)`,
+          );
+        }
+      };
+      for await (const batch of data.batches(epoch)) {
+        checkBatch(batch);
+        if (!step) {
+          model.build(batch.shape);
+          state.ensureArena();
+          const mixup = alpha > 0 ? new Mixup(alpha) : null;
+          step = new TrainStep(state, batch.shape, { mixup, capture });
+          ctx.batchSize = step.batchSize;
+        }
+        if (batch.shape[0] !== step.batchSize) continue; // drop the last partial batch
+        lr = optimizer.applySchedule(epoch, known ? Math.min(n / known, 1 - 1e-9) : 0);
+        step.mixup?.sample(step.batchSize, rng);
+        step.write(batch);
+        step.run();
+        n++;
+        if (failure) throw failure;
+        if (n >= nextRead) {
+          await settle();
+          const at = n, cur = step;
+          pending = cur.readStats().then(async (s) => {
+            check(s, at);
+            const now = performance.now();
+            const logs: Logs = {
+              loss: s.lossSum / Math.max(1, s.steps),
+              accuracy: s.correct / Math.max(1, s.steps * cur.batchSize),
+              lr,
+              images_per_sec: (at * cur.batchSize) / ((now - t0) / 1000),
+            };
+            if (every === "auto") {
+              const msPerStep = (now - lastRead.t) / Math.max(1, at - lastRead.n);
+              readEvery = Math.max(
+                1,
+                Math.min(100000, Math.round(2000 / Math.max(msPerStep, 1e-3))),
+              );
+            }
+            lastRead = { t: now, n: at };
+            await emit("onProgress", epoch, at, logs, ctx);
+          }).catch((e) => {
+            failure ??= e;
+          });
+          nextRead = n + readEvery;
+        }
+      }
+      await settle();
+      if (!step || n === 0) {
+        throw new Error(
+          `collapse: fit: epoch ${epoch} yielded no full batch` +
+            (step ? ` of size ${step.batchSize}` : ""),
+        );
+      }
+      const s = await step.readStats();
+      check(s, n);
+      prevSteps = n;
+      const secs = (performance.now() - t0) / 1000;
+      const logs: Logs = {
+        loss: s.lossSum / n,
+        accuracy: s.correct / (n * step.batchSize),
+        lr,
+        images_per_sec: (n * step.batchSize) / secs,
+      };
+      if (options.validationData) {
+        valLogs(await evaluate(model, options.validationData, options.validationOptions), logs);
+      }
+      history.record(epoch, logs);
+      lastLogs = logs;
+      await emit("onEpochEnd", epoch, logs, ctx);
+    }
+    history.params.steps = prevSteps;
+    history.params.batchSize = ctx.batchSize;
+    history.params.dispatchesPerStep = step?.dispatchCount ?? 0;
+  } catch (e) {
+    ctx.error = e;
+    throw e;
+  } finally {
+    try {
+      await emit("onTrainEnd", lastLogs, ctx);
+    } finally {
+      step?.dispose();
+      engine().flush();
+    }
+  }
+  return history;
+}
