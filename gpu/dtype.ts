@@ -12,7 +12,12 @@ export type TypedArrayFor<D extends DType> = D extends "f32" ? Float32Array
 export type HostArray = Float32Array | Int32Array | Uint32Array;
 
 /** Creates the typed array for a dtype over a buffer. */
-export function viewFor(dtype: DType, buffer: ArrayBufferLike, offset = 0, length?: number) {
+export function viewFor(
+  dtype: DType,
+  buffer: ArrayBufferLike,
+  offset = 0,
+  length?: number,
+): HostArray {
   switch (dtype) {
     case "f32":
       return new Float32Array(buffer, offset, length);

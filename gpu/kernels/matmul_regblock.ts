@@ -82,17 +82,19 @@ function source(
     let kc0 = k0; let kc1 = select(k0, k0 + 1u, kv1); let kc2 = select(k0, k0 + 2u, kv2);
     let kc3 = select(k0, k0 + 3u, kv3);`
     : `    let kc0 = k0; let kc1 = k0 + 1u; let kc2 = k0 + 2u; let kc3 = k0 + 3u;`;
+  // One loop-carried update per accumulator per k-step: lavapipe masks every store to a
+  // loop-carried variable, so four products are summed before the update.
   const fmas: string[] = [];
-  for (let kk = 0; kk < 4; kk++) {
-    for (let i = 0; i < tm; i++) {
-      const a = s.a.rbValue(i, kk);
-      for (let j = 0; j < tn4; j++) {
-        fmas.push(
-          TUNING.rbFma
-            ? `    c${i}_${j} = fma(vec4<f32>(${a}), ${s.b.rbValue(kk, j)}, c${i}_${j});`
-            : `    c${i}_${j} += ${a} * ${s.b.rbValue(kk, j)};`,
-        );
-      }
+  for (let i = 0; i < tm; i++) {
+    for (let j = 0; j < tn4; j++) {
+      const t = [0, 1, 2, 3].map((kk) => [s.a.rbValue(i, kk), s.b.rbValue(kk, j)]);
+      fmas.push(
+        TUNING.rbFma
+          ? `    c${i}_${j} = ${
+            t.reduce((acc, [a, b]) => `fma(vec4<f32>(${a}), ${b}, ${acc})`, `c${i}_${j}`)
+          };`
+          : `    c${i}_${j} += ${t.map(([a, b]) => `${a} * ${b}`).join(" + ")};`,
+      );
     }
   }
   const stores: string[] = [];

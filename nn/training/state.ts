@@ -57,7 +57,7 @@ export class TrainingState {
   /** The trainable weights in arena order. */
   packed: Weight[] = [];
   /** Cached steps (training and evaluation), by key; freed on recompile. */
-  readonly steps = new Map<string, Releasable>();
+  readonly steps: Map<string, Releasable> = new Map();
 
   constructor(model: TrainableModel, options: CompileOptions) {
     this.model = model;
