@@ -154,7 +154,12 @@ export function prologue(tileM: number, tileN: number): string {
 }
 
 /** Builds the {@link Launch} of a spec with the given generated source. */
-export function launchOf(s: GemmSpec, code: string, data: Uint32Array, grid: [number, number, number]): Launch {
+export function launchOf(
+  s: GemmSpec,
+  code: string,
+  data: Uint32Array,
+  grid: [number, number, number],
+): Launch {
   const bindings = [s.aBinding, s.bBinding];
   if (s.bias) bindings.push(s.bias);
   bindings.push(s.out);

@@ -141,9 +141,7 @@ export function denseB(transposed: boolean, vec: boolean, strides: number[]): Ge
       range(c.tn).map((n) =>
         vec
           ? `    let bt${n} = B[br${n} + (k0 >> 2u)];`
-          : `    let bt${n} = vec4<f32>(${
-            range(4).map((kk) => `B[br${n} + kc${kk}]`).join(", ")
-          });`
+          : `    let bt${n} = vec4<f32>(${range(4).map((kk) => `B[br${n} + kc${kk}]`).join(", ")});`
       ).concat(
         range(4).flatMap((kk) =>
           range(c.tn / 4).map((j) =>

@@ -117,8 +117,7 @@ function batchStrides(own: readonly number[], out: readonly number[], mat: numbe
 export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const tA = !!opts.transposeA;
   const tB = !!opts.transposeB;
-  const what = () =>
-    `${a.describe()}${tA ? "^T" : ""} x ${b.describe()}${tB ? "^T" : ""}`;
+  const what = () => `${a.describe()}${tA ? "^T" : ""} x ${b.describe()}${tB ? "^T" : ""}`;
   if (a.dtype !== "f32" || b.dtype !== "f32") {
     throw new Error(`collapse: matmul: needs f32 operands, got ${what()}`);
   }
@@ -173,7 +172,13 @@ function reduceTo(g: Tensor, shape: readonly number[]): Tensor {
   const inner = g.shape[g.rank - 2] * g.shape[g.rank - 1];
   const out = empty(shape, "f32", "matmul_grad");
   engine().dispatch(
-    sumToBatchLaunch(g, out, pad4(g.shape.slice(0, -2), rank), pad4(shape.slice(0, -2), rank), inner),
+    sumToBatchLaunch(
+      g,
+      out,
+      pad4(g.shape.slice(0, -2), rank),
+      pad4(shape.slice(0, -2), rank),
+      inner,
+    ),
   );
   g.dispose();
   return out;

@@ -16,6 +16,7 @@ export * from "./indexing.ts";
 export * from "./softmax.ts";
 export * from "./accumulate.ts";
 export * from "./matmul.ts";
+export * from "./conv2d.ts";
 export * from "./batch_norm.ts";
 export * from "./pool.ts";
 export * from "./normalize.ts";

@@ -1,0 +1,257 @@
+/**
+ * Implicit-im2col GEMM operands for conv2d (NHWC activations, HWIO weights), read straight from
+ * the activation tensors by the GEMM kernels (matmul_regblock.ts / matmul_tiled.ts):
+ * - forward:       A[m = (n, oh, ow), k = (kh, kw, ci)] = x[n, oh*sh - padT + kh, ow*sw - padL + kw, ci]
+ * - backward-data: A[m = (n, ih, iw), k = (kh, kw, co)] = dy[n, (ih + padT - kh)/sh, (iw + padL - kw)/sw, co]
+ * - backward-weight: A[m = (kh, kw, ci), k = (n, oh, ow)] = the forward's A transposed.
+ * vec4 loads along channels when the channel count is a multiple of 4; scalar loads otherwise.
+ * @module
+ */
+import { type GemmOperand, type NamedField, type OperandCtx, XYZW } from "./matmul_gemm.ts";
+
+/** Conv geometry (padT/padL: top/left padding; bottom/right follow from OH/OW). */
+export interface ConvGeom {
+  N: number;
+  H: number;
+  W: number;
+  Cin: number;
+  Cout: number;
+  OH: number;
+  OW: number;
+  KH: number;
+  KW: number;
+  sh: number;
+  sw: number;
+  padT: number;
+  padL: number;
+}
+
+/** The uniform fields every conv operand reads. */
+export function convFields(g: ConvGeom): NamedField[] {
+  return [
+    ["H", "u32", g.H],
+    ["W", "u32", g.W],
+    ["Cin", "u32", g.Cin],
+    ["Cout", "u32", g.Cout],
+    ["OH", "u32", g.OH],
+    ["OW", "u32", g.OW],
+    ["KH", "u32", g.KH],
+    ["KW", "u32", g.KW],
+    ["sh", "u32", g.sh],
+    ["sw", "u32", g.sw],
+    ["padT", "i32", g.padT],
+    ["padL", "i32", g.padL],
+  ];
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+/** Scalar load of A at an index valid when `ok` (index 0 otherwise). */
+function ld(idx: string, ok: string, vec: boolean): string {
+  return `select(${vec ? "vec4<f32>(0.0)" : "0.0"}, A[select(0u, ${idx}, ${ok})], ${ok})`;
+}
+
+function kOk(c: OperandCtx, kk: number): string {
+  return c.kGuard && kk > 0 ? ` && kv${kk}` : "";
+}
+
+/** Forward: x [N, H, W, Cin] as the im2col matrix [N*OH*OW, KH*KW*Cin]. `vec`: Cin % 4 == 0. */
+export function convForwardA(g: ConvGeom, vec: boolean): GemmOperand {
+  const inb = (y: string, x: string) => `u32(${y}) < p.H && u32(${x}) < p.W`;
+  const xIdx = (b: string, y: string, x: string, ci: string) =>
+    `((${b} + u32(${y})) * p.W + u32(${x})) * p.Cin + ${ci}`;
+  return {
+    key: `convFwdA:${vec}`,
+    fields: convFields(g),
+    rbElem: vec ? "vec4<f32>" : "f32",
+    scalarFn: `fn a_at(bi: vec4<u32>, m: u32, k: u32) -> f32 {
+  let ow = m % p.OW; let t = m / p.OW; let oh = t % p.OH; let n = t / p.OH;
+  let ci = k % p.Cin; let kt = k / p.Cin; let kw = kt % p.KW; let kh = kt / p.KW;
+  let y = i32(oh * p.sh + kh) - p.padT; let x = i32(ow * p.sw + kw) - p.padL;
+  let ok = ${inb("y", "x")};
+  return ${ld(xIdx("n * p.H", "y", "x", "ci"), "ok", false)};
+}`,
+    rbSetup: (c) =>
+      range(c.tm).map((i) =>
+        `  let fm${i} = min(m0 + ${i}u, p.M - 1u); let fo${i} = fm${i} % p.OW;` +
+        ` let ft${i} = fm${i} / p.OW;\n  let xb${i} = (ft${i} / p.OH) * p.H;` +
+        ` let ih${i} = i32((ft${i} % p.OH) * p.sh) - p.padT; let iw${i} = i32(fo${i} * p.sw) - p.padL;`
+      ).join("\n"),
+    rbStep: (c) => {
+      if (vec) {
+        return [
+          `    let ci = k0 % p.Cin; let kt = k0 / p.Cin; let kw = i32(kt % p.KW); let kh = i32(kt / p.KW);`,
+        ].concat(
+          range(c.tm).map((i) =>
+            `    let y${i} = ih${i} + kh; let x${i} = iw${i} + kw; let ok${i} = ${
+              inb(`y${i}`, `x${i}`)
+            };\n    let a${i} = ${
+              ld(`(${xIdx(`xb${i}`, `y${i}`, `x${i}`, "ci")}) >> 2u`, `ok${i}`, true)
+            };`
+          ),
+        ).join("\n");
+      }
+      const lines = range(4).map((kk) =>
+        `    let ci${kk} = kc${kk} % p.Cin; let kt${kk} = kc${kk} / p.Cin;` +
+        ` let kw${kk} = i32(kt${kk} % p.KW); let kh${kk} = i32(kt${kk} / p.KW);`
+      );
+      for (const i of range(c.tm)) {
+        for (const kk of range(4)) {
+          const y = `(ih${i} + kh${kk})`, x = `(iw${i} + kw${kk})`;
+          lines.push(
+            `    let ok${i}_${kk} = ${inb(y, x)}${kOk(c, kk)};`,
+            `    let v${i}_${kk} = ${ld(xIdx(`xb${i}`, y, x, `ci${kk}`), `ok${i}_${kk}`, false)};`,
+          );
+        }
+        lines.push(
+          `    let a${i} = vec4<f32>(${range(4).map((kk) => `v${i}_${kk}`).join(", ")});`,
+        );
+      }
+      return lines.join("\n");
+    },
+    rbValue: (i, kk) => `a${i}.${XYZW[kk]}`,
+  };
+}
+
+/**
+ * Backward-data: dy [N, OH, OW, Cout] as the matrix [N*H*W, KH*KW*Cout] of the transposed conv.
+ * `vec`: Cout % 4 == 0; `unit`: stride 1 (no divisibility tests).
+ */
+export function convBackwardDataA(g: ConvGeom, vec: boolean, unit: boolean): GemmOperand {
+  // Output pixel (oh, ow) that reads input pixel via tap (kh, kw); valid when in range.
+  const pos = (hy: string, wx: string) =>
+    unit ? { ok: `u32(${hy}) < p.OH && u32(${wx}) < p.OW`, oh: `u32(${hy})`, ow: `u32(${wx})` } : {
+      ok: `${hy} >= 0 && ${wx} >= 0 && u32(${hy}) % p.sh == 0u && u32(${wx}) % p.sw == 0u && ` +
+        `u32(${hy}) / p.sh < p.OH && u32(${wx}) / p.sw < p.OW`,
+      oh: `(u32(${hy}) / p.sh)`,
+      ow: `(u32(${wx}) / p.sw)`,
+    };
+  const yIdx = (b: string, oh: string, ow: string, co: string) =>
+    `((${b} + ${oh}) * p.OW + ${ow}) * p.Cout + ${co}`;
+  const sp = pos("hy", "wx");
+  return {
+    key: `convBwdDataA:${vec}:${unit}`,
+    fields: convFields(g),
+    rbElem: vec ? "vec4<f32>" : "f32",
+    scalarFn: `fn a_at(bi: vec4<u32>, m: u32, k: u32) -> f32 {
+  let iw = m % p.W; let t = m / p.W; let ih = t % p.H; let n = t / p.H;
+  let co = k % p.Cout; let kt = k / p.Cout; let kw = kt % p.KW; let kh = kt / p.KW;
+  let hy = i32(ih) + p.padT - i32(kh); let wx = i32(iw) + p.padL - i32(kw);
+  let ok = ${sp.ok};
+  return ${ld(yIdx("n * p.OH", sp.oh, sp.ow, "co"), "ok", false)};
+}`,
+    rbSetup: (c) =>
+      range(c.tm).map((i) =>
+        `  let dm${i} = min(m0 + ${i}u, p.M - 1u); let dw${i} = dm${i} % p.W;` +
+        ` let dt${i} = dm${i} / p.W;\n  let yb${i} = (dt${i} / p.H) * p.OH;` +
+        ` let ph${i} = i32(dt${i} % p.H) + p.padT; let pw${i} = i32(dw${i}) + p.padL;`
+      ).join("\n"),
+    rbStep: (c) => {
+      if (vec) {
+        return [
+          `    let co = k0 % p.Cout; let kt = k0 / p.Cout; let kw = i32(kt % p.KW); let kh = i32(kt / p.KW);`,
+        ].concat(
+          range(c.tm).map((i) => {
+            const q = pos(`hy${i}`, `wx${i}`);
+            return `    let hy${i} = ph${i} - kh; let wx${i} = pw${i} - kw; let ok${i} = ${q.ok};\n` +
+              `    let a${i} = ${
+                ld(`(${yIdx(`yb${i}`, q.oh, q.ow, "co")}) >> 2u`, `ok${i}`, true)
+              };`;
+          }),
+        ).join("\n");
+      }
+      const lines = range(4).map((kk) =>
+        `    let co${kk} = kc${kk} % p.Cout; let kt${kk} = kc${kk} / p.Cout;` +
+        ` let kw${kk} = i32(kt${kk} % p.KW); let kh${kk} = i32(kt${kk} / p.KW);`
+      );
+      for (const i of range(c.tm)) {
+        for (const kk of range(4)) {
+          const q = pos(`hy${i}_${kk}`, `wx${i}_${kk}`);
+          lines.push(
+            `    let hy${i}_${kk} = ph${i} - kh${kk}; let wx${i}_${kk} = pw${i} - kw${kk};` +
+              ` let ok${i}_${kk} = ${q.ok}${kOk(c, kk)};`,
+            `    let v${i}_${kk} = ${
+              ld(yIdx(`yb${i}`, q.oh, q.ow, `co${kk}`), `ok${i}_${kk}`, false)
+            };`,
+          );
+        }
+        lines.push(
+          `    let a${i} = vec4<f32>(${range(4).map((kk) => `v${i}_${kk}`).join(", ")});`,
+        );
+      }
+      return lines.join("\n");
+    },
+    rbValue: (i, kk) => `a${i}.${XYZW[kk]}`,
+  };
+}
+
+/**
+ * Backward-weight: x as the matrix [KH*KW*Cin, N*OH*OW] (the forward im2col transposed).
+ * `vec`: Cin % 4 == 0 (4 consecutive rows are 4 consecutive channels).
+ */
+export function convBackwardFilterA(g: ConvGeom, vec: boolean): GemmOperand {
+  const inb = (y: string, x: string) => `u32(${y}) < p.H && u32(${x}) < p.W`;
+  const xIdx = (b: string, y: string, x: string, ci: string) =>
+    `((${b} + u32(${y})) * p.W + u32(${x})) * p.Cin + ${ci}`;
+  const rowSetup = (r: string, m: string) =>
+    `  let fm${r} = ${m}; let fc${r} = fm${r} % p.Cin; let fq${r} = fm${r} / p.Cin;` +
+    ` let fw${r} = i32(fq${r} % p.KW) - p.padL; let fh${r} = i32(fq${r} / p.KW) - p.padT;`;
+  const pixel = (kk: number) =>
+    `    let pw${kk} = kc${kk} % p.OW; let pt${kk} = kc${kk} / p.OW; let pb${kk} = (pt${kk} / p.OH) * p.H;` +
+    ` let py${kk} = i32((pt${kk} % p.OH) * p.sh); let px${kk} = i32(pw${kk} * p.sw);`;
+  return {
+    key: `convBwdFiltA:${vec}`,
+    fields: convFields(g),
+    rbElem: vec ? "vec4<f32>" : "f32",
+    scalarFn: `fn a_at(bi: vec4<u32>, m: u32, k: u32) -> f32 {
+  let ci = m % p.Cin; let mt = m / p.Cin; let kw = mt % p.KW; let kh = mt / p.KW;
+  let ow = k % p.OW; let t = k / p.OW; let oh = t % p.OH; let n = t / p.OH;
+  let y = i32(oh * p.sh + kh) - p.padT; let x = i32(ow * p.sw + kw) - p.padL;
+  let ok = ${inb("y", "x")};
+  return ${ld(xIdx("n * p.H", "y", "x", "ci"), "ok", false)};
+}`,
+    rbSetup: (c) =>
+      vec
+        ? range(c.tm / 4).map((q) => rowSetup(`${q}`, `min(m0 + ${4 * q}u, p.M - 4u)`)).join("\n")
+        : range(c.tm).map((i) => rowSetup(`${i}`, `min(m0 + ${i}u, p.M - 1u)`)).join("\n"),
+    rbStep: (c) => {
+      const lines = range(4).map(pixel);
+      if (vec) {
+        for (const kk of range(4)) {
+          for (const q of range(c.tm / 4)) {
+            lines.push(
+              `    let y${kk}_${q} = py${kk} + fh${q}; let x${kk}_${q} = px${kk} + fw${q};` +
+                ` let ok${kk}_${q} = ${inb(`y${kk}_${q}`, `x${kk}_${q}`)}${kOk(c, kk)};`,
+              `    let a${kk}_${q} = ${
+                ld(
+                  `(${xIdx(`pb${kk}`, `y${kk}_${q}`, `x${kk}_${q}`, `fc${q}`)}) >> 2u`,
+                  `ok${kk}_${q}`,
+                  true,
+                )
+              };`,
+            );
+          }
+        }
+        return lines.join("\n");
+      }
+      for (const i of range(c.tm)) {
+        for (const kk of range(4)) {
+          lines.push(
+            `    let y${i}_${kk} = py${kk} + fh${i}; let x${i}_${kk} = px${kk} + fw${i};` +
+              ` let ok${i}_${kk} = ${inb(`y${i}_${kk}`, `x${i}_${kk}`)}${kOk(c, kk)};`,
+            `    let v${i}_${kk} = ${
+              ld(xIdx(`pb${kk}`, `y${i}_${kk}`, `x${i}_${kk}`, `fc${i}`), `ok${i}_${kk}`, false)
+            };`,
+          );
+        }
+        lines.push(
+          `    let a${i} = vec4<f32>(${range(4).map((kk) => `v${i}_${kk}`).join(", ")});`,
+        );
+      }
+      return lines.join("\n");
+    },
+    rbValue: (i, kk) => vec ? `a${kk}_${i >> 2}.${XYZW[i & 3]}` : `a${i}.${XYZW[kk]}`,
+  };
+}

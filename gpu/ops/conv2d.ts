@@ -1,0 +1,268 @@
+/**
+ * 2-D convolution (NHWC activations, HWIO weights, dilation 1, groups 1) as implicit GEMMs:
+ * forward (M = N*OH*OW, N = Cout, K = KH*KW*Cin, fused bias + ReLU epilogue), backward-data as a
+ * transposed implicit GEMM (M = N*H*W, N = Cin, K = KH*KW*Cout) and backward-weight as a GEMM over
+ * batch x pixels with split-K (M = KH*KW*Cin, N = Cout, K = N*OH*OW) plus a reduction.
+ * @module
+ */
+import { needsGrad, record } from "../autograd.ts";
+import { engine } from "../engine.ts";
+import {
+  convBackwardDataA,
+  convBackwardFilterA,
+  convForwardA,
+  type ConvGeom,
+} from "../kernels/conv2d_operands.ts";
+import { reluGradLaunch } from "../kernels/conv2d_relu_grad.ts";
+import { convWeightTLaunch } from "../kernels/conv2d_wt.ts";
+import { denseB } from "../kernels/matmul_operands.ts";
+import { colSumLaunch } from "../kernels/matmul_reduce.ts";
+import type { GemmVariant } from "../kernels/tuning.ts";
+import { empty, fmtShape, type Tensor } from "../tensor.ts";
+import { runGemm } from "./matmul.ts";
+
+/** Options of {@link conv2d} and its backward functions. */
+export interface Conv2dOptions {
+  /** Stride (rows, cols); default 1. */
+  stride?: number | [number, number];
+  /** Zero padding (rows, cols), "same" (TensorFlow's: output ceil(H / stride)) or "valid"; default 0. */
+  padding?: number | [number, number] | "same" | "valid";
+  /** Per-output-channel bias [Cout], added in the epilogue. */
+  bias?: Tensor;
+  /** Fused activation after the bias. */
+  activation?: "relu" | "linear";
+  /** Force a GEMM variant (tests, benches); default from kernels/tuning.ts. */
+  variant?: GemmVariant;
+  /** Register-blocked tile override (benches). */
+  tm?: number;
+  tn?: number;
+}
+
+const ZERO4: number[] = [0, 0, 0, 0];
+
+function pair(op: string, v: number | [number, number], what: string, min: number) {
+  const [a, b] = typeof v === "number" ? [v, v] : v;
+  if (!Number.isInteger(a) || !Number.isInteger(b) || a < min || b < min) {
+    throw new Error(
+      `collapse: ${op}: ${what} must be integers >= ${min}, got ${JSON.stringify(v)}`,
+    );
+  }
+  return [a, b];
+}
+
+/** Output size and padding of a conv, validated. */
+export function convGeometry(
+  op: string,
+  xShape: readonly number[],
+  wShape: readonly number[],
+  opts: Conv2dOptions,
+): ConvGeom {
+  if (xShape.length !== 4 || wShape.length !== 4) {
+    throw new Error(
+      `collapse: ${op}: needs x [N, H, W, Cin] and w [KH, KW, Cin, Cout], got x ${
+        fmtShape(xShape)
+      } and w ${fmtShape(wShape)}`,
+    );
+  }
+  const [N, H, W, Cin] = xShape;
+  const [KH, KW, wCin, Cout] = wShape;
+  if (wCin !== Cin) {
+    throw new Error(
+      `collapse: ${op}: x ${fmtShape(xShape)} has ${Cin} channels but w ${
+        fmtShape(wShape)
+      } expects ${wCin}`,
+    );
+  }
+  if (KH < 1 || KW < 1 || Cout < 1 || Cin < 1) {
+    throw new Error(`collapse: ${op}: empty kernel w ${fmtShape(wShape)}`);
+  }
+  const [sh, sw] = pair(op, opts.stride ?? 1, "stride", 1);
+  let padT: number, padL: number, OH: number, OW: number;
+  const pad = opts.padding ?? 0;
+  if (pad === "same") {
+    OH = Math.ceil(H / sh);
+    OW = Math.ceil(W / sw);
+    padT = Math.floor(Math.max((OH - 1) * sh + KH - H, 0) / 2);
+    padL = Math.floor(Math.max((OW - 1) * sw + KW - W, 0) / 2);
+  } else {
+    const [ph, pw] = pad === "valid" ? [0, 0] : pair(op, pad, "padding", 0);
+    padT = ph;
+    padL = pw;
+    OH = Math.floor((H + 2 * ph - KH) / sh) + 1;
+    OW = Math.floor((W + 2 * pw - KW) / sw) + 1;
+  }
+  if (OH < 1 || OW < 1) {
+    throw new Error(
+      `collapse: ${op}: kernel ${KH}x${KW} does not fit input ${H}x${W} with padding ${
+        JSON.stringify(pad)
+      }`,
+    );
+  }
+  return { N, H, W, Cin, Cout, OH, OW, KH, KW, sh, sw, padT, padL };
+}
+
+function checkF32(op: string, ts: Tensor[]): void {
+  for (const t of ts) {
+    if (t.dtype !== "f32") {
+      throw new Error(`collapse: ${op}: needs f32 tensors, got ${t.describe()}`);
+    }
+  }
+}
+
+function forwardRaw(x: Tensor, w: Tensor, g: ConvGeom, opts: Conv2dOptions): Tensor {
+  const out = empty([g.N, g.OH, g.OW, g.Cout], "f32", "conv2d");
+  const K = g.KH * g.KW * g.Cin;
+  runGemm({
+    name: "conv2d",
+    a: convForwardA(g, g.Cin % 4 === 0),
+    b: denseB(false, g.Cout % 4 === 0, ZERO4),
+    aT: x,
+    bT: w,
+    out,
+    bias: opts.bias,
+    relu: opts.activation === "relu",
+    M: g.N * g.OH * g.OW,
+    N: g.Cout,
+    K,
+    batch: 1,
+    variant: opts.variant,
+    tm: opts.tm,
+    tn: opts.tn,
+  });
+  return out;
+}
+
+/**
+ * dL/dx of a conv: the transposed implicit GEMM of dy [N, OH, OW, Cout] with w [KH, KW, Cin, Cout]
+ * (read through a [KH, KW, Cout, Cin] copy). Returns [N, H, W, Cin] = `xShape`.
+ */
+export function conv2dBackwardInput(
+  dy: Tensor,
+  w: Tensor,
+  xShape: readonly number[],
+  opts: Conv2dOptions = {},
+): Tensor {
+  const op = "conv2dBackwardInput";
+  checkF32(op, [dy, w]);
+  const g = convGeometry(op, xShape, w.shape, opts);
+  const want = [g.N, g.OH, g.OW, g.Cout];
+  if (dy.rank !== 4 || dy.shape.some((d, i) => d !== want[i])) {
+    throw new Error(`collapse: ${op}: dy ${dy.describe()} should be ${fmtShape(want)}`);
+  }
+  const e = engine();
+  const wt = empty([g.KH, g.KW, g.Cout, g.Cin], "f32", "conv2d_wt");
+  e.dispatch(convWeightTLaunch(w, wt, g.Cin, g.Cout));
+  const dx = empty(xShape, "f32", "conv2d_dx");
+  runGemm({
+    name: "conv2d_backward_input",
+    a: convBackwardDataA(g, g.Cout % 4 === 0, g.sh === 1 && g.sw === 1),
+    b: denseB(false, g.Cin % 4 === 0, ZERO4),
+    aT: dy,
+    bT: wt,
+    out: dx,
+    M: g.N * g.H * g.W,
+    N: g.Cin,
+    K: g.KH * g.KW * g.Cout,
+    batch: 1,
+    variant: opts.variant,
+    tm: opts.tm,
+    tn: opts.tn,
+  });
+  wt.dispose();
+  return dx;
+}
+
+/**
+ * dL/dw of a conv: GEMM of the transposed im2col of x [N, H, W, Cin] with dy [N*OH*OW, Cout],
+ * split over batch x pixels with a reduction pass. Returns [KH, KW, Cin, Cout] = `wShape`.
+ */
+export function conv2dBackwardFilter(
+  x: Tensor,
+  dy: Tensor,
+  wShape: readonly number[],
+  opts: Conv2dOptions = {},
+): Tensor {
+  const op = "conv2dBackwardFilter";
+  checkF32(op, [x, dy]);
+  const g = convGeometry(op, x.shape, wShape, opts);
+  const want = [g.N, g.OH, g.OW, g.Cout];
+  if (dy.rank !== 4 || dy.shape.some((d, i) => d !== want[i])) {
+    throw new Error(`collapse: ${op}: dy ${dy.describe()} should be ${fmtShape(want)}`);
+  }
+  const dw = empty(wShape, "f32", "conv2d_dw");
+  const M = g.KH * g.KW * g.Cin;
+  runGemm({
+    name: "conv2d_backward_filter",
+    a: convBackwardFilterA(g, g.Cin % 4 === 0),
+    b: denseB(false, g.Cout % 4 === 0, ZERO4),
+    aT: x,
+    bT: dy,
+    out: dw,
+    M,
+    N: g.Cout,
+    K: g.N * g.OH * g.OW,
+    batch: 1,
+    variant: opts.variant,
+    tm: opts.tm,
+    tn: opts.tn,
+  });
+  return dw;
+}
+
+/** Sum of dy [..., C] over all but the last axis (the bias gradient), in two passes. */
+export function biasGrad(dy: Tensor): Tensor {
+  const C = dy.shape[dy.rank - 1];
+  const R = dy.size / C;
+  const e = engine();
+  const out = empty([C], "f32", "conv2d_db");
+  const chunk = 256;
+  if (R <= 2 * chunk) {
+    e.dispatch(colSumLaunch(dy, out, R, C, Math.max(R, 1)));
+    return out;
+  }
+  const S = Math.ceil(R / chunk);
+  const part = empty([S, C], "f32", "conv2d_db_partial");
+  e.dispatch(colSumLaunch(dy, part, R, C, chunk));
+  e.dispatch(colSumLaunch(part, out, S, C, S));
+  part.dispose();
+  return out;
+}
+
+/**
+ * 2-D convolution: x [N, H, W, Cin] (NHWC) with w [KH, KW, Cin, Cout] (HWIO) -> [N, OH, OW, Cout],
+ * with stride, zero padding (or "same"/"valid"), an optional bias [Cout] and fused ReLU.
+ * Differentiable in x, w and bias.
+ *
+ * @example
+ * ```ts ignore
+ * const y = conv2d(x, w, { stride: 1, padding: 1, bias: b, activation: "relu" });
+ * ```
+ */
+export function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Tensor {
+  const op = "conv2d";
+  const bias = opts.bias;
+  checkF32(op, bias ? [x, w, bias] : [x, w]);
+  const g = convGeometry(op, x.shape, w.shape, opts);
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== g.Cout)) {
+    throw new Error(`collapse: ${op}: bias ${bias.describe()} should be [${g.Cout}]`);
+  }
+  if (opts.activation && opts.activation !== "relu" && opts.activation !== "linear") {
+    throw new Error(`collapse: ${op}: unknown activation ${JSON.stringify(opts.activation)}`);
+  }
+  const out = forwardRaw(x, w, g, opts);
+  const relu = opts.activation === "relu";
+  const xShape = x.shape;
+  const wShape = w.shape;
+  return record(out, op, [x, w, bias ?? null], (dy) => {
+    let dz = dy;
+    if (relu) {
+      dz = empty(dy.shape, "f32", "conv2d_relu_grad");
+      engine().dispatch(reluGradLaunch(dy, out, dz));
+    }
+    const dx = needsGrad(x) ? conv2dBackwardInput(dz, w, xShape, opts) : null;
+    const dw = needsGrad(w) ? conv2dBackwardFilter(x, dz, wShape, opts) : null;
+    const db = bias && needsGrad(bias) ? biasGrad(dz) : null;
+    if (dz !== dy) dz.dispose();
+    return [dx, dw, db];
+  });
+}
