@@ -3,6 +3,13 @@
  * caches pipelines (by WGSL source) and immutable uniform buffers (by content), turns WebGPU
  * validation errors into thrown errors that name the kernel, reads tensors back in one round trip,
  * and records a step's dispatch list for replay ({@link CapturedStep}).
+ *
+ * Device-side errors (helper-13): kernels that index with data (gather indices, class labels) can
+ * bind the engine's persistent error words ({@link Engine.errorBinding}, WGSL from
+ * {@link deviceErrorWgsl}) and call `report_error(code, value, bound, pos, extra)` with a code from
+ * {@link registerDeviceError} when an index is out of range. Every readback ({@link Engine.read})
+ * and {@link Engine.sync} copies and clears those words in the same submission (no extra round
+ * trip) and throws an Error naming the op. The buffer never moves, so captured steps report too.
  * @module
  */
 import { BufferPool, type PoolStats } from "./buffer_pool.ts";
@@ -54,7 +61,10 @@ export interface Launch {
   name: string;
   /** WGSL source. Must use `@group(0)`; bindings 0..n-1 are `bindings`, binding n the uniforms. */
   code: string;
-  /** Storage buffers, in binding order. */
+  /**
+   * Storage buffers, in binding order. A kernel that reports device-side errors binds
+   * `engine().errorBinding()` like any other buffer, declared with {@link deviceErrorWgsl}.
+   */
   bindings: Bindable[];
   /** Uniform block contents (bound after the storage buffers), or undefined for none. */
   uniforms?: ArrayBufferView;
@@ -62,6 +72,53 @@ export interface Launch {
   workgroups: [number, number?, number?];
   /** Entry point name (default "main"). */
   entryPoint?: string;
+}
+
+// ---------------------------------------------------------------- device-side errors (helper-13)
+
+/** What a kernel reported through `report_error` (the first report since the last readback). */
+export interface DeviceErrorInfo {
+  /** The offending value (an index or label), as i32. */
+  value: number;
+  /** The exclusive upper bound it violated (e.g. the axis size or the class count). */
+  bound: number;
+  /** Where it was found (e.g. the position in the index tensor or the row). */
+  pos: number;
+  /** A kernel-specific extra word (e.g. the axis). */
+  extra: number;
+}
+
+/** Words of the error buffer: [flag, code, value, bound, pos, extra, unused, unused]. */
+const ERROR_WORDS = 8;
+const deviceErrors: ((e: DeviceErrorInfo) => string)[] = [];
+
+/**
+ * Registers a kind of device-side error (once, at module load) and returns its code for WGSL's
+ * `report_error`. `format` writes the message after "collapse: ", e.g. "gather: index 12 ...".
+ */
+export function registerDeviceError(format: (e: DeviceErrorInfo) => string): number {
+  deviceErrors.push(format);
+  return deviceErrors.length; // codes start at 1; 0 means "no error"
+}
+
+/**
+ * WGSL declaring the error words at `@binding(binding)` and
+ * `fn report_error(code: u32, value: i32, bound: u32, pos: u32, extra: u32)`, which keeps the
+ * first report (later ones are dropped). Bind {@link Engine.errorBinding} there; the kernel must
+ * call `report_error` somewhere (pipelines use layout "auto").
+ */
+export function deviceErrorWgsl(binding: number): string {
+  return `
+@group(0) @binding(${binding}) var<storage, read_write> collapse_err: array<atomic<u32>, ${ERROR_WORDS}>;
+fn report_error(code: u32, value: i32, bound: u32, pos: u32, extra: u32) {
+  if (atomicLoad(&collapse_err[0]) != 0u) { return; }
+  if (atomicAdd(&collapse_err[0], 1u) != 0u) { return; }
+  atomicStore(&collapse_err[1], code);
+  atomicStore(&collapse_err[2], bitcast<u32>(value));
+  atomicStore(&collapse_err[3], bound);
+  atomicStore(&collapse_err[4], pos);
+  atomicStore(&collapse_err[5], extra);
+}`;
 }
 
 /** Counters that benches and tests read. */
@@ -125,10 +182,18 @@ export class Engine {
   #firstError: Error | null = null;
   #capture: CapturedStep | null = null;
   #stats = { dispatches: 0, submits: 0, readbacks: 0 };
+  /** The persistent device-side error words (see {@link deviceErrorWgsl}). */
+  #errorWords: Storage;
 
   constructor(device: GPUDevice) {
     this.device = device;
     this.pool = new BufferPool(device);
+    const errBuf = device.createBuffer({
+      size: ERROR_WORDS * 4,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      label: "collapse_error_words",
+    }); // zero-initialised by WebGPU
+    this.#errorWords = new Storage(errBuf, 0, ERROR_WORDS * 4, null);
     device.addEventListener("uncapturederror", (e) => {
       const err = (e as GPUUncapturedErrorEvent).error;
       this.#firstError ??= new Error(`collapse: WebGPU error: ${err.message}`);
@@ -142,6 +207,11 @@ export class Engine {
       this.#firstError = null; // reported once; the device stays usable for later work
       throw e;
     }
+  }
+
+  /** The binding of the persistent device-side error words, for kernels that report errors. */
+  errorBinding(): Bindable {
+    return { storage: this.#errorWords };
   }
 
   /** Allocates storage of `byteLength` bytes (from the capture's pool while capturing). */
@@ -299,9 +369,53 @@ export class Engine {
 
   /** Waits for all submitted work and throws the first error any of it raised. */
   async sync(): Promise<void> {
+    if (this.#capture) {
+      this.flush(); // a no-op while capturing, as before
+      await this.device.queue.onSubmittedWorkDone();
+      return await this.#drainErrors();
+    }
+    // (helper-13): the error words ride along with the submission, as in read().
+    this.#ensureEncoder();
+    this.#endPass();
+    const errStage = this.#stageErrorWords();
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
+    await errStage.mapAsync(GPUMapMode.READ);
+    const words = this.#takeWords(errStage);
     await this.#drainErrors();
+    this.#throwDeviceError(words);
+  }
+
+  /** Copies the error words into a new staging buffer and clears them (in the open encoder). */
+  #stageErrorWords(): GPUBuffer {
+    const buf = this.device.createBuffer({
+      size: ERROR_WORDS * 4,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const enc = this.#encoder!;
+    enc.copyBufferToBuffer(this.#errorWords.buffer, 0, buf, 0, ERROR_WORDS * 4);
+    enc.clearBuffer(this.#errorWords.buffer, 0, ERROR_WORDS * 4);
+    return buf;
+  }
+
+  #takeWords(buf: GPUBuffer): Uint32Array {
+    const words = new Uint32Array(buf.getMappedRange().slice(0));
+    buf.unmap();
+    buf.destroy();
+    return words;
+  }
+
+  /** Throws the error a kernel reported in `words`, if any. */
+  #throwDeviceError(words: Uint32Array): void {
+    if (words[0] === 0) return;
+    const format = deviceErrors[words[1] - 1];
+    const info: DeviceErrorInfo = {
+      value: words[2] | 0,
+      bound: words[3],
+      pos: words[4],
+      extra: words[5],
+    };
+    const what = format ? format(info) : `unknown device error code ${words[1]}`;
+    throw new Error(`collapse: ${what} (detected on the GPU)`);
   }
 
   async #drainErrors(): Promise<void> {
@@ -325,16 +439,20 @@ export class Engine {
       this.#encoder!.copyBufferToBuffer(s.buffer, s.byteOffset, buf, 0, size);
       return buf;
     });
+    const errStage = this.#stageErrorWords(); // (helper-13): same submission, no extra sync
     this.flush();
     this.#stats.readbacks++;
-    await Promise.all(staging.map((b) => b.mapAsync(GPUMapMode.READ)));
-    await this.#drainErrors();
-    return staging.map((b, i) => {
+    await Promise.all([...staging, errStage].map((b) => b.mapAsync(GPUMapMode.READ)));
+    const words = this.#takeWords(errStage);
+    const outs = staging.map((b, i) => {
       const out = b.getMappedRange().slice(0, storages[i].byteLength);
       b.unmap();
       b.destroy();
       return out;
     });
+    await this.#drainErrors();
+    this.#throwDeviceError(words);
+    return outs;
   }
 
   /** Records every launch made by `fn` (without running it) into a {@link CapturedStep}. */

@@ -18,6 +18,12 @@ function source(dtype: string): string {
 @group(0) @binding(1) var<storage, read> x: array<${dtype}>;
 struct P { N: u32, K: u32 }
 @group(0) @binding(2) var<uniform> p: P;
+${
+    dtype === "f32"
+      // (helper-13): bit test; \`v != v\` is false for NaN on some drivers (lavapipe)
+      ? "fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }"
+      : `fn is_nan(v: ${dtype}) -> bool { return false; }`
+  }
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   ${linearIndex(WG)}
@@ -27,7 +33,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var arg = 0u;
   for (var k = 1u; k < p.K; k++) {
     let v = x[base + k];
-    if (v > best || (best != best && v == v)) { best = v; arg = k; }
+    if (v > best || (is_nan(best) && !is_nan(v))) { best = v; arg = k; }
   }
   out[i] = i32(arg);
 }`;

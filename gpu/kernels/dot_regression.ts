@@ -3,22 +3,31 @@
  * Ew_k = sqrt((B / |U|) / c_k) (one workgroup), the per-row loss (h_i . t_i - a_i s_i)^2 / (2 s_i)
  * with t_i = Ew_{y_i} m_{y_i} (one workgroup per row, reducing over d), the batch mean (one
  * workgroup), and the gradient dL/dh_i = coef_i m_{y_i} * upstream, where coef_i = Ew (h.t - a s) / s.
- * Labels outside [0, K) give NaN losses and gradients (never a silent wrong value).
+ * Labels outside [0, K) give NaN losses and gradients and raise a device-side error (thrown at the
+ * next readback); count labels outside [0, K) are not counted and raise one too.
  * @module
  */
-import type { Launch } from "../engine.ts";
+import { deviceErrorWgsl, engine, type Launch, registerDeviceError } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
 import { grid1d, linearIndex, packUniforms } from "./util.ts";
 
 const WG = 256;
 const NAN = "bitcast<f32>(0x7fc00000u)";
+/** Device error codes: a label / count label outside [0, K). */
+const OOB_LABEL = registerDeviceError((e) =>
+  `dotRegressionLoss: label ${e.value} (row ${e.pos}) out of range for ${e.bound} classes`
+);
+const OOB_COUNT = registerDeviceError((e) =>
+  `dotRegressionLoss: countLabels value ${e.value} (row ${e.pos}) out of range for ${e.bound} classes`
+);
 
 const countsCode = `
-struct P { b: u32, k: u32 }
+struct P { b: u32, k: u32, code: u32 }
 @group(0) @binding(0) var<storage, read> labels: array<i32>;
 @group(0) @binding(1) var<storage, read_write> counts: array<atomic<u32>>;
 @group(0) @binding(2) var<storage, read_write> ew: array<f32>;
-@group(0) @binding(3) var<uniform> u: P;
+${deviceErrorWgsl(3)}
+@group(0) @binding(4) var<uniform> u: P;
 var<workgroup> present: atomic<u32>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32) {
@@ -28,7 +37,11 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   workgroupBarrier();
   for (var i = lid; i < u.b; i += ${WG}u) {
     let y = labels[i];
-    if (y >= 0 && u32(y) < u.k) { atomicAdd(&counts[u32(y)], 1u); }
+    if (y >= 0 && u32(y) < u.k) {
+      atomicAdd(&counts[u32(y)], 1u);
+    } else {
+      report_error(u.code, y, u.k, i, 0u);
+    }
   }
   storageBarrier();
   workgroupBarrier();
@@ -45,13 +58,26 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   }
 }`;
 
-/** Class counts (u32[K], scratch) and weights Ew (f32[K], 0 for absent classes) from labels. */
-export function drCountsLaunch(labels: Tensor, counts: Tensor, ew: Tensor, k: number): Launch {
+/**
+ * Class counts (u32[K], scratch) and weights Ew (f32[K], 0 for absent classes) from labels;
+ * `separate`: the labels are a separate `countLabels` tensor (names it in error messages).
+ */
+export function drCountsLaunch(
+  labels: Tensor,
+  counts: Tensor,
+  ew: Tensor,
+  k: number,
+  separate = false,
+): Launch {
   return {
     name: "dot_regression_counts",
     code: countsCode,
-    bindings: [labels.binding, counts.binding, ew.binding],
-    uniforms: packUniforms([["u32", labels.size], ["u32", k]]),
+    bindings: [labels.binding, counts.binding, ew.binding, engine().errorBinding()],
+    uniforms: packUniforms([
+      ["u32", labels.size],
+      ["u32", k],
+      ["u32", separate ? OOB_COUNT : OOB_LABEL],
+    ]),
     workgroups: [1],
   };
 }
@@ -65,7 +91,8 @@ struct P { b: u32, d: u32, k: u32 }
 @group(0) @binding(3) var<storage, read> ew: array<f32>;
 @group(0) @binding(4) var<storage, read_write> loss: array<f32>;
 @group(0) @binding(5) var<storage, read_write> coef: array<f32>;
-@group(0) @binding(6) var<uniform> u: P;
+${deviceErrorWgsl(6)}
+@group(0) @binding(7) var<uniform> u: P;
 var<workgroup> s_hm: array<f32, ${RW}>;
 var<workgroup> s_hh: array<f32, ${RW}>;
 var<workgroup> s_mm: array<f32, ${RW}>;
@@ -77,6 +104,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let y = labels[row];
   let valid = y >= 0 && u32(y) < u.k;
   let yc = select(0u, u32(y), valid);
+  if (lid == 0u && !valid) { report_error(${OOB_LABEL}u, y, u.k, row, 0u); }
   var hm = 0.0;
   var hh = 0.0;
   var mm = 0.0;
@@ -124,7 +152,15 @@ export function drRowsLaunch(
   return {
     name: "dot_regression_rows",
     code: rowsCode,
-    bindings: [h.binding, m.binding, labels.binding, ew.binding, loss.binding, coef.binding],
+    bindings: [
+      h.binding,
+      m.binding,
+      labels.binding,
+      ew.binding,
+      loss.binding,
+      coef.binding,
+      engine().errorBinding(),
+    ],
     uniforms: packUniforms([["u32", b], ["u32", d], ["u32", k]]),
     workgroups: b <= 65535 ? [b, 1, 1] : [65535, Math.ceil(b / 65535), 1],
   };

@@ -3,16 +3,21 @@
  * computes the row's log-sum-exp, its loss `sum_k t_k * (lse - z_k)`, the target mass `sum_k t_k`
  * and saves the softmax. The backward is elementwise: dz = (p * tsum - t) * g, where g is the
  * upstream gradient (per row, or one scalar times `scale` for mean/sum reductions). Targets are
- * hard labels (i32 [N]; out-of-range labels contribute nothing) or soft targets (f32 [N, K]), with
+ * hard labels (i32 [N]; a label outside [0, K) makes the row contribute nothing and raises a
+ * device-side error, thrown at the next readback) or soft targets (f32 [N, K]), with
  * optional label smoothing t = (1 - eps) t + eps / K.
  * @module
  */
-import type { Launch } from "../engine.ts";
+import { deviceErrorWgsl, engine, type Launch, registerDeviceError } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
 import { grid1d, linearIndex, packUniforms } from "./util.ts";
 import { rowWorkgroup, wgTree } from "./softmax.ts";
 
 const WG = 256;
+/** Device error code: a class label outside [0, K). */
+const OOB = registerDeviceError((e) =>
+  `softmaxCrossEntropy: label ${e.value} (row ${e.pos}) out of range for ${e.bound} classes`
+);
 const sources = new Map<string, string>();
 
 /** WGSL fn tgt_at(row, k) -> f32 for hard or soft targets (binding `tg`). */
@@ -36,8 +41,9 @@ function forwardSource(soft: boolean, wg: number): string {
 @group(0) @binding(2) var<storage, read_write> tsum: array<f32>;
 @group(0) @binding(3) var<storage, read> z: array<f32>;
 @group(0) @binding(4) var<storage, read> tg: array<${soft ? "f32" : "i32"}>;
+${soft ? "" : deviceErrorWgsl(5)}
 struct P { N: u32, K: u32, eps: f32 }
-@group(0) @binding(5) var<uniform> p: P;
+@group(0) @binding(${soft ? 5 : 6}) var<uniform> p: P;
 var<workgroup> sa: array<f32, ${wg}>;
 var<workgroup> sb: array<f32, ${wg}>;
 var<workgroup> sc: array<f32, ${wg}>;
@@ -48,6 +54,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let row = wid.x + wid.y * nwg.x;
   if (row >= p.N) { return; }
   let base = row * p.K;
+  ${
+    soft ? "" : `if (lid == 0u && (tg[row] < 0 || tg[row] >= i32(p.K))) {
+    report_error(${OOB}u, tg[row], p.K, row, 0u);
+  }`
+  }
   var m = z[base + min(lid, p.K - 1u)];
   for (var k = lid; k < p.K; k += ${wg}u) { m = max(m, z[base + k]); }
   sa[lid] = m;
@@ -133,6 +144,7 @@ export function softmaxCrossEntropyLaunch(
       out.tsum.binding,
       logits.binding,
       targets.binding,
+      ...(soft ? [] : [engine().errorBinding()]),
     ],
     uniforms: packUniforms([["u32", n], ["u32", k], ["f32", eps]]),
     workgroups: grid1d(n, 1),

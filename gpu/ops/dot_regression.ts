@@ -29,7 +29,8 @@ export interface DotRegressionOptions {
  * Ew_k = sqrt(gamma / c_k): t_i = Ew_{y_i} M[:, y_i]; s_i = max(||h_i||, 1e-8) and a_i = ||t_i||
  * held constant; loss_i = (h_i . t_i - a_i s_i)^2 / (2 s_i); mean over i. Differentiable in `h` only:
  * dL/dh_i = (h_i . t_i - a_i s_i) / (s_i B) * t_i. For unit-norm h and unit-norm columns of M this is
- * 0.5 * mean_i Ew_{y_i}^2 (cos(h_i, m_{y_i}) - 1)^2. Labels must lie in [0, K) (others give NaN).
+ * 0.5 * mean_i Ew_{y_i}^2 (cos(h_i, m_{y_i}) - 1)^2. Labels must lie in [0, K): others give NaN
+ * and make the next readback throw an error naming them (checked on the GPU).
  *
  * @example
  * ```ts ignore
@@ -75,7 +76,7 @@ export function dotRegressionLoss(
   const ew = empty([k]);
   const rowLoss = empty([b]);
   const coef = empty([b]);
-  e.dispatch(drCountsLaunch(countLabels, counts, ew, k));
+  e.dispatch(drCountsLaunch(countLabels, counts, ew, k, countLabels !== labels));
   e.dispatch(drRowsLaunch(h, M, labels, ew, rowLoss, coef, d, k));
   counts.dispose();
   ew.dispose();

@@ -34,8 +34,15 @@ const ADD = K("add", "a + b");
 const SUB = K("sub", "a - b");
 const MUL = K("mul", "a * b");
 const DIV = K("div", "a / b");
-const MAX = K("maximum", "max(a, b)");
-const MIN = K("minimum", "min(a, b)");
+// WGSL max/min/clamp may drop a NaN operand, and `v != v` is not a reliable NaN test (it is false
+// for NaN on lavapipe), so f32 kernels test the bits: like PyTorch, a NaN operand gives NaN (the
+// training loop's NaN guard relies on it). Integer max/min use the builtins.
+const NAN_PRELUDE = `
+fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }`;
+const MAX_F32 = K("maximum", "select(select(max(a, b), b, is_nan(b)), a, is_nan(a))", NAN_PRELUDE);
+const MIN_F32 = K("minimum", "select(select(min(a, b), b, is_nan(b)), a, is_nan(a))", NAN_PRELUDE);
+const MAX_INT = K("maximum_int", "max(a, b)");
+const MIN_INT = K("minimum_int", "min(a, b)");
 const NEG = K("neg", "-a");
 
 /** a + b (broadcasting; f32, i32 or u32). */
@@ -87,10 +94,13 @@ export function div(a: Tensor, b: Tensor): Tensor {
   );
 }
 
-/** Elementwise max(a, b) (broadcasting); the gradient goes to a where a >= b, else to b. */
+/**
+ * Elementwise max(a, b) (broadcasting; NaN if either is NaN); the gradient goes to a where a >= b,
+ * else to b.
+ */
 export function maximum(a: Tensor, b: Tensor): Tensor {
   binaryCheck("maximum", a, b, INT_OK);
-  const out = mapOp(MAX, [a, b], a.dtype);
+  const out = mapOp(a.dtype === "f32" ? MAX_F32 : MAX_INT, [a, b], a.dtype);
   return record(
     out,
     "maximum",
@@ -102,10 +112,13 @@ export function maximum(a: Tensor, b: Tensor): Tensor {
   );
 }
 
-/** Elementwise min(a, b) (broadcasting); the gradient goes to a where a <= b, else to b. */
+/**
+ * Elementwise min(a, b) (broadcasting; NaN if either is NaN); the gradient goes to a where a <= b,
+ * else to b.
+ */
 export function minimum(a: Tensor, b: Tensor): Tensor {
   binaryCheck("minimum", a, b, INT_OK);
-  const out = mapOp(MIN, [a, b], a.dtype);
+  const out = mapOp(a.dtype === "f32" ? MIN_F32 : MIN_INT, [a, b], a.dtype);
   return record(
     out,
     "minimum",
@@ -214,9 +227,14 @@ export function square(x: Tensor): Tensor {
   return unary("square", x, K("square", "a * a"), g("square_grad", "2.0 * a * b"));
 }
 
-/** max(x, 0) (gradient 0 at 0). */
+/** max(x, 0) (gradient 0 at 0; NaN stays NaN, as in PyTorch, where WGSL's max would give 0). */
 export function relu(x: Tensor): Tensor {
-  return unary("relu", x, K("relu", "max(a, 0.0)"), g("relu_grad", "select(0.0, a, b > 0.0)"));
+  return unary(
+    "relu",
+    x,
+    K("relu", "select(max(a, 0.0), a, is_nan(a))", NAN_PRELUDE),
+    g("relu_grad", "select(0.0, a, b > 0.0)"),
+  );
 }
 
 /** 1 / (1 + e^-x). */
@@ -239,7 +257,7 @@ export function tanh(x: Tensor): Tensor {
   );
 }
 
-/** x where x > 0, alpha * x elsewhere. */
+/** x where x > 0, alpha * x elsewhere (NaN stays NaN). */
 export function leakyRelu(x: Tensor, alpha = 0.01): Tensor {
   return unary(
     "leakyRelu",
@@ -281,13 +299,13 @@ export function powScalar(x: Tensor, p: number): Tensor {
   );
 }
 
-/** min(max(x, lo), hi); the gradient passes where lo <= x <= hi. */
+/** min(max(x, lo), hi) (NaN stays NaN); the gradient passes where lo <= x <= hi. */
 export function clamp(x: Tensor, lo: number, hi: number): Tensor {
   if (!(lo <= hi)) throw new Error(`collapse: clamp: lo ${lo} > hi ${hi}`);
   return unary(
     "clamp",
     x,
-    K("clamp", "clamp(a, s0, s1)"),
+    K("clamp", "select(clamp(a, s0, s1), a, is_nan(a))", NAN_PRELUDE),
     g("clamp_grad", "select(0.0, a, b >= s0 && b <= s1)", [lo, hi]),
     [lo, hi],
   );

@@ -22,7 +22,8 @@ function normAxis(op: string, x: Tensor, axis: number): number {
 
 /**
  * Picks slices of `x` along `axis` at `indices` (i32, any shape): the result has shape
- * x.shape[:axis] + indices.shape + x.shape[axis+1:]. Indices outside [0, D) give zeros.
+ * x.shape[:axis] + indices.shape + x.shape[axis+1:]. Indices are checked on the GPU: one outside
+ * [0, D) reads 0 and makes the next readback (or `engine().sync()`) throw an error naming it.
  * Works for any dtype; f32 inputs get a gradient (summed over repeated indices).
  */
 export function gather(x: Tensor, indices: Tensor, axis = 0): Tensor {
@@ -33,7 +34,7 @@ export function gather(x: Tensor, indices: Tensor, axis = 0): Tensor {
   const J = indices.size;
   const shape = [...x.shape.slice(0, ax), ...indices.shape, ...x.shape.slice(ax + 1)];
   const out = empty(shape, x.dtype);
-  const dims = { D, J, I };
+  const dims = { D, J, I, axis: ax };
   if (out.size) engine().dispatch(gatherLaunch(x, indices, out, dims));
   return record(out, "gather", [x, null], (dy) => {
     const dx = empty(x.shape, "f32");
@@ -42,7 +43,10 @@ export function gather(x: Tensor, indices: Tensor, axis = 0): Tensor {
   });
 }
 
-/** One-hot rows: f32 [N, depth] with 1 at labels[n] (labels: i32 [N]; out-of-range: all 0). */
+/**
+ * One-hot rows: f32 [N, depth] with 1 at labels[n] (labels: i32 [N]). A label outside [0, depth)
+ * gives a row of zeros and makes the next readback throw an error naming it.
+ */
 export function oneHot(labels: Tensor, depth: number): Tensor {
   checkDtype("oneHot", [labels], ["i32"]);
   if (labels.rank !== 1) {

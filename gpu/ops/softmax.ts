@@ -71,8 +71,9 @@ export interface SoftmaxCrossEntropyOptions {
 }
 
 /**
- * Cross-entropy of softmax(logits) against `labels`: i32 class indices [N] (an index outside
- * [0, K) makes that row contribute 0) or f32 soft targets [N, K]. Fused and numerically stable;
+ * Cross-entropy of softmax(logits) against `labels`: i32 class indices [N] (checked on the GPU: an
+ * index outside [0, K) makes the next readback throw an error naming it; the row contributes 0) or
+ * f32 soft targets [N, K]. Fused and numerically stable;
  * the gradient is (softmax * sum(t) - t) / N for the mean reduction. Labels get no gradient.
  */
 export function softmaxCrossEntropy(
