@@ -87,7 +87,7 @@ ${HEAD}
       if (ix < 0 || ix >= u.w) { continue; }
       let j = ((n * u.h + iy) * u.w + ix) * u.c + c;
       let v = x[j];
-      ${max ? "if (bi < 0 || v > best || v != v) { best = v; bi = j; }" : "s = s + v;"}
+      ${max ? "if (bi < 0 || v > best || (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u) { best = v; bi = j; }" : "s = s + v;"}
     }
   }
   ${max ? "y[i] = best; arg[i] = bi;" : "y[i] = s / count(oy, ox);"}
