@@ -1,0 +1,376 @@
+/**
+ * Where one ResNet-32 training step's time goes. For a step at `--batch` (default 128): (a) eager
+ * mode: host ms to encode the step (autograd + kernel launches, before submit) and its dispatch
+ * count; (b) captured replay: host ms to encode + submit one replay; (c) the whole step's wall
+ * time until `sync`; (d) GPU time by kernel name: the recorded step's dispatches are grouped by
+ * kernel name and each group is replayed alone (R times in one submission, then a sync; the cost
+ * of an empty submit + sync is subtracted), giving launches, ms and % per step, and GFLOP/s for
+ * the GEMM kernels (FLOPs from bench/flops.ts). Replaying a subset computes garbage values but does
+ * the same work (no kernel's cost depends on the values). Also exports the setup the other benches
+ * share ({@link buildTrainSetup}, {@link buildEvalSetup}). Imports no jsr:/npm: modules.
+ *
+ * Run: `deno run -A bench/step_profile.ts [--batch 128] [--steps 3] [--head etf|dense]
+ * [--width 1] [--no-breakdown] [--by-shape] [--json] [--split-target N] [--max-splits N]`
+ * (the last two override kernels/tuning.ts's split-K targets for an experiment).
+ * @module
+ */
+import { gpu, initDevice } from "../gpu/device.ts";
+import "../gpu/ops/mod.ts"; // installs the autograd helpers backward() needs
+import { type CapturedStep, engine } from "../gpu/engine.ts";
+import { TUNING } from "../gpu/kernels/tuning.ts";
+import type { Batch } from "../data/types.ts";
+import { CrossEntropyLoss } from "../nn/losses/cross_entropy.ts";
+import { DotRegressionLoss } from "../nn/losses/dot_regression.ts";
+import { type ResNet32, resnet32 } from "../nn/models/resnet32.ts";
+import { SGD } from "../nn/optimizers/sgd.ts";
+import { EvalStep } from "../nn/training/evaluate.ts";
+import { compile, trainingState } from "../nn/training/state.ts";
+import { TrainStep } from "../nn/training/train_step.ts";
+import { type ModelFlops, modelFlops } from "./flops.ts";
+
+/** What {@link buildTrainSetup} takes. */
+export interface SetupOptions {
+  batch: number;
+  /** "etf": ETF head + DotRegressionLoss; "dense": learnable Dense head + cross-entropy. */
+  head: "etf" | "dense";
+  /** Image side (default 32). */
+  size?: number;
+  /** ResNet-32 width multiplier (default 1). */
+  width?: number;
+  /** Classes (default 10). */
+  numClasses?: number;
+}
+
+/** A compiled ResNet-32 with its training step and one random batch. */
+export interface TrainSetup {
+  model: ResNet32;
+  step: TrainStep;
+  batch: Batch;
+  /** GEMM FLOPs per image. */
+  flops: ModelFlops;
+}
+
+/** A deterministic pseudo-random batch (N(0,1)-ish pixels, labels cycling over the classes). */
+export function randomBatch(n: number, size: number, numClasses: number): Batch {
+  const images = new Float32Array(n * size * size * 3);
+  let s = 12345;
+  for (let i = 0; i < images.length; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    images[i] = (s / 2 ** 32) * 3.4 - 1.7;
+  }
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) labels[i] = (i * 7 + 3) % numClasses;
+  return { images, labels, shape: [n, size, size, 3] };
+}
+
+/**
+ * ResNet-32 (CIFAR), compiled as the paper trains it (SGD lr 0.1, momentum 0.9, wd 2e-4), its
+ * parameters packed, a {@link TrainStep} (the fit path: eager first run, then captured replays)
+ * and a random batch already written into the step's inputs. Nothing has run yet.
+ */
+export function buildTrainSetup(o: SetupOptions): TrainSetup {
+  const size = o.size ?? 32;
+  const numClasses = o.numClasses ?? 10;
+  const model = resnet32({ numClasses, head: o.head, widthMultiplier: o.width ?? 1 });
+  const shape: [number, number, number, number] = [o.batch, size, size, 3];
+  model.build(shape);
+  compile(model, {
+    optimizer: new SGD({ learningRate: 0.1, momentum: 0.9, weightDecay: 2e-4 }),
+    loss: o.head === "etf" ? new DotRegressionLoss() : new CrossEntropyLoss(),
+  });
+  const state = trainingState(model);
+  state.ensureArena();
+  state.optimizer.applySchedule(0, 0);
+  const step = new TrainStep(state, shape);
+  const batch = randomBatch(o.batch, size, numClasses);
+  step.write(batch);
+  return { model, step, batch, flops: modelFlops(model) };
+}
+
+/** An evaluation step (forward only, accuracy accumulators; captured after its first run). */
+export function buildEvalSetup(model: ResNet32, batch: Batch): EvalStep {
+  return new EvalStep(model, batch.shape, false, null, true);
+}
+
+/** Per-kernel-name GPU time of a recorded step. */
+export interface KernelRow {
+  name: string;
+  launches: number;
+  ms: number;
+  /** GEMM FLOPs per step, where known. */
+  flops: number | null;
+}
+
+type RecordLike = CapturedStep["records"][number];
+
+/** Milliseconds of an empty submit + sync (the floor every measurement below pays once). */
+export async function syncFloorMs(reps = 3): Promise<number> {
+  const e = engine();
+  let best = Infinity;
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    e.replay([]);
+    await e.sync();
+    best = Math.min(best, performance.now() - t0);
+  }
+  return best;
+}
+
+/** Times `records` replayed `reps` times in one submission; ms per replay, floor subtracted. */
+async function timeRecords(records: RecordLike[], reps: number, floor: number): Promise<number> {
+  const e = engine();
+  const all: RecordLike[] = [];
+  for (let i = 0; i < reps; i++) all.push(...records);
+  const t0 = performance.now();
+  e.replay(all);
+  await e.sync();
+  return Math.max(0, performance.now() - t0 - floor) / reps;
+}
+
+/** GEMM FLOPs per step for a kernel name (conv and head matmuls), or null. */
+export function kernelFlops(name: string, f: ModelFlops, batch: number): number | null {
+  const convs = f.layers.filter((l) => l.kind === "conv2d");
+  const mats = f.layers.filter((l) => l.kind !== "conv2d");
+  const s = (ls: typeof convs, k: "forward" | "backwardInput" | "backwardWeight") =>
+    ls.reduce((a, l) => a + l[k], 0) * batch;
+  if (name === "conv2d") return s(convs, "forward");
+  if (name === "conv2d_backward_input") return s(convs, "backwardInput");
+  if (name === "conv2d_backward_filter") return s(convs, "backwardWeight");
+  if (name === "matmul") {
+    return s(mats, "forward") + s(mats, "backwardInput") + s(mats, "backwardWeight");
+  }
+  return null;
+}
+
+/**
+ * Replays each group of a recorded step's dispatches (grouped by `key`) alone and returns the
+ * rows sorted by time. Groups faster than ~100 ms are repeated to reach about that.
+ */
+export async function kernelBreakdown(
+  records: readonly RecordLike[],
+  key: (r: RecordLike & { kind: "dispatch" }) => string,
+  flopsOf: (name: string) => number | null,
+): Promise<KernelRow[]> {
+  const floor = await syncFloorMs();
+  const groups = new Map<string, RecordLike[]>();
+  for (const r of records) {
+    const k = r.kind === "dispatch" ? key(r) : "(buffer copies)";
+    let g = groups.get(k);
+    if (!g) groups.set(k, g = []);
+    g.push(r);
+  }
+  const rows: KernelRow[] = [];
+  for (const [name, recs] of groups) {
+    let ms = await timeRecords(recs, 1, floor);
+    if (ms < 100) {
+      const reps = Math.min(20, Math.max(2, Math.ceil(100 / Math.max(ms, 1))));
+      ms = await timeRecords(recs, reps, floor);
+    }
+    rows.push({ name, launches: recs.length, ms, flops: flopsOf(name) });
+  }
+  return rows.sort((a, b) => b.ms - a.ms);
+}
+
+/** Prints a breakdown as a fixed-width table (% of `stepMs`). */
+export function printBreakdown(rows: KernelRow[], stepMs: number, title: string): void {
+  const total = rows.reduce((a, r) => a + r.ms, 0);
+  console.log(`\n${title}`);
+  console.log(
+    `${"kernel".padEnd(44)} ${"launches".padStart(8)} ${"ms/step".padStart(9)} ${
+      "% step".padStart(7)
+    } ${"GFLOP/s".padStart(8)}`,
+  );
+  for (const r of rows) {
+    const gf = r.flops && r.ms > 0 ? (r.flops / r.ms / 1e6).toFixed(2) : "";
+    console.log(
+      `${r.name.padEnd(44)} ${String(r.launches).padStart(8)} ${r.ms.toFixed(1).padStart(9)} ${
+        (100 * r.ms / stepMs).toFixed(1).padStart(7)
+      } ${gf.padStart(8)}`,
+    );
+  }
+  console.log(
+    `${"sum of the parts".padEnd(44)} ${
+      String(rows.reduce((a, r) => a + r.launches, 0)).padStart(8)
+    } ${total.toFixed(1).padStart(9)} ${(100 * total / stepMs).toFixed(1).padStart(7)}`,
+  );
+}
+
+/** Eager and replay timings of one step. */
+export interface StepTimings {
+  batch: number;
+  /** Eager: host ms encoding the step (autograd + launches), median. */
+  eagerEncodeMs: number;
+  /** Eager: host ms of the submit. */
+  eagerSubmitMs: number;
+  /** Eager: wall ms from step start until sync returned. */
+  eagerStepMs: number;
+  eagerDispatches: number;
+  /** Replay: host ms to encode + submit one replay, median. */
+  replayHostMs: number;
+  /** Replay: wall ms from start until sync returned (the step's device time + one sync). */
+  replayStepMs: number;
+  replayDispatches: number;
+  submitsPerReplay: number;
+  /** GEMM GFLOP per training image. */
+  gflopPerImage: number;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * Measures a training setup: `steps` eager steps (after one warm-up that compiles) and `steps`
+ * replays of a capture (the TrainStep's own after its capture run). Returns the timings and the
+ * recorded step for breakdowns (a separate capture of the same body).
+ */
+export async function measureStep(
+  s: TrainSetup,
+  steps: number,
+): Promise<{ timings: StepTimings; recorded: CapturedStep }> {
+  const e = engine();
+  const B = s.step.batchSize;
+  // Warm-up: eager (compiles every pipeline, sizes the pools).
+  s.step.run();
+  await e.sync();
+  const enc: number[] = [], sub: number[] = [], wall: number[] = [];
+  let eagerDispatches = 0;
+  for (let i = 0; i < steps; i++) {
+    const d0 = e.stats().dispatches;
+    const t0 = performance.now();
+    s.step.body();
+    const t1 = performance.now();
+    e.flush();
+    const t2 = performance.now();
+    await e.sync();
+    const t3 = performance.now();
+    eagerDispatches = e.stats().dispatches - d0;
+    enc.push(t1 - t0);
+    sub.push(t2 - t1);
+    wall.push(t3 - t0);
+  }
+  // The step's own capture (its second run), then timed replays.
+  s.step.run();
+  await e.sync();
+  const host: number[] = [], rwall: number[] = [];
+  let submits = 0;
+  for (let i = 0; i < steps; i++) {
+    const st0 = e.stats().submits;
+    const t0 = performance.now();
+    s.step.run();
+    const t1 = performance.now();
+    await e.sync();
+    const t2 = performance.now();
+    submits = e.stats().submits - st0;
+    host.push(t1 - t0);
+    rwall.push(t2 - t0);
+  }
+  const { step: recorded } = e.capture(() => s.step.body());
+  return {
+    timings: {
+      batch: B,
+      eagerEncodeMs: median(enc),
+      eagerSubmitMs: median(sub),
+      eagerStepMs: median(wall),
+      eagerDispatches,
+      replayHostMs: median(host),
+      replayStepMs: median(rwall),
+      replayDispatches: s.step.dispatchCount,
+      submitsPerReplay: submits,
+      gflopPerImage: s.flops.train / 1e9,
+    },
+    recorded,
+  };
+}
+
+function argValue(args: string[], name: string, def: string): string {
+  const i = args.indexOf(`--${name}`);
+  if (i >= 0 && i + 1 < args.length) return args[i + 1];
+  const eq = args.find((a) => a.startsWith(`--${name}=`));
+  return eq ? eq.slice(name.length + 3) : def;
+}
+
+async function main(): Promise<void> {
+  const args = Deno.args;
+  const batch = Number(argValue(args, "batch", "128"));
+  const steps = Number(argValue(args, "steps", "3"));
+  const head = argValue(args, "head", "etf") as "etf" | "dense";
+  const width = Number(argValue(args, "width", "1"));
+  if (!(batch >= 1 && steps >= 1) || (head !== "etf" && head !== "dense")) {
+    throw new Error("usage: step_profile.ts [--batch N] [--steps N] [--head etf|dense]");
+  }
+  // Experiment knobs (not defaults): split-K target workgroups and the most splits.
+  const splitTarget = argValue(args, "split-target", "");
+  const maxSplits = argValue(args, "max-splits", "");
+  if (splitTarget) TUNING.minGroups = { cpu: Number(splitTarget), gpu: Number(splitTarget) };
+  if (maxSplits) TUNING.maxSplits = Number(maxSplits);
+  await initDevice();
+  const a = gpu().adapter;
+  console.log(
+    `adapter: ${a.description || a.device} (vendor ${a.vendor}, fallback ${a.isFallbackAdapter})` +
+      `; features: ${[...gpu().device.features].join(", ") || "none"}`,
+  );
+  console.log(`ResNet-32 (width ${width}), ${head} head, batch ${batch}, 32x32, ${steps} steps`);
+  const s = buildTrainSetup({ batch, head, width });
+  const f = s.flops;
+  console.log(
+    `GEMM FLOPs per image: forward ${(f.forward / 1e9).toFixed(4)} G, backward-input ${
+      (f.backwardInput / 1e9).toFixed(4)
+    } G, backward-weight ${(f.backwardWeight / 1e9).toFixed(4)} G, training ${
+      (f.train / 1e9).toFixed(4)
+    } G`,
+  );
+  const t0 = performance.now();
+  const { timings: t, recorded } = await measureStep(s, steps);
+  console.log(`(measured in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  const imgs = (ms: number) => (batch / (ms / 1000)).toFixed(2);
+  const gfs = (ms: number) => (f.train * batch / ms / 1e6).toFixed(2);
+  console.log(
+    `\n(a) eager step:   encode ${t.eagerEncodeMs.toFixed(1)} ms host + submit ${
+      t.eagerSubmitMs.toFixed(1)
+    } ms, ${t.eagerDispatches} dispatches; step until sync ${t.eagerStepMs.toFixed(0)} ms (${
+      imgs(t.eagerStepMs)
+    } img/s)`,
+  );
+  console.log(
+    `(b) replay:       encode + submit ${
+      t.replayHostMs.toFixed(2)
+    } ms host, ${t.replayDispatches} ` +
+      `dispatches, ${t.submitsPerReplay} submit(s)`,
+  );
+  console.log(
+    `(c) replayed step until sync: ${t.replayStepMs.toFixed(0)} ms = ${imgs(t.replayStepMs)} ` +
+      `img/s, ${gfs(t.replayStepMs)} GFLOP/s (GEMM FLOPs)`,
+  );
+  const floor = await syncFloorMs();
+  console.log(`    (an empty submit + sync costs ${floor.toFixed(1)} ms)`);
+  const out: Record<string, unknown> = {
+    adapter: a.description || a.device,
+    ...t,
+    syncFloorMs: floor,
+  };
+  if (!args.includes("--no-breakdown")) {
+    const rows = await kernelBreakdown(
+      recorded.records,
+      (r) => r.name,
+      (n) => kernelFlops(n, f, batch),
+    );
+    printBreakdown(rows, t.replayStepMs, "(d) GPU time by kernel (each group replayed alone)");
+    out.kernels = rows;
+    if (args.includes("--by-shape")) {
+      const gemm = recorded.records.filter((r) =>
+        r.kind === "dispatch" && /^conv2d|^matmul|gemm/.test(r.name)
+      );
+      const shapeRows = await kernelBreakdown(
+        gemm,
+        (r) => `${r.name} [${r.x},${r.y},${r.z}]`,
+        () => null,
+      );
+      printBreakdown(shapeRows, t.replayStepMs, "GEMM launches by workgroup grid");
+      out.gemmByGrid = shapeRows;
+    }
+  }
+  recorded.dispose();
+  s.step.dispose();
+  if (args.includes("--json")) console.log(JSON.stringify(out));
+}
+
+if (import.meta.main) await main();
