@@ -32,6 +32,7 @@ interface Case {
   padding: number | [number, number] | "same";
   bias?: boolean;
   relu?: boolean;
+  bake?: boolean;
 }
 
 /** Host reference: returns out and its shape. */
@@ -132,6 +133,34 @@ const CASES: Case[] = [
   { name: "1x1 bias", x: [3, 3, 2, 4], w: [1, 1, 4, 6], stride: 1, padding: 0, bias: true },
   { name: "2x3 kernel asym", x: [1, 6, 7, 5], w: [2, 3, 5, 3], stride: [1, 2], padding: [1, 2] },
   { name: "split-K filter", x: [2, 16, 16, 4], w: [3, 3, 4, 4], stride: 1, padding: 1 },
+  // Geometry baked into the kernel source as constants (the default for large convs).
+  { name: "cin3 pad1 baked", x: [2, 5, 6, 3], w: [3, 3, 3, 5], stride: 1, padding: 1, bake: true },
+  {
+    name: "cin3 stride2 bias",
+    x: [2, 7, 6, 3],
+    w: [3, 3, 3, 6],
+    stride: 2,
+    padding: 1,
+    bias: true,
+  },
+  {
+    name: "vec stride2 pad0 baked",
+    x: [1, 7, 5, 4],
+    w: [3, 3, 4, 8],
+    stride: 2,
+    padding: 0,
+    bake: true,
+  },
+  {
+    name: "same stride2 bias relu baked",
+    x: [2, 6, 6, 8],
+    w: [3, 3, 8, 4],
+    stride: 2,
+    padding: "same",
+    bias: true,
+    relu: true,
+    bake: true,
+  },
 ];
 
 for (const variant of ["regblock", "tiled"] as GemmVariant[]) {
@@ -154,6 +183,7 @@ for (const variant of ["regblock", "tiled"] as GemmVariant[]) {
         bias: b,
         activation: c.relu ? "relu" : undefined,
         variant,
+        bake: c.bake,
       };
       const y = conv2d(x, w, opts);
       assert(y.shape.join() === ref.shape.join(), `shape ${y.shape} vs ${ref.shape}`);
@@ -194,7 +224,34 @@ Deno.test("conv2d: ResNet-like 16-channel 3x3 pad 1, both variants agree with ho
     assertClose(dxo, Float64Array.from(dx2), `${variant} vs ${other} dx`);
     assertClose(dwo, Float64Array.from(dw2), `${variant} vs ${other} dw`);
   }
+  // Register tiles other than the small-problem default (24 x 8 per thread), baked geometry.
+  const big = { padding: 1, variant: "regblock" as GemmVariant, tm: 24, tn: 8, bake: true };
+  const [yb, dxb, dwb, dxr, dwr] = await readAll([
+    conv2d(x, w, big),
+    conv2dBackwardInput(dy, w, c.x, big),
+    conv2dBackwardFilter(x, dy, c.w, big),
+    conv2dBackwardInput(dy, w, c.x, { padding: 1, variant: "tiled" }),
+    conv2dBackwardFilter(x, dy, c.w, { padding: 1, variant: "tiled" }),
+  ]);
+  assertClose(yb, ref.out, "big-tile forward");
+  assertClose(dxb, Float64Array.from(dxr), "big-tile dx");
+  assertClose(dwb, Float64Array.from(dwr), "big-tile dw");
 });
+
+Deno.test("conv2d: long-K weight gradient (lane split-K) agrees across variants", async () => {
+  const xs: [number, number, number, number] = [8, 16, 16, 4], ws = [3, 3, 4, 8];
+  const x = tensor(Float32Array.from(rand(prod4(xs))), xs);
+  const dy = tensor(Float32Array.from(rand(8 * 16 * 16 * 8)), [8, 16, 16, 8]);
+  const [a, b] = await readAll([
+    conv2dBackwardFilter(x, dy, ws, { padding: 1, variant: "regblock" }),
+    conv2dBackwardFilter(x, dy, ws, { padding: 1, variant: "tiled" }),
+  ]);
+  assertClose(a, Float64Array.from(b), "regblock vs tiled dw");
+});
+
+function prod4(s: number[]): number {
+  return s.reduce((p, d) => p * d, 1);
+}
 
 Deno.test("conv2d: kernel mode can be forced", () => {
   setKernelMode("gpu");

@@ -111,6 +111,7 @@ const CASES: [string, number[], number[], boolean, boolean][] = [
   ["batched transposeA", [2, 6, 4], [6, 3], true, false],
   ["batched transposeB", [2, 4, 8], [2, 5, 8], false, true],
   ["split-K", [4, 1100], [1100, 3], false, false],
+  ["lane split-K, K % 4 != 0", [3, 2054], [2054, 2], false, false],
   ["K = 1", [3, 1], [1, 5], false, false],
 ];
 

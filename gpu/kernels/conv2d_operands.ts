@@ -5,6 +5,8 @@
  * - backward-data: A[m = (n, ih, iw), k = (kh, kw, co)] = dy[n, (ih + padT - kh)/sh, (iw + padL - kw)/sw, co]
  * - backward-weight: A[m = (kh, kw, ci), k = (n, oh, ow)] = the forward's A transposed.
  * vec4 loads along channels when the channel count is a multiple of 4; scalar loads otherwise.
+ * The geometry is baked into the WGSL as constants ({@link bakeConv}): lavapipe scalarises integer
+ * division by a runtime value (8 `div`s per SIMD op), while division by a constant is a multiply.
  * @module
  */
 import { type GemmOperand, type NamedField, type OperandCtx, XYZW } from "./matmul_gemm.ts";
@@ -42,6 +44,28 @@ export function convFields(g: ConvGeom): NamedField[] {
     ["padT", "i32", g.padT],
     ["padL", "i32", g.padL],
   ];
+}
+
+/**
+ * Bakes the conv geometry into an operand's code: every `p.<field>` of {@link convFields} becomes a
+ * literal, the operand then needs no uniform fields and its key names the geometry.
+ */
+export function bakeConv(op: GemmOperand, g: ConvGeom): GemmOperand {
+  const fields = convFields(g);
+  const bake = (code: string) => {
+    for (const [name, type, v] of fields) {
+      code = code.replace(new RegExp(`\\bp\\.${name}\\b`, "g"), type === "i32" ? `${v}i` : `${v}u`);
+    }
+    return code;
+  };
+  return {
+    ...op,
+    key: `${op.key}:${fields.map(([, , v]) => v).join(",")}`,
+    fields: [],
+    rbSetup: (c) => bake(op.rbSetup(c)),
+    rbStep: (c) => bake(op.rbStep(c)),
+    scalarFn: bake(op.scalarFn),
+  };
 }
 
 function range(n: number): number[] {

@@ -12,13 +12,18 @@ import { packUniforms, type UniformField } from "./util.ts";
 /** A named uniform field: [name, type, value]. */
 export type NamedField = [string, "u32" | "i32" | "f32", number];
 
-/** Register-blocked variant tile: threads WGM x WGN, each computing TM x TN outputs. */
+/**
+ * Register-blocked variant tile: threads WGM x WGN, each computing TM x TN outputs. `ks` = 8: the
+ * workgroup is instead 8 threads with the same TM x TN tile, one k-split each (lane split-K, for
+ * tiny M x N with long K such as conv weight gradients; wgm = wgn = 1, splits a multiple of 8).
+ */
 export interface RegblockConfig {
   variant: "regblock";
   wgm: number;
   wgn: number;
   tm: number;
   tn: number;
+  ks?: number;
 }
 /** Shared-memory tiled variant: 16 x 16 threads, 64 x 64 tile, BK-deep k slices. */
 export interface TiledConfig {
@@ -107,7 +112,11 @@ export function coreFields(s: GemmSpec): { fields: NamedField[]; grid: [number, 
   const tiles = tilesN * Math.ceil(s.M / tileM);
   const gx = Math.min(tiles, 65535);
   const gy = Math.ceil(tiles / gx);
-  const z = s.batch * splits;
+  const lanesK = s.config.variant === "regblock" ? s.config.ks ?? 1 : 1;
+  if (splits % lanesK !== 0) {
+    throw new Error(`collapse: ${s.name}: ${splits} splits for ${lanesK} k-split lanes`);
+  }
+  const z = (s.batch * splits) / lanesK;
   if (z > 65535) throw new Error(`collapse: ${s.name}: ${z} batches exceed the grid limit`);
   const [d0, d1, d2, d3] = s.batchDims ?? [s.batch, 1, 1, 1];
   void d0;
@@ -131,15 +140,27 @@ export function needsKGuard(s: GemmSpec): boolean {
   return s.K % 4 !== 0;
 }
 
-/** WGSL statements shared by both variants: tile, batch and split indices. */
-export function prologue(tileM: number, tileN: number): string {
+/**
+ * WGSL statements shared by both variants: tile, batch and split indices. `exactGrid`: the grid has
+ * exactly one workgroup per tile (no early return, which would put the whole kernel under an
+ * execution mask on lavapipe). `laneSplit`: lane split-K (see {@link RegblockConfig}).
+ */
+export function prologue(
+  tileM: number,
+  tileN: number,
+  exactGrid = false,
+  laneSplit = false,
+): string {
+  const split = laneSplit
+    ? `let zb = 0u;
+  let zs = wid.z * 8u + lid.x;`
+    : `let zb = wid.z / p.splits;
+  let zs = wid.z % p.splits;`;
   return `
-  let t = wid.x + wid.y * nwg.x;
-  if (t >= p.tiles) { return; }
+  let t = wid.x + wid.y * nwg.x;${exactGrid ? "" : "\n  if (t >= p.tiles) { return; }"}
   let tmi = t / p.tilesN;
   let tni = t % p.tilesN;
-  let zb = wid.z / p.splits;
-  let zs = wid.z % p.splits;
+  ${split}
   let bi3 = zb % p.d3;
   let bq2 = zb / p.d3;
   let bi2 = bq2 % p.d2;
@@ -150,7 +171,7 @@ export function prologue(tileM: number, tileN: number): string {
   let nT = tni * ${tileN}u;
   let kBegin = zs * p.kChunk;
   let kEnd = min(p.K, kBegin + p.kChunk);
-  let outBase = wid.z * p.M * p.N;`;
+  let outBase = ${laneSplit ? "zs" : "wid.z"} * p.M * p.N;`;
 }
 
 /** Builds the {@link Launch} of a spec with the given generated source. */

@@ -1,9 +1,12 @@
 /**
  * GEMM variant for CPU (fallback) adapters: register blocking without workgroup memory or
  * barriers. Each invocation computes a TM x TN block of outputs in vec4 registers, reading vec4s
- * of A and B straight from storage in k-steps of 4 (fully unrolled). On lavapipe, where a
- * workgroup runs as SIMD lanes of one CPU thread, barriers and shared memory cost more than the
- * loads they save.
+ * of A and B straight from storage in k-steps of 4 (fully unrolled). On lavapipe (Mesa 22.x) a
+ * workgroup runs as 8-lane SIMD batches of one CPU thread and every storage load, uniform or not,
+ * is a per-lane scalar loop (~35 cycles per vec4 component per batch), so speed comes from FLOPs
+ * per loaded float: big per-thread tiles (up to 32 x 32 accumulators, spilled to the stack), no
+ * store guards on whole tiles and no early return on exact grids (both put code under masks). The workgroup is one-dimensional: llvmpipe maps SIMD lanes to consecutive
+ * local x only (y and z are looped), so a (wgn, wgm) workgroup with wgn = 1 would run one lane of 8.
  * @module
  */
 import type { Launch } from "../engine.ts";
@@ -29,6 +32,11 @@ export function regblockLaunch(s: GemmSpec): Launch {
   const { struct, data } = uniformBlock(all);
   const vecOut = s.N % 4 === 0;
   const kGuard = needsKGuard(s);
+  // Whole tiles need no store guards (per-lane branches are costly on lavapipe).
+  const guardM = s.M % (c.wgm * c.tm) !== 0;
+  const guardN = s.N % (c.wgn * c.tn) !== 0;
+  const tiles = fields.find(([n]) => n === "tiles")![2];
+  const exactGrid = grid[0] * grid[1] === tiles;
   const key = [
     c.wgm,
     c.wgn,
@@ -40,12 +48,16 @@ export function regblockLaunch(s: GemmSpec): Launch {
     !!s.relu,
     vecOut,
     kGuard,
-    TUNING.rbFma,
+    guardM,
+    guardN,
+    exactGrid,
+    c.ks ?? 1,
+    TUNING.rbUseFma,
     struct,
   ].join("|");
   let code = cache.get(key);
   if (!code) {
-    code = source(s, c, struct, vecOut, kGuard);
+    code = source(s, c, struct, vecOut, kGuard, guardM, guardN, exactGrid);
     cache.set(key, code);
   }
   return launchOf(s, code, data, grid);
@@ -57,8 +69,12 @@ function source(
   struct: string,
   vecOut: boolean,
   kGuard: boolean,
+  guardM: boolean,
+  guardN: boolean,
+  exactGrid: boolean,
 ): string {
   const { tm, tn, wgm, wgn } = c;
+  const lanesK = c.ks ?? 1;
   const tn4 = tn / 4;
   const ctx: OperandCtx = { tm, tn, kGuard };
   const outElem = vecOut ? "vec4<f32>" : "f32";
@@ -89,7 +105,7 @@ function source(
     for (let j = 0; j < tn4; j++) {
       const t = [0, 1, 2, 3].map((kk) => [s.a.rbValue(i, kk), s.b.rbValue(kk, j)]);
       fmas.push(
-        TUNING.rbFma
+        TUNING.rbUseFma
           ? `    c${i}_${j} = ${
             t.reduce((acc, [a, b]) => `fma(vec4<f32>(${a}), ${b}, ${acc})`, `c${i}_${j}`)
           };`
@@ -99,7 +115,7 @@ function source(
   }
   const stores: string[] = [];
   for (let i = 0; i < tm; i++) {
-    stores.push(`  if (m0 + ${i}u < p.M) {`);
+    stores.push(guardM ? `  if (m0 + ${i}u < p.M) {` : "  {");
     stores.push(`    let ro = outBase + (m0 + ${i}u) * p.N;`);
     for (let j = 0; j < tn4; j++) {
       const n = `n0 + ${4 * j}u`;
@@ -108,14 +124,16 @@ function source(
         let e = v;
         if (s.bias) e = `${e} + bias[(${n}) >> 2u]`;
         if (s.relu) e = `max(${e}, vec4<f32>(0.0))`;
-        stores.push(`    if (${n} < p.N) { O[(ro + ${n}) >> 2u] = ${e}; }`);
+        const st = `O[(ro + ${n}) >> 2u] = ${e};`;
+        stores.push(guardN ? `    if (${n} < p.N) { ${st} }` : `    ${st}`);
       } else {
         for (let q = 0; q < 4; q++) {
           const nq = `n0 + ${4 * j + q}u`;
           let e = `${v}.${"xyzw"[q]}`;
           if (s.bias) e = `${e} + bias[${nq}]`;
           if (s.relu) e = `max(${e}, 0.0)`;
-          stores.push(`    if (${nq} < p.N) { O[ro + ${nq}] = ${e}; }`);
+          const st = `O[ro + ${nq}] = ${e};`;
+          stores.push(guardN ? `    if (${nq} < p.N) { ${st} }` : `    ${st}`);
         }
       }
     }
@@ -124,12 +142,12 @@ function source(
   return `// ${s.name}: register-blocked GEMM ${wgm}x${wgn} threads, ${tm}x${tn} per thread
 ${struct}
 ${decl.join("\n")}
-@compute @workgroup_size(${wgn}, ${wgm})
+@compute @workgroup_size(${lanesK * wgn * wgm})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
-${prologue(wgm * tm, wgn * tn)}
-  let m0 = mT + lid.y * ${tm}u;
-  let n0 = nT + lid.x * ${tn}u;
+${prologue(wgm * tm, wgn * tn, exactGrid, lanesK > 1)}
+  let m0 = mT${lanesK > 1 ? "" : ` + (lid.x / ${wgn}u) * ${tm}u`};
+  let n0 = nT${lanesK > 1 ? "" : ` + (lid.x % ${wgn}u) * ${tn}u`};
 ${s.a.rbSetup(ctx)}
 ${s.b.rbSetup(ctx)}
 ${acc.join("\n")}

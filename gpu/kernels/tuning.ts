@@ -1,12 +1,13 @@
 /**
  * Kernel tuning in one place (like tfjs-backend-webgpu's flags): which GEMM variant runs on this
- * adapter, its tile shape for a problem size, and the split-K factor. CPU (fallback) adapters get
+ * adapter, its tile shape for a problem size (register-blocked: the cheapest shape under a small
+ * cost model of lavapipe, see {@link TUNING}), and the split-K factor. CPU (fallback) adapters get
  * the register-blocked variant, GPUs the shared-memory tiled one; override with the environment
  * variable `COLLAPSE_KERNELS=cpu|gpu` or {@link setKernelMode}.
  * @module
  */
 import { gpu } from "../device.ts";
-import type { GemmConfig } from "./matmul_gemm.ts";
+import type { GemmConfig, RegblockConfig } from "./matmul_gemm.ts";
 
 /** "cpu": register-blocked, no workgroup memory; "gpu": workgroup-memory tiles. */
 export type KernelMode = "cpu" | "gpu";
@@ -42,14 +43,25 @@ export function kernelMode(): KernelMode {
 
 /** Tuning constants (measured on lavapipe, 2 cores, AVX2; see bench/kernels_bench.ts). */
 export const TUNING = {
-  /** Register-blocked: invocations per workgroup. */
-  rbThreads: 64,
-  /** Register-blocked: outputs per thread, rows (multiple of 4). */
-  rbTm: 16,
-  /** Register-blocked: outputs per thread, columns (multiple of 4), at most. */
-  rbTn: 16,
-  /** Register-blocked: explicit fma() (else a * b + c). */
-  rbFma: false,
+  /**
+   * Register-blocked cost model, per output element and k, in CPU cycles per SIMD lane: every
+   * storage load costs `rbLoad` per float (lavapipe 22.x gathers each lane's vec4 in a scalar loop),
+   * every multiply-add `rbFma` (accumulators spill to the stack). Measured on 1024^3: 16x16 outputs
+   * per thread 5.1 GFLOP per CPU-second, 32x32 7.4.
+   */
+  rbLoad: 4.4,
+  rbFma: 0.42,
+  /** Register-blocked: most accumulators (tm * tn) per thread; small problems use fewer (compile time). */
+  rbMaxAcc: 1024,
+  rbSmallAcc: 256,
+  /** Register-blocked: most rows per thread when A is read with scalar loads. */
+  rbScalarMaxTm: 32,
+  /** Register-blocked: problems below this many multiply-adds count as small. */
+  rbBigWork: 1 << 25,
+  /** Register-blocked: explicit fma() (else a * b + c; no measurable difference, loads dominate). */
+  rbUseFma: false,
+  /** Conv: bake the geometry into the source for convs of at least this many multiply-adds. */
+  bakeWork: 1 << 22,
   /** Tiled: k-slice depth. */
   tiledBk: 16,
   /** Split-K: aim for at least this many workgroups (CPU, GPU). */
@@ -69,11 +81,93 @@ export interface GemmPlan {
 /** Options that override the plan (tests force variants; benches try tiles). */
 export interface PlanOptions {
   variant?: GemmVariant;
-  /** Register-blocked tile override. */
+  /** Register-blocked tile override (outputs per thread; multiples of 4). */
   tm?: number;
   tn?: number;
   /** Allow split-K (only where the caller reduces partial sums). */
   allowSplit?: boolean;
+  /**
+   * A is read with scalar loads (4 per row and k-step: conv with Cin % 4 != 0); the unrolled body
+   * grows 4x per row, so rows per thread stay at most `rbScalarMaxTm` (compile time; the RGB stem
+   * ran no faster with 64).
+   */
+  scalarA?: boolean;
+}
+
+function splitsFor(groups: number, K: number, batch: number, target: number, allow: boolean) {
+  if (!allow || batch !== 1 || groups >= target) return 1;
+  const s = Math.min(
+    Math.ceil(target / groups),
+    Math.floor(K / TUNING.minSplitK),
+    TUNING.maxSplits,
+  );
+  return Math.max(1, s);
+}
+
+function cpuThreads(): number {
+  return Math.max(1, (globalThis.navigator?.hardwareConcurrency as number | undefined) ?? 2);
+}
+
+/**
+ * The register-blocked plan for an M x N x K GEMM: the (threads, outputs per thread, split-K)
+ * shape with the least modelled CPU cost: padded outputs x K x per-output load and FMA cost, plus
+ * the split-K reduction, times the load imbalance over the CPU threads. Workgroups are whole SIMD
+ * batches of 8 lanes; with split-K allowed, lane split-K (8 lanes = 8 k-splits of one tile) is a
+ * candidate too.
+ */
+function regblockPlan(M: number, N: number, K: number, batch: number, opts: PlanOptions): GemmPlan {
+  const big = M * N * K * batch >= TUNING.rbBigWork;
+  const maxAcc = big ? TUNING.rbMaxAcc : TUNING.rbSmallAcc;
+  const N4 = Math.ceil(N / 4) * 4, M4 = Math.ceil(M / 4) * 4;
+  const tns = opts.tn ? [opts.tn] : [4, 8, 12, 16, 20, 24, 28, 32].filter((t) => t <= N4);
+  const maxTm = opts.scalarA ? TUNING.rbScalarMaxTm : 64;
+  const tms = opts.tm ? [opts.tm] : Array.from({ length: maxTm / 4 }, (_, i) => 4 * (i + 1));
+  const P = cpuThreads();
+  const laneSplit = !!opts.allowSplit && batch === 1 && K >= 8 * TUNING.minSplitK;
+  let best: GemmPlan = { config: { variant: "regblock", wgm: 8, wgn: 1, tm: 4, tn: 4 }, splits: 1 };
+  let bestCost = Infinity;
+  const consider = (c: RegblockConfig) => {
+    const ks = c.ks ?? 1;
+    const gm = Math.ceil(M / (c.wgm * c.tm)), gn = Math.ceil(N / (c.wgn * c.tn));
+    const groups = gm * gn * batch;
+    let splits: number;
+    if (ks > 1) {
+      const z = Math.min(
+        Math.ceil(TUNING.minGroups.cpu / groups),
+        Math.floor(K / TUNING.minSplitK / ks),
+        TUNING.maxSplits,
+      );
+      splits = ks * Math.max(1, z);
+    } else {
+      splits = splitsFor(groups, K, batch, TUNING.minGroups.cpu, !!opts.allowSplit);
+    }
+    const g = (groups * splits) / ks;
+    const imbalance = (Math.ceil(g / P) * P) / g;
+    const perOut = TUNING.rbLoad * (1 / c.tm + 1 / c.tn) + TUNING.rbFma;
+    const gemm = gm * c.wgm * c.tm * gn * c.wgn * c.tn * ks * K * perOut / ks;
+    const reduce = splits > 1 ? splits * M * N * TUNING.rbLoad : 0;
+    const cost = (gemm * imbalance + reduce) * (1 + (c.tm * c.tn) / 1e4);
+    if (cost < bestCost) {
+      bestCost = cost;
+      best = { config: c, splits };
+    }
+  };
+  for (const tn of tns) {
+    for (const tm of tms) {
+      if (!opts.tm && !opts.tn && tm * tn > maxAcc) continue;
+      for (const wgn of [1, 2, 4, 8]) {
+        for (const threads of [8, 16, 32, 64]) {
+          if (threads % wgn === 0) {
+            consider({ variant: "regblock", wgm: threads / wgn, wgn, tm, tn });
+          }
+        }
+      }
+      if (laneSplit && tm <= M4 && tn <= N4) {
+        consider({ variant: "regblock", wgm: 1, wgn: 1, tm, tn, ks: 8 });
+      }
+    }
+  }
+  return best;
 }
 
 /** The plan for an M x N x K GEMM over `batch` batches. */
@@ -85,30 +179,8 @@ export function gemmPlan(
   opts: PlanOptions = {},
 ): GemmPlan {
   const variant = opts.variant ?? (kernelMode() === "cpu" ? "regblock" : "tiled");
-  let config: GemmConfig;
-  let groups: number;
-  if (variant === "tiled") {
-    config = { variant: "tiled", bk: TUNING.tiledBk };
-    groups = Math.ceil(M / 64) * Math.ceil(N / 64);
-  } else {
-    const tn = opts.tn ?? Math.min(TUNING.rbTn, Math.ceil(N / 4) * 4);
-    const tm = opts.tm ?? TUNING.rbTm;
-    const wgn = Math.min(8, 2 ** Math.ceil(Math.log2(Math.ceil(N / tn))));
-    let wgm = Math.max(1, TUNING.rbThreads / wgn);
-    while (wgm > 1 && (wgm / 2) * tm >= M) wgm /= 2;
-    config = { variant: "regblock", wgm, wgn, tm, tn };
-    groups = Math.ceil(M / (wgm * tm)) * Math.ceil(N / (wgn * tn));
-  }
-  groups *= batch;
-  let splits = 1;
-  const target = TUNING.minGroups[variant === "tiled" ? "gpu" : "cpu"];
-  if (opts.allowSplit && batch === 1 && groups < target) {
-    splits = Math.min(
-      Math.ceil(target / groups),
-      Math.floor(K / TUNING.minSplitK),
-      TUNING.maxSplits,
-    );
-    splits = Math.max(1, splits);
-  }
-  return { config, splits };
+  if (variant === "regblock") return regblockPlan(M, N, K, batch, opts);
+  const config: GemmConfig = { variant: "tiled", bk: TUNING.tiledBk };
+  const groups = Math.ceil(M / 64) * Math.ceil(N / 64) * batch;
+  return { config, splits: splitsFor(groups, K, batch, TUNING.minGroups.gpu, !!opts.allowSplit) };
 }

@@ -1,13 +1,16 @@
 /**
  * 2-D convolution (NHWC activations, HWIO weights, dilation 1, groups 1) as implicit GEMMs:
  * forward (M = N*OH*OW, N = Cout, K = KH*KW*Cin, fused bias + ReLU epilogue), backward-data as a
- * transposed implicit GEMM (M = N*H*W, N = Cin, K = KH*KW*Cout) and backward-weight as a GEMM over
- * batch x pixels with split-K (M = KH*KW*Cin, N = Cout, K = N*OH*OW) plus a reduction.
+ * transposed implicit GEMM (M = N*H*W, N = Cin, K = KH*KW*Cout; strided convs: a dense GEMM into
+ * tap columns plus col2im) and backward-weight as a GEMM over batch x pixels with split-K
+ * (M = KH*KW*Cin, N = Cout, K = N*OH*OW) plus a reduction. Large convs bake their geometry into the
+ * kernel source (kernels/conv2d_operands.ts bakeConv).
  * @module
  */
 import { needsGrad, record } from "../autograd.ts";
 import { engine } from "../engine.ts";
 import {
+  bakeConv,
   convBackwardDataA,
   convBackwardFilterA,
   convForwardA,
@@ -15,9 +18,11 @@ import {
 } from "../kernels/conv2d_operands.ts";
 import { reluGradLaunch } from "../kernels/conv2d_relu_grad.ts";
 import { convWeightTLaunch } from "../kernels/conv2d_wt.ts";
-import { denseB } from "../kernels/matmul_operands.ts";
+import { col2imLaunch } from "../kernels/conv2d_col2im.ts";
+import { denseA, denseB } from "../kernels/matmul_operands.ts";
 import { colSumLaunch } from "../kernels/matmul_reduce.ts";
-import type { GemmVariant } from "../kernels/tuning.ts";
+import type { GemmOperand } from "../kernels/matmul_gemm.ts";
+import { type GemmVariant, TUNING } from "../kernels/tuning.ts";
 import { empty, fmtShape, type Tensor } from "../tensor.ts";
 import { runGemm } from "./matmul.ts";
 
@@ -36,6 +41,11 @@ export interface Conv2dOptions {
   /** Register-blocked tile override (benches). */
   tm?: number;
   tn?: number;
+  /**
+   * Bake the geometry into the kernel source as constants (tests force it; default: for problems of
+   * at least `TUNING.bakeWork` multiply-adds, where it pays for one pipeline per shape).
+   */
+  bake?: boolean;
 }
 
 const ZERO4: number[] = [0, 0, 0, 0];
@@ -101,6 +111,12 @@ export function convGeometry(
   return { N, H, W, Cin, Cout, OH, OW, KH, KW, sh, sw, padT, padL };
 }
 
+/** The A operand, baked with the geometry when that pays (see {@link Conv2dOptions.bake}). */
+function operandA(a: GemmOperand, g: ConvGeom, opts: Conv2dOptions): GemmOperand {
+  const work = g.N * g.OH * g.OW * g.Cout * g.KH * g.KW * g.Cin;
+  return opts.bake ?? work >= TUNING.bakeWork ? bakeConv(a, g) : a;
+}
+
 function checkF32(op: string, ts: Tensor[]): void {
   for (const t of ts) {
     if (t.dtype !== "f32") {
@@ -114,7 +130,7 @@ function forwardRaw(x: Tensor, w: Tensor, g: ConvGeom, opts: Conv2dOptions): Ten
   const K = g.KH * g.KW * g.Cin;
   runGemm({
     name: "conv2d",
-    a: convForwardA(g, g.Cin % 4 === 0),
+    a: operandA(convForwardA(g, g.Cin % 4 === 0), g, opts),
     b: denseB(false, g.Cout % 4 === 0, ZERO4),
     aT: x,
     bT: w,
@@ -150,12 +166,13 @@ export function conv2dBackwardInput(
     throw new Error(`collapse: ${op}: dy ${dy.describe()} should be ${fmtShape(want)}`);
   }
   const e = engine();
+  if (g.sh > 1 || g.sw > 1) return backwardInputCol2im(dy, w, g, xShape, opts);
   const wt = empty([g.KH, g.KW, g.Cout, g.Cin], "f32", "conv2d_wt");
   e.dispatch(convWeightTLaunch(w, wt, g.Cin, g.Cout));
   const dx = empty(xShape, "f32", "conv2d_dx");
   runGemm({
     name: "conv2d_backward_input",
-    a: convBackwardDataA(g, g.Cout % 4 === 0, g.sh === 1 && g.sw === 1),
+    a: operandA(convBackwardDataA(g, g.Cout % 4 === 0, g.sh === 1 && g.sw === 1), g, opts),
     b: denseB(false, g.Cin % 4 === 0, ZERO4),
     aT: dy,
     bT: wt,
@@ -169,6 +186,41 @@ export function conv2dBackwardInput(
     tn: opts.tn,
   });
   wt.dispose();
+  return dx;
+}
+
+/**
+ * Strided backward-data as dcol = dy [N*OH*OW, Cout] x w^T [Cout, KH*KW*Cin] (a dense GEMM), then
+ * col2im: the implicit transposed GEMM would spend (sh*sw - 1)/(sh*sw) of its work on taps that do
+ * not divide the stride.
+ */
+function backwardInputCol2im(
+  dy: Tensor,
+  w: Tensor,
+  g: ConvGeom,
+  xShape: readonly number[],
+  opts: Conv2dOptions,
+): Tensor {
+  const M = g.N * g.OH * g.OW, N = g.KH * g.KW * g.Cin;
+  const dcol = empty([M, N], "f32", "conv2d_dcol");
+  runGemm({
+    name: "conv2d_backward_input_cols",
+    a: denseA(false, g.Cout % 4 === 0, ZERO4),
+    b: denseB(true, g.Cout % 4 === 0, ZERO4),
+    aT: dy,
+    bT: w,
+    out: dcol,
+    M,
+    N,
+    K: g.Cout,
+    batch: 1,
+    variant: opts.variant,
+    tm: opts.tm,
+    tn: opts.tn,
+  });
+  const dx = empty(xShape, "f32", "conv2d_dx");
+  engine().dispatch(col2imLaunch(dcol, dx, g));
+  dcol.dispose();
   return dx;
 }
 
@@ -193,7 +245,7 @@ export function conv2dBackwardFilter(
   const M = g.KH * g.KW * g.Cin;
   runGemm({
     name: "conv2d_backward_filter",
-    a: convBackwardFilterA(g, g.Cin % 4 === 0),
+    a: operandA(convBackwardFilterA(g, g.Cin % 4 === 0), g, opts),
     b: denseB(false, g.Cout % 4 === 0, ZERO4),
     aT: x,
     bT: dy,

@@ -53,6 +53,7 @@ export function runGemm(job: GemmJob): void {
     tm: job.tm,
     tn: job.tn,
     allowSplit: !job.bias && !job.relu,
+    scalarA: job.a.rbElem === "f32",
   });
   const base: Omit<GemmSpec, "out"> = {
     name: job.name,
