@@ -10,7 +10,7 @@ import {
 } from "../gpu/ops/conv2d.ts";
 import { readAll, type Tensor, tensor } from "../gpu/tensor.ts";
 import type { GemmVariant } from "../gpu/kernels/tuning.ts";
-import { kernelMode, setKernelMode } from "../gpu/kernels/tuning.ts";
+import { kernelMode, setKernelMode, TUNING } from "../gpu/kernels/tuning.ts";
 
 await initDevice();
 
@@ -288,4 +288,45 @@ Deno.test("conv2d: clear errors", () => {
     "conv2dBackwardFilter: dy f32[2, 4, 4, 2] should be [2, 3, 3, 2]",
   );
   for (const t of [x, w, w3, xi, x3, big, b, dy]) t.dispose();
+});
+
+// (helper-14) The GPU tiled kernel at forced tile shapes and the GPU-mode plans (regblock and
+// default), against the CPU-mode register-blocked results: stride 2 with Cin 3, and Cin 8.
+Deno.test("conv2d: GPU tiled tile shapes and GPU-mode plans agree with regblock", async () => {
+  const shapes: [[number, number, number, number], number[], number][] = [
+    [[2, 9, 9, 3], [3, 3, 3, 8], 2],
+    [[2, 6, 6, 8], [3, 3, 8, 12], 1],
+  ];
+  const tiles: [number, number, number, number][] = [[16, 16, 8, 8], [16, 4, 8, 4]];
+  for (const [xs, ws, stride] of shapes) {
+    const x = tensor(Float32Array.from(rand(prod4(xs))), xs);
+    const w = tensor(Float32Array.from(rand(prod4(ws))), ws);
+    const bias = tensor(Float32Array.from(rand(ws[3])), [ws[3]]);
+    const o = { padding: 1, stride, bias, activation: "relu" as const };
+    const y0 = conv2d(x, w, { ...o, variant: "regblock" });
+    const dy = tensor(Float32Array.from(rand(y0.size)), y0.shape);
+    const run = (opts: Conv2dOptions) => [
+      conv2d(x, w, { ...o, ...opts }),
+      conv2dBackwardInput(dy, w, xs, { padding: 1, stride, ...opts }),
+      conv2dBackwardFilter(x, dy, ws, { padding: 1, stride, ...opts }),
+    ];
+    const want = (await readAll(run({ variant: "regblock" }))).map((a) => Float64Array.from(a));
+    const check = async (what: string, opts: Conv2dOptions) => {
+      const got = await readAll(run(opts));
+      ["y", "dx", "dw"].forEach((n, i) => assertClose(got[i], want[i], `${what} ${n}`));
+    };
+    try {
+      for (const [wgm, wgn, tm, tn] of tiles) {
+        TUNING.gpuTiledForce = { variant: "tiled", bk: 16, wgm, wgn, tm, tn };
+        await check(`tile ${wgm}x${wgn}x${tm}x${tn} ${xs}`, { variant: "tiled" });
+      }
+      TUNING.gpuTiledForce = null;
+      setKernelMode("gpu");
+      if (stride === 2) await check(`gpu regblock ${xs}`, { variant: "regblock" });
+      else await check(`gpu default ${xs}`, {});
+    } finally {
+      TUNING.gpuTiledForce = null;
+      setKernelMode(null);
+    }
+  }
 });

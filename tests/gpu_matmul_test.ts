@@ -4,7 +4,7 @@ import { assert, assertThrows } from "@std/assert";
 import { initDevice } from "../gpu/device.ts";
 import { matmul } from "../gpu/ops/matmul.ts";
 import { readAll, type Tensor, tensor } from "../gpu/tensor.ts";
-import type { GemmVariant } from "../gpu/kernels/tuning.ts";
+import { type GemmVariant, setKernelMode, TUNING } from "../gpu/kernels/tuning.ts";
 
 await initDevice();
 
@@ -167,4 +167,63 @@ Deno.test("matmul: clear errors", () => {
   const c1 = tensor(new Float32Array(2 * 3 * 4), [2, 3, 4]);
   assertThrows(() => matmul(c1, b1), Error, "collapse: matmul: inner dimensions differ (4 vs 3)");
   for (const t of [a, b, v, ai, b1, b2, c1]) t.dispose();
+});
+
+// (helper-14) GPU-mode GEMMs on this adapter: every tiled tile shape (odd sizes, K % 4 != 0 and
+// split-K), the GPU register-blocked plan and the first tiled version.
+const TILES: [number, number, number, number][] = [
+  [16, 16, 8, 8],
+  [16, 16, 8, 4],
+  [32, 8, 8, 4],
+  [64, 4, 4, 4],
+  [16, 4, 8, 4],
+  [8, 8, 4, 4],
+];
+Deno.test("matmul tiled: forced tile shapes agree with host", async () => {
+  const cases: [number[], number[], boolean, boolean][] = [
+    [[37, 601], [601, 29], false, false],
+    [[2, 40, 36], [2, 28, 36], false, true],
+    [[24, 45], [24, 13], true, false],
+  ];
+  try {
+    for (const [wgm, wgn, tm, tn] of TILES) {
+      TUNING.gpuTiledForce = { variant: "tiled", bk: 16, wgm, wgn, tm, tn };
+      for (const [as, bs, tA, tB] of cases) {
+        const ah = rand(prod(as)), bh = rand(prod(bs));
+        const ref = hostMatmul(ah, as, bh, bs, tA, tB);
+        const a = tensor(Float32Array.from(ah), as);
+        const b = tensor(Float32Array.from(bh), bs);
+        const [y] = await readAll([
+          matmul(a, b, { transposeA: tA, transposeB: tB, variant: "tiled" }),
+        ]);
+        assertClose(y, ref.out, `tile ${wgm}x${wgn}x${tm}x${tn} ${as} x ${bs}`);
+        a.dispose();
+        b.dispose();
+      }
+    }
+  } finally {
+    TUNING.gpuTiledForce = null;
+  }
+});
+
+Deno.test("matmul: GPU-mode regblock plan, first tiled version, default GPU variant", async () => {
+  const as = [37, 601], bs = [601, 29];
+  const ah = rand(prod(as)), bh = rand(prod(bs));
+  const ref = hostMatmul(ah, as, bh, bs, false, false);
+  const a = tensor(Float32Array.from(ah), as);
+  const b = tensor(Float32Array.from(bh), bs);
+  setKernelMode("gpu");
+  try {
+    const rb = matmul(a, b, { variant: "regblock" });
+    const def = matmul(a, b);
+    TUNING.gpuTiledLegacy = true;
+    const legacy = matmul(a, b, { variant: "tiled" });
+    const outs = await readAll([rb, def, legacy]);
+    assertClose(outs[0], ref.out, "gpu regblock");
+    assertClose(outs[1], ref.out, "gpu default");
+    assertClose(outs[2], ref.out, "tiled legacy");
+  } finally {
+    TUNING.gpuTiledLegacy = false;
+    setKernelMode(null);
+  }
 });

@@ -25,10 +25,18 @@ export interface RegblockConfig {
   tn: number;
   ks?: number;
 }
-/** Shared-memory tiled variant: 16 x 16 threads, 64 x 64 tile, BK-deep k slices. */
+/**
+ * Shared-memory tiled variant (matmul_tiled.ts): WGM x WGN threads, each computing TM x TN outputs,
+ * BK-deep k slices. Without the tile fields: the first version's fixed 16 x 16 threads, 4 x 4 each.
+ */
+// (helper-14): optional tile fields for the GPU tiled kernel; tileOf reads them.
 export interface TiledConfig {
   variant: "tiled";
   bk: number;
+  wgm?: number;
+  wgn?: number;
+  tm?: number;
+  tn?: number;
 }
 /** A kernel configuration. */
 export type GemmConfig = RegblockConfig | TiledConfig;
@@ -95,9 +103,10 @@ export function uniformBlock(fields: NamedField[]): { struct: string; data: Uint
 
 /** Tile sizes of a config (rows x columns covered by one workgroup). */
 export function tileOf(c: GemmConfig): { tileM: number; tileN: number } {
-  return c.variant === "tiled"
-    ? { tileM: 64, tileN: 64 }
-    : { tileM: c.wgm * c.tm, tileN: c.wgn * c.tn };
+  if (c.variant === "tiled") {
+    return c.tm ? { tileM: c.wgm! * c.tm, tileN: c.wgn! * c.tn! } : { tileM: 64, tileN: 64 };
+  }
+  return { tileM: c.wgm * c.tm, tileN: c.wgn * c.tn };
 }
 
 /** The core uniform fields and the workgroup grid for a spec. */
