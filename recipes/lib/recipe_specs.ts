@@ -1,0 +1,240 @@
+/**
+ * The paper's settings per recipe (Yang et al., NeurIPS 2022, and the official
+ * NeuralCollapseApplications/ImbalancedLearning configs): dataset, backbone, command-line defaults,
+ * learning-rate schedule, head options and recipe-specific flags. The thin files in `recipes/` pick
+ * one of these and hand it to {@linkcode runRecipe} (./run_recipe.ts).
+ *
+ * @module
+ */
+
+import type { ExtraFlag, RecipeDefaults } from "./flags.ts";
+import type { DatasetId } from "./datasets.ts";
+
+/** Names of the runnable recipes (file names in `recipes/` without `.ts`). */
+export type RecipeName =
+  | "cifar10_lt"
+  | "cifar100_lt"
+  | "svhn_lt"
+  | "stl10_lt"
+  | "cub"
+  | "imagenet_lt";
+
+/** The backbone of a recipe. */
+export type BackboneSpec =
+  | { kind: "resnet32"; widthMultiplier: number; blocksPerStage?: number }
+  | { kind: "resnet50"; layer4Planes: number };
+
+/** Everything that makes a recipe the paper's setting. */
+export interface RecipeSpec {
+  name: RecipeName;
+  /** Dataset shown in reports, e.g. "CIFAR-10-LT". */
+  title: string;
+  dataset: DatasetId;
+  /** One paragraph for `--help`. */
+  description: string;
+  /** Command-line defaults (dataDir and out are filled in by the runner when empty). */
+  defaults: RecipeDefaults;
+  backbone: BackboneSpec;
+  /**
+   * "multistep": linear warmup (5 epochs) + x0.1 at 80% and 90% of the epochs (160/180 of 200);
+   * "cosine": cosine decay over the epochs, no warmup (ImageNet-LT).
+   */
+  schedule: "multistep" | "cosine";
+  /** Batch size the default lr belongs to; lr is scaled by batch / this (ImageNet-LT: 1024). */
+  lrReferenceBatch?: number;
+  /** L2-normalise the ETF head's features (the paper skips it on ImageNet-LT). */
+  normalizeFeatures: boolean;
+  /** Weight of mean ||h|| added to the DR loss (0.01 on ImageNet-LT). */
+  drNormRegularizer: number;
+  /** The split is fixed: `--ratio` other than 1 is refused (ImageNet-LT). */
+  fixedSplit?: boolean;
+  /** Recipe-specific flags. */
+  extra: ExtraFlag[];
+  /** Remarks copied into every report of this recipe. */
+  notes: string[];
+}
+
+const COMMON: Omit<RecipeDefaults, "dataDir" | "out"> = {
+  ratio: 0.01,
+  epochs: 200,
+  batchSize: 128,
+  lr: 0.1,
+  weightDecay: 2e-4,
+  classifier: "etf",
+  loss: "dr",
+  mixup: 1,
+  sampler: "instance",
+  seed: 0,
+  resume: false,
+  evalEvery: 1,
+  workers: 1,
+};
+
+const IMAGE_SIZE: ExtraFlag = {
+  name: "image-size",
+  type: "number",
+  help: "training/test image side in pixels (int >= 16; small values for quick tries)",
+  default: 224,
+};
+
+function defaults(name: RecipeName, over: Partial<RecipeDefaults> = {}): RecipeDefaults {
+  return { ...COMMON, dataDir: "", out: `runs/${name}`, ...over };
+}
+
+/** Every recipe's settings, by name. */
+export const RECIPES: Readonly<Record<RecipeName, RecipeSpec>> = {
+  cifar10_lt: {
+    name: "cifar10_lt",
+    title: "CIFAR-10-LT",
+    dataset: "cifar10",
+    description: "CIFAR-10-LT (exponential long tail, r = --ratio) with ResNet-32, the fixed ETF " +
+      "classifier and the DR loss: SGD 0.9, lr 0.1, batch 128, wd 2e-4, 200 epochs, 5 warmup, " +
+      "x0.1 at 160 and 180, mixup 1.0, random crop + flip.",
+    defaults: defaults("cifar10_lt"),
+    backbone: { kind: "resnet32", widthMultiplier: 1 },
+    schedule: "multistep",
+    normalizeFeatures: true,
+    drNormRegularizer: 0,
+    extra: [],
+    notes: [],
+  },
+  cifar100_lt: {
+    name: "cifar100_lt",
+    title: "CIFAR-100-LT",
+    dataset: "cifar100",
+    description: "CIFAR-100-LT with ResNet-32 at double width (32/64/128, d = 128), ETF + DR, " +
+      "the CIFAR-10-LT schedule.",
+    defaults: defaults("cifar100_lt"),
+    backbone: { kind: "resnet32", widthMultiplier: 2 },
+    schedule: "multistep",
+    normalizeFeatures: true,
+    drNormRegularizer: 0,
+    extra: [],
+    notes: [],
+  },
+  svhn_lt: {
+    name: "svhn_lt",
+    title: "SVHN-LT",
+    dataset: "svhn",
+    description:
+      "SVHN-LT (train_32x32.mat long-tailed; test_32x32.mat) with ResNet-32, ETF + DR, " +
+      "no augmentation, images scaled to [-1, 1].",
+    defaults: defaults("svhn_lt"),
+    backbone: { kind: "resnet32", widthMultiplier: 1 },
+    schedule: "multistep",
+    normalizeFeatures: true,
+    drNormRegularizer: 0,
+    extra: [{
+      name: "extra",
+      type: "boolean",
+      help: "also train on SVHN's extra split, long-tailed the same way (as the official code; " +
+        "1.3 GB download)",
+      default: false,
+    }],
+    notes: [],
+  },
+  stl10_lt: {
+    name: "stl10_lt",
+    title: "STL-10-LT",
+    dataset: "stl10",
+    description: "STL-10-LT (96x96 labelled train split long-tailed; official test split) with " +
+      "ResNet-32, ETF + DR, no augmentation, images scaled to [-1, 1].",
+    defaults: defaults("stl10_lt"),
+    backbone: { kind: "resnet32", widthMultiplier: 1 },
+    schedule: "multistep",
+    normalizeFeatures: true,
+    drNormRegularizer: 0,
+    extra: [],
+    notes: [],
+  },
+  cub: {
+    name: "cub",
+    title: "CUB-200-2011",
+    dataset: "cub",
+    description: "CUB-200-2011 (official train/test split; --ratio < 1 makes the train split " +
+      "long-tailed) with ResNet-50, ETF + DR, RandomResizedCrop 224 + flip + ColorJitter 0.4. " +
+      "Results near the published level need ImageNet-pretrained weights: --pretrained FILE " +
+      "(safetensors in torchvision's naming).",
+    defaults: defaults("cub", {
+      ratio: 1,
+      epochs: 100,
+      batchSize: 64,
+      lr: 0.01,
+      weightDecay: 5e-4,
+      mixup: 0,
+    }),
+    backbone: { kind: "resnet50", layer4Planes: 512 },
+    schedule: "cosine",
+    normalizeFeatures: true,
+    drNormRegularizer: 0,
+    extra: [IMAGE_SIZE, {
+      name: "pretrained",
+      type: "string",
+      help: "ResNet-50 weights to fine-tune from (safetensors, torchvision parameter names)",
+    }],
+    notes: [
+      "CUB settings (lr 0.01, batch 64, 100 epochs, cosine, no mixup) are the usual fine-tuning " +
+      "recipe; the official ImbalancedLearning code publishes no CUB config.",
+    ],
+  },
+  imagenet_lt: {
+    name: "imagenet_lt",
+    title: "ImageNet-LT",
+    dataset: "imagenet_lt",
+    description: "ImageNet-LT (OLTR split lists over a local ImageNet) with ResNet-50 (layer4 " +
+      "widened to 1024 planes, d = 4096), ETF without feature normalisation + DR with 0.01 " +
+      "feature-norm regulariser, SGD lr 0.1 for batch 1024 (scaled linearly for other batch " +
+      "sizes), wd 5e-4, 90 epochs, cosine, mixup 0.2.",
+    defaults: defaults("imagenet_lt", {
+      ratio: 1,
+      epochs: 90,
+      batchSize: 1024,
+      lr: 0.1,
+      weightDecay: 5e-4,
+      mixup: 0.2,
+    }),
+    backbone: { kind: "resnet50", layer4Planes: 1024 },
+    schedule: "cosine",
+    lrReferenceBatch: 1024,
+    normalizeFeatures: false,
+    drNormRegularizer: 0.01,
+    fixedSplit: true,
+    extra: [IMAGE_SIZE, {
+      name: "imagenet-dir",
+      type: "string",
+      help: "ImageNet folder holding train/ and val/ (default: <data-dir>/imagenet)",
+    }, {
+      name: "layer4-planes",
+      type: "number",
+      help: "planes of ResNet-50's last stage (the paper widens it to 1024, d = 4096; 512 is " +
+        "torchvision's, d = 2048)",
+      default: 1024,
+    }],
+    notes: [],
+  },
+};
+
+/**
+ * The learning-rate schedule parameters of a recipe for a run of `epochs` epochs: the paper's
+ * 5 warmup epochs and milestones 160/180 for 200 epochs, scaled for other lengths
+ * (warmup min(5, floor(epochs / 10)), milestones at 80% and 90%).
+ */
+export function scheduleParams(
+  spec: RecipeSpec,
+  epochs: number,
+): { kind: "multistep"; warmupEpochs: number; milestones: number[] } | {
+  kind: "cosine";
+  epochs: number;
+} {
+  if (spec.schedule === "cosine") return { kind: "cosine", epochs };
+  return {
+    kind: "multistep",
+    warmupEpochs: Math.min(5, Math.floor(epochs / 10)),
+    milestones: [Math.round(epochs * 0.8), Math.round(epochs * 0.9)],
+  };
+}
+
+/** The peak learning rate actually used: `lr`, scaled by batch / reference batch if the recipe has one. */
+export function effectiveLr(spec: RecipeSpec, lr: number, batchSize: number): number {
+  return spec.lrReferenceBatch ? lr * batchSize / spec.lrReferenceBatch : lr;
+}

@@ -1,0 +1,116 @@
+/**
+ * The model, loss, optimizer and learning-rate schedule of a recipe run, built from a
+ * {@linkcode RecipeSpec} and the parsed flags: ResNet-32 (CIFAR width 1 or 2) or ResNet-50 with the
+ * fixed ETF head or a learnable Dense head, the DR loss or cross-entropy, SGD momentum 0.9 with
+ * weight decay on every trainable parameter, warmup + multistep or cosine. Also loads
+ * torchvision-layout pretrained weights (`cub.ts --pretrained FILE`). Shared by the recipe runner
+ * and the quickstart.
+ *
+ * @module
+ */
+
+import { readSafetensorsFile } from "../../nn/io/safetensors.ts";
+import { CrossEntropyLoss } from "../../nn/losses/cross_entropy.ts";
+import { DotRegressionLoss } from "../../nn/losses/dot_regression.ts";
+import type { Loss } from "../../nn/losses/loss.ts";
+import type { ClassifierModel } from "../../nn/model/classifier.ts";
+import { resnet32 } from "../../nn/models/resnet32.ts";
+import { resnet50 } from "../../nn/models/resnet50.ts";
+import { type HostTensor, type LoadReport, loadTorchState } from "../../nn/models/torch_layout.ts";
+import { SGD } from "../../nn/optimizers/sgd.ts";
+import { CosineSchedule, type Schedule, WarmupMultiStepSchedule } from "../../nn/schedules.ts";
+import type { ClassifierFlag, LossFlag } from "./flags.ts";
+import type { BackboneSpec } from "./recipe_specs.ts";
+
+/** What {@linkcode buildClassifier} needs. */
+export interface ModelSetup {
+  backbone: BackboneSpec;
+  numClasses: number;
+  classifier: ClassifierFlag;
+  /** ETF head: L2-normalise the features (false on ImageNet-LT). */
+  normalizeFeatures: boolean;
+  /** Seed of the weight initialisation (and the ETF matrix). */
+  seed: number;
+}
+
+/** The backbone with its head, seeded. */
+export function buildClassifier(s: ModelSetup): ClassifierModel {
+  const head = s.classifier === "etf" ? "etf" : "dense";
+  const etf = { normalize: s.normalizeFeatures };
+  if (s.backbone.kind === "resnet32") {
+    return resnet32({
+      widthMultiplier: s.backbone.widthMultiplier,
+      blocksPerStage: s.backbone.blocksPerStage,
+      numClasses: s.numClasses,
+      head,
+      etf,
+      seed: s.seed,
+    });
+  }
+  return resnet50({
+    layer4Planes: s.backbone.layer4Planes,
+    numClasses: s.numClasses,
+    head,
+    etf,
+    seed: s.seed,
+  });
+}
+
+/** A short name of the architecture, for configs and reports. */
+export function describeBackbone(b: BackboneSpec): string {
+  if (b.kind === "resnet32") {
+    const depth = 6 * (b.blocksPerStage ?? 5) + 2;
+    return `ResNet-${depth}` + (b.widthMultiplier !== 1 ? ` (width x${b.widthMultiplier})` : "");
+  }
+  return "ResNet-50" + (b.layer4Planes !== 512 ? ` (layer4 ${b.layer4Planes} planes)` : "");
+}
+
+/** The training loss: DR (with an optional feature-norm regulariser) or cross-entropy. */
+export function makeLoss(loss: LossFlag, drNormRegularizer = 0): Loss {
+  return loss === "dr"
+    ? new DotRegressionLoss({ normRegularizer: drNormRegularizer })
+    : new CrossEntropyLoss();
+}
+
+/** Parameters of {@linkcode makeSchedule}. */
+export type ScheduleSetup =
+  | { kind: "multistep"; base: number; warmupEpochs: number; milestones: number[] }
+  | { kind: "cosine"; base: number; epochs: number };
+
+/** The learning-rate schedule. */
+export function makeSchedule(s: ScheduleSetup): Schedule {
+  return s.kind === "multistep"
+    ? new WarmupMultiStepSchedule({
+      base: s.base,
+      warmupEpochs: s.warmupEpochs,
+      milestones: s.milestones,
+      gamma: 0.1,
+    })
+    : new CosineSchedule(s.base, s.epochs, 0, 0);
+}
+
+/** SGD momentum 0.9 with weight decay on every trainable parameter (the paper's optimizer). */
+export function makeOptimizer(schedule: Schedule, weightDecay: number): SGD {
+  return new SGD({ learningRate: schedule, momentum: 0.9, weightDecay });
+}
+
+/**
+ * Loads torchvision-layout weights (a safetensors file, e.g. converted from torchvision's
+ * resnet50) into a built model by name; the head stays as initialised. Throws if nothing matched.
+ */
+export async function loadPretrained(model: ClassifierModel, path: string): Promise<LoadReport> {
+  const file = await readSafetensorsFile(path);
+  const state = new Map<string, HostTensor>();
+  for (const [name, t] of Object.entries(file.tensors)) {
+    if (name.endsWith("num_batches_tracked")) continue;
+    state.set(name, { shape: t.shape, data: Float32Array.from(t.data as ArrayLike<number>) });
+  }
+  const report = loadTorchState(model, state);
+  if (report.loaded.length === 0) {
+    throw new Error(
+      `collapse: --pretrained ${path}: no tensor name matches the model (expected torchvision ` +
+        `names such as conv1.weight, layer1.0.conv1.weight)`,
+    );
+  }
+  return report;
+}

@@ -1,0 +1,11 @@
+/**
+ * STL-10-LT (96x96) with ResNet-32, the fixed ETF classifier and the DR loss, with the paper's settings as defaults (see `lib/recipe_specs.ts`).
+ *
+ *     deno run -A recipes/stl10_lt.ts [--help] [--data-dir DIR] [--out DIR] [--epochs N] ...
+ *
+ * @module
+ */
+import { RECIPES } from "./lib/recipe_specs.ts";
+import { main } from "./lib/run_recipe.ts";
+
+if (import.meta.main) await main(RECIPES.stl10_lt);
