@@ -14,16 +14,16 @@ import { Rng } from "../../gpu/rng.ts";
 export function reducedQrQ(a: Float64Array, d: number, k: number): Float64Array {
   if (a.length !== d * k) throw new Error(`collapse: reducedQrQ: ${a.length} values for ${d}x${k}`);
   if (d < k) throw new Error(`collapse: reducedQrQ: needs rows >= columns, got ${d}x${k}`);
-  const r = Float64Array.from(a);
+  // Work on column-major copies so every inner loop walks contiguous memory (d=4096, K=1000
+  // takes seconds instead of minutes).
+  const r = new Float64Array(d * k); // r[c * d + i] = A[i, c]
+  for (let i = 0; i < d; i++) for (let c = 0; c < k; c++) r[c * d + i] = a[i * k + c];
   const vs: Float64Array[] = [];
   for (let j = 0; j < k; j++) {
     const m = d - j;
-    const v = new Float64Array(m);
+    const v = r.slice(j * d + j, j * d + d);
     let norm = 0;
-    for (let i = 0; i < m; i++) {
-      v[i] = r[(j + i) * k + j];
-      norm += v[i] * v[i];
-    }
+    for (let i = 0; i < m; i++) norm += v[i] * v[i];
     norm = Math.sqrt(norm);
     if (norm < 1e-12) throw new Error(`collapse: reducedQrQ: matrix is rank deficient`);
     const alpha = v[0] >= 0 ? -norm : norm;
@@ -34,24 +34,30 @@ export function reducedQrQ(a: Float64Array, d: number, k: number): Float64Array 
     for (let i = 0; i < m; i++) v[i] /= vn;
     // R[j:, j:] -= 2 v (v^T R[j:, j:])
     for (let c = j; c < k; c++) {
+      const off = c * d + j;
       let dot = 0;
-      for (let i = 0; i < m; i++) dot += v[i] * r[(j + i) * k + c];
-      for (let i = 0; i < m; i++) r[(j + i) * k + c] -= 2 * v[i] * dot;
+      for (let i = 0; i < m; i++) dot += v[i] * r[off + i];
+      dot *= 2;
+      for (let i = 0; i < m; i++) r[off + i] -= v[i] * dot;
     }
     vs.push(v);
   }
-  // Q = H_0 ... H_{k-1} I[:, :k]
-  const q = new Float64Array(d * k);
-  for (let i = 0; i < k; i++) q[i * k + i] = 1;
+  // Q = H_0 ... H_{k-1} I[:, :k], column-major, then back to row-major.
+  const qc = new Float64Array(d * k);
+  for (let i = 0; i < k; i++) qc[i * d + i] = 1;
   for (let j = k - 1; j >= 0; j--) {
     const v = vs[j];
     const m = d - j;
     for (let c = 0; c < k; c++) {
+      const off = c * d + j;
       let dot = 0;
-      for (let i = 0; i < m; i++) dot += v[i] * q[(j + i) * k + c];
-      for (let i = 0; i < m; i++) q[(j + i) * k + c] -= 2 * v[i] * dot;
+      for (let i = 0; i < m; i++) dot += v[i] * qc[off + i];
+      dot *= 2;
+      for (let i = 0; i < m; i++) qc[off + i] -= v[i] * dot;
     }
   }
+  const q = new Float64Array(d * k);
+  for (let c = 0; c < k; c++) for (let i = 0; i < d; i++) q[i * k + c] = qc[c * d + i];
   return q;
 }
 

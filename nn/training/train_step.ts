@@ -9,6 +9,7 @@
  * batch, lr, lambda and permutation and submits one command buffer.
  * @module
  */
+import "../../gpu/ops/mod.ts"; // plugs add/onesLike into autograd
 import { grad, noGrad } from "../../gpu/autograd.ts";
 import { type CapturedStep, engine } from "../../gpu/engine.ts";
 import { accumulate_, watchFinite_ } from "../../gpu/ops/accumulate.ts";
