@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { initDevice } from "../gpu/device.ts";
 import { engine } from "../gpu/engine.ts";
-import { adamwStep_, sgdStep_ } from "../gpu/ops/optim.ts";
+import { adamwStep_, setOptimizerChunkElements, sgdStep_ } from "../gpu/ops/optim.ts";
 import { zeros } from "../gpu/ops/creation.ts";
 import { ParamArena } from "../gpu/param_arena.ts";
 import { Rng } from "../gpu/rng.ts";
@@ -291,4 +291,32 @@ Deno.test("captured head step (pool, batchNorm, l2Normalize, DR loss, backward, 
   for (let i = 0; i < 4; i++) close(got[4 + i], got[i], 1e-6, `tensor ${i}`);
   assert(got[0].some((v, i) => Math.abs(v - gs[i]) > 1e-4), "gamma was updated");
   step.dispose();
+});
+
+Deno.test("optimizer steps over arenas larger than one binding run in chunks, same result", async () => {
+  const run = async (chunk: number | null, adam: boolean) => {
+    setOptimizerChunkElements(chunk);
+    try {
+      const { arena, grads } = setup(5);
+      const lr = zeros([1]), step = zeros([1]);
+      writeTensor(lr, new Float32Array([0.1]));
+      const before = engine().stats().dispatches;
+      for (let s = 0; s < 3; s++) {
+        arena.setGrads(gpuGrads(grads[s]));
+        if (adam) adamwStep_(arena, { lr, step, weightDecay: 0.1 });
+        else sgdStep_(arena, { lr, momentum: 0.9, weightDecay: 0.01, dampening: 0.1 });
+      }
+      const dispatches = engine().stats().dispatches - before;
+      const out = (await readAll(arena.params)).map((a) => Array.from(a));
+      arena.dispose();
+      return { out, dispatches };
+    } finally {
+      setOptimizerChunkElements(null);
+    }
+  };
+  for (const adam of [false, true]) {
+    const whole = await run(null, adam), parts = await run(64, adam);
+    assertEquals(parts.out, whole.out);
+    assert(parts.dispatches > whole.dispatches, "chunked run should use more dispatches");
+  }
 });

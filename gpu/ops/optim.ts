@@ -5,11 +5,12 @@
  * captured training steps.
  * @module
  */
+import { gpu } from "../device.ts";
 import { engine } from "../engine.ts";
 import { adamwLaunch, stepIncrementLaunch } from "../kernels/adamw.ts";
 import { sgdLaunch, sgdMarkStartedLaunch } from "../kernels/sgd.ts";
 import type { ParamArena } from "../param_arena.ts";
-import type { Tensor } from "../tensor.ts";
+import { type Tensor, viewOf } from "../tensor.ts";
 
 /** Options of {@link sgdStep_}. */
 export interface SgdOptions {
@@ -35,6 +36,31 @@ export interface AdamwOptions {
    * for bias correction.
    */
   step: Tensor;
+}
+
+let chunkOverride: number | null = null;
+
+/** Caps the elements one optimizer dispatch binds (tests; null restores the device limit). */
+export function setOptimizerChunkElements(n: number | null): void {
+  chunkOverride = n;
+}
+
+/**
+ * Element ranges [start, length) covering the arena, each small enough to bind: a flat buffer may
+ * exceed `maxStorageBufferBindingSize` (128 MiB on lavapipe; ResNet-50 with the widened layer4 has
+ * 63M parameters), so the update runs as one dispatch per range. Starts are 64-element (256-byte)
+ * aligned, as binding offsets must be.
+ */
+function ranges(total: number): [number, number][] {
+  const limit = chunkOverride ?? gpu().device.limits.maxStorageBufferBindingSize / 4;
+  const step = Math.max(64, Math.floor(limit / 64) * 64);
+  const out: [number, number][] = [];
+  for (let s = 0; s < total; s += step) out.push([s, Math.min(step, total - s)]);
+  return out;
+}
+
+function part(t: Tensor, start: number, length: number): Tensor {
+  return start === 0 && length === t.size ? t : viewOf(t.storage, start, [length]);
 }
 
 function checkScalar(t: Tensor, what: string, op: string): void {
@@ -70,16 +96,24 @@ export function sgdStep_(arena: ParamArena, opts: SgdOptions): void {
   const useBuf = momentum !== 0;
   const flag = useBuf && dampening !== 0;
   const e = engine();
-  e.dispatch(
-    sgdLaunch(
-      arena.flatParams,
-      arena.flatGrads,
-      opts.lr,
-      useBuf ? arena.state1 : null,
-      flag ? arena.sgdStarted : null,
-      { decayCount: arena.decayCount, momentum, weightDecay, dampening, nesterov },
-    ),
-  );
+  for (const [s, n] of ranges(arena.total)) {
+    e.dispatch(
+      sgdLaunch(
+        part(arena.flatParams, s, n),
+        part(arena.flatGrads, s, n),
+        opts.lr,
+        useBuf ? part(arena.state1, s, n) : null,
+        flag ? arena.sgdStarted : null,
+        {
+          decayCount: Math.min(Math.max(arena.decayCount - s, 0), n),
+          momentum,
+          weightDecay,
+          dampening,
+          nesterov,
+        },
+      ),
+    );
+  }
   if (flag) e.dispatch(sgdMarkStartedLaunch(arena.sgdStarted));
 }
 
@@ -104,13 +138,23 @@ export function adamwStep_(arena: ParamArena, opts: AdamwOptions): void {
   const e = engine();
   e.dispatch(stepIncrementLaunch(opts.step));
   if (arena.total === 0) return;
-  e.dispatch(
-    adamwLaunch(arena.flatParams, arena.flatGrads, arena.state1, v, opts.lr, opts.step, {
-      decayCount: arena.decayCount,
-      beta1,
-      beta2,
-      eps,
-      weightDecay,
-    }),
-  );
+  for (const [s, n] of ranges(arena.total)) {
+    e.dispatch(
+      adamwLaunch(
+        part(arena.flatParams, s, n),
+        part(arena.flatGrads, s, n),
+        part(arena.state1, s, n),
+        part(v, s, n),
+        opts.lr,
+        opts.step,
+        {
+          decayCount: Math.min(Math.max(arena.decayCount - s, 0), n),
+          beta1,
+          beta2,
+          eps,
+          weightDecay,
+        },
+      ),
+    );
+  }
 }
