@@ -134,10 +134,11 @@ export class ProgressBarCallback implements Callback {
     this.#bar.value = step;
   }
 
-  async onEpochEnd(_epoch: number, logs: Logs): Promise<void> {
+  async onEpochEnd(_epoch: number, logs: Logs, ctx: FitContext): Promise<void> {
     if (!this.#bar) return;
     this.#final = logs;
-    this.#bar.max = Math.max(this.#bar.value, 1);
+    // Known epoch length: the bar is already sized; unknown: what was counted (at least 1).
+    if (ctx.stepsPerEpoch === null) this.#bar.max = Math.max(this.#bar.value, 1);
     this.#bar.value = this.#bar.max;
     await this.#bar.stop();
     this.#bar = null;
