@@ -341,20 +341,33 @@ function normalizeInto(
   }
 }
 
-/** RandomResizedCrop(size, scale, ratio) + horizontal flip + ColorJitter + normalisation. */
-class RandomResizedCrop implements Augmenter {
-  readonly spec: AugmentSpec & { kind: "random_resized_crop" };
-  #ys = new AxisTable();
-  #xs = new AxisTable();
+/**
+ * The crops that resample a window of the source to `size` x `size` (bilinear, into a reused float
+ * buffer in [0, 1]) and then normalise it into the output.
+ */
+abstract class ResampledCrop<S extends AugmentSpec & { size: number }> implements Augmenter {
+  readonly spec: S;
+  protected ys = new AxisTable();
+  protected xs = new AxisTable();
   #tmp = new Float32Array(0);
 
-  constructor(spec: AugmentSpec & { kind: "random_resized_crop" }) {
+  constructor(spec: S) {
     this.spec = spec;
   }
 
   outputShape(_h: number, _w: number, c: number): [number, number, number] {
     return [this.spec.size, this.spec.size, c];
   }
+
+  /** Fills `tmp` (size x size x c floats) from `src`. */
+  protected abstract resample(
+    src: Uint8Array,
+    h: number,
+    w: number,
+    c: number,
+    tmp: Float32Array,
+    rng: Rng,
+  ): void;
 
   apply(
     src: Uint8Array,
@@ -365,42 +378,43 @@ class RandomResizedCrop implements Augmenter {
     o: number,
     rng: Rng,
   ): void {
-    const s = this.spec, size = s.size;
-    const win = randomResizedCropWindow(h, w, s.scale ?? [0.08, 1], s.ratio ?? [3 / 4, 4 / 3], rng);
-    const flip = (s.flip ?? true) && rng.next() < 0.5;
-    if (this.#tmp.length < size * size * c) this.#tmp = new Float32Array(size * size * c);
-    resampleWindow(src, w, c, win, size, size, flip, this.#ys, this.#xs, this.#tmp);
-    const jitter = s.jitter ?? 0.4;
-    if (jitter > 0) {
-      if (c !== 3) throw new Error(`ColorJitter needs RGB images, got ${c} channels`);
-      colorJitter(this.#tmp, size * size, jitter, rng);
-    }
-    normalizeInto(this.#tmp, size * size, c, s, out, o);
+    const pixels = this.spec.size * this.spec.size;
+    if (this.#tmp.length < pixels * c) this.#tmp = new Float32Array(pixels * c);
+    this.resample(src, h, w, c, this.#tmp, rng);
+    normalizeInto(this.#tmp, pixels, c, this.spec, out, o);
   }
 }
 
-/** Resize (shorter side to `resize`, default size / 0.875) + center crop `size` + normalisation. */
-class CenterCrop implements Augmenter {
-  readonly spec: AugmentSpec & { kind: "center_crop" };
-  #ys = new AxisTable();
-  #xs = new AxisTable();
-  #tmp = new Float32Array(0);
-
-  constructor(spec: AugmentSpec & { kind: "center_crop" }) {
-    this.spec = spec;
-  }
-
-  outputShape(_h: number, _w: number, c: number): [number, number, number] {
-    return [this.spec.size, this.spec.size, c];
-  }
-
-  apply(
+/** RandomResizedCrop(size, scale, ratio) + horizontal flip + ColorJitter + normalisation. */
+class RandomResizedCrop extends ResampledCrop<AugmentSpec & { kind: "random_resized_crop" }> {
+  protected resample(
     src: Uint8Array,
     h: number,
     w: number,
     c: number,
-    out: Float32Array,
-    o: number,
+    tmp: Float32Array,
+    rng: Rng,
+  ): void {
+    const s = this.spec, size = s.size;
+    const win = randomResizedCropWindow(h, w, s.scale ?? [0.08, 1], s.ratio ?? [3 / 4, 4 / 3], rng);
+    const flip = (s.flip ?? true) && rng.next() < 0.5;
+    resampleWindow(src, w, c, win, size, size, flip, this.ys, this.xs, tmp);
+    const jitter = s.jitter ?? 0.4;
+    if (jitter > 0) {
+      if (c !== 3) throw new Error(`ColorJitter needs RGB images, got ${c} channels`);
+      colorJitter(tmp, size * size, jitter, rng);
+    }
+  }
+}
+
+/** Resize (shorter side to `resize`, default size / 0.875) + center crop `size` + normalisation. */
+class CenterCrop extends ResampledCrop<AugmentSpec & { kind: "center_crop" }> {
+  protected resample(
+    src: Uint8Array,
+    h: number,
+    w: number,
+    c: number,
+    tmp: Float32Array,
     _rng: Rng,
   ): void {
     const size = this.spec.size;
@@ -413,11 +427,9 @@ class CenterCrop implements Augmenter {
     // The window of the source that maps onto the crop of the resized image.
     const sy = h / rh, sx = w / rw;
     const win = { top: top * sy, left: left * sx, height: size * sy, width: size * sx };
-    if (this.#tmp.length < size * size * c) this.#tmp = new Float32Array(size * size * c);
-    this.#ys.fill(size, win.top, sy, 0, h - 1, false);
-    this.#xs.fill(size, win.left, sx, 0, w - 1, false);
-    resampleTables(src, w, c, size, size, this.#ys, this.#xs, this.#tmp);
-    normalizeInto(this.#tmp, size * size, c, this.spec, out, o);
+    this.ys.fill(size, win.top, sy, 0, h - 1, false);
+    this.xs.fill(size, win.left, sx, 0, w - 1, false);
+    resampleTables(src, w, c, size, size, this.ys, this.xs, tmp);
   }
 }
 

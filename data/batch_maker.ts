@@ -13,18 +13,13 @@ import { type Augmenter, type AugmentSpec, makeAugmenter } from "./augment.ts";
 import { mixSeed } from "./samplers.ts";
 import { ShardReader } from "./shards/reader.ts";
 
-/** Serialisable description of a source (what the loader sends its worker). */
+/**
+ * Serialisable description of a source (what the loader sends its worker). A memory source is an
+ * {@link ImageArray} without class names, whose `images` may be backed by a SharedArrayBuffer to
+ * share with a worker without copying.
+ */
 export type SourceSpec =
-  | {
-    kind: "memory";
-    /** Pixels; may be backed by a SharedArrayBuffer to share with a worker without copying. */
-    images: Uint8Array;
-    labels: Int32Array;
-    height: number;
-    width: number;
-    channels: number;
-    numClasses: number;
-  }
+  | ({ kind: "memory" } & Omit<ImageArray, "classNames">)
   | { kind: "shards"; dir: string; cacheShards?: number };
 
 /** A decoded image (uint8 HWC). */

@@ -6,6 +6,7 @@
  */
 
 import { deflateSync } from "npm:fflate@^0.8.2";
+import { pathExists } from "../path_exists.ts";
 import type { ImageArray } from "../types.ts";
 import {
   crc32,
@@ -93,7 +94,7 @@ export async function writeShards(
     | 9;
   const k = opts.numClasses;
 
-  if (await exists(dir)) {
+  if (await pathExists(dir, { lstat: true })) {
     if (!opts.overwrite) throw new Error(`writeShards: ${dir} exists (pass overwrite: true)`);
   }
   const tmp = `${dir}.tmp-${Deno.pid}-${Date.now().toString(36)}`;
@@ -147,7 +148,7 @@ export async function writeShards(
       ...(opts.meta ? { meta: opts.meta } : {}),
     };
     await Deno.writeTextFile(`${tmp}/${MANIFEST_FILE}`, JSON.stringify(manifest, null, 1) + "\n");
-    if (await exists(dir)) await Deno.remove(dir, { recursive: true });
+    if (await pathExists(dir, { lstat: true })) await Deno.remove(dir, { recursive: true });
     await Deno.rename(tmp, dir);
     return manifest;
   } catch (e) {
@@ -199,15 +200,5 @@ function* imageArrayRecords(a: ImageArray): Iterable<ShardRecord> {
   const stride = a.height * a.width * a.channels;
   for (let i = 0; i < a.labels.length; i++) {
     yield { label: a.labels[i], data: a.images.subarray(i * stride, (i + 1) * stride) };
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
   }
 }

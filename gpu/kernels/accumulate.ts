@@ -7,7 +7,7 @@
  */
 import type { Launch } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { grid1d, linearIndex, packUniforms } from "./util.ts";
+import { grid1d, main1d, packUniforms } from "./util.ts";
 
 const WG = 64;
 
@@ -16,9 +16,7 @@ const accumulateCode = `
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 struct P { n: u32, offset: u32 }
 @group(0) @binding(2) var<uniform> p: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  ${linearIndex(WG)}
+${main1d(WG)}
   if (i < p.n) { acc[p.offset + i] = acc[p.offset + i] + x[i]; }
 }`;
 

@@ -6,7 +6,7 @@
  */
 import type { Launch } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { grid1d, linearIndex, packUniforms } from "./util.ts";
+import { grid1d, main1d, packUniforms } from "./util.ts";
 
 const WG = 256;
 
@@ -19,9 +19,7 @@ const code = `
 @group(0) @binding(5) var<storage, read> step: array<f32>;
 struct P { n: u32, decay_count: u32, beta1: f32, beta2: f32, eps: f32, wd: f32 }
 @group(0) @binding(6) var<uniform> u: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  ${linearIndex(WG)}
+${main1d(WG)}
   if (i >= u.n) { return; }
   let t = step[0];
   let a = lr[0];

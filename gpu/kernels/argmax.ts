@@ -5,7 +5,7 @@
  */
 import type { Launch } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { grid1d, linearIndex, packUniforms } from "./util.ts";
+import { grid1d, main1d, packUniforms } from "./util.ts";
 
 const WG = 256;
 const sources = new Map<string, string>();
@@ -24,9 +24,7 @@ ${
       ? "fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }"
       : `fn is_nan(v: ${dtype}) -> bool { return false; }`
   }
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  ${linearIndex(WG)}
+${main1d(WG)}
   if (i >= p.N) { return; }
   let base = i * p.K;
   var best = x[base];

@@ -7,11 +7,9 @@
  */
 import type { Launch } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { grid1d, linearIndex, packUniforms } from "./util.ts";
+import { grid1d, main1d, packUniforms } from "./util.ts";
 
 const WG = 256;
-const HEAD =
-  "fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {";
 
 const forwardCode = `
 struct P { n: u32, c: u32 }
@@ -21,9 +19,7 @@ struct P { n: u32, c: u32 }
 @group(0) @binding(3) var<storage, read> beta: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<uniform> u: P;
-@compute @workgroup_size(${WG})
-${HEAD}
-  ${linearIndex(WG)}
+${main1d(WG)}
   if (i >= u.n) { return; }
   let c = i % u.c;
   y[i] = (x[i] - stats[c]) * stats[u.c + c] * gamma[c] + beta[c];
@@ -57,9 +53,7 @@ struct P { n: u32, c: u32, rows: u32 }
 @group(0) @binding(5) var<storage, read> sum_dy: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(7) var<uniform> u: P;
-@compute @workgroup_size(${WG})
-${HEAD}
-  ${linearIndex(WG)}
+${main1d(WG)}
   if (i >= u.n) { return; }
   let c = i % u.c;
   let inv = stats[u.c + c];
@@ -103,9 +97,7 @@ struct P { n: u32, c: u32 }
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(4) var<uniform> u: P;
-@compute @workgroup_size(${WG})
-${HEAD}
-  ${linearIndex(WG)}
+${main1d(WG)}
   if (i >= u.n) { return; }
   let c = i % u.c;
   dx[i] = gamma[c] * stats[u.c + c] * dy[i];

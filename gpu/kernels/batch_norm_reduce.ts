@@ -8,7 +8,7 @@
  */
 import type { Launch } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { packUniforms } from "./util.ts";
+import { packUniforms, wgReduce } from "./util.ts";
 
 const CW = 16; // channels per workgroup
 const RW = 16; // row lanes per workgroup
@@ -55,14 +55,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let li = lid.y * ${CW}u + lid.x;
   s1[li] = a;
   s2[li] = b;
-  workgroupBarrier();
-  for (var s = ${RW / 2}u; s > 0u; s = s >> 1u) {
-    if (lid.y < s) {
-      s1[li] = s1[li] + s1[li + s * ${CW}u];
-      s2[li] = s2[li] + s2[li + s * ${CW}u];
-    }
-    workgroupBarrier();
-  }
+  ${wgReduce(["s1", "s2"], RW, { lane: "lid.y", at: "li", step: CW })}
   if (lid.y == 0u && c < u.c) {
     part[wid.y * u.c + c] = s1[lid.x];
     part[(u.chunks + wid.y) * u.c + c] = s2[lid.x];
@@ -111,6 +104,13 @@ export function bnGradPartialLaunch(
 }
 
 const WG = 64;
+// WGSL: a, b = the sums over the chunks of channel c's two partials (rows [0, P) and [P, 2P)).
+const SUM_PARTS = `var a = 0.0;
+  var b = 0.0;
+  for (var p = 0u; p < u.chunks; p = p + 1u) {
+    a = a + part[p * u.c + c];
+    b = b + part[(u.chunks + p) * u.c + c];
+  }`;
 
 const statsFinalCode = `
 struct P { rows: u32, c: u32, chunks: u32, momentum: f32, eps: f32 }
@@ -124,12 +124,7 @@ struct P { rows: u32, c: u32, chunks: u32, momentum: f32, eps: f32 }
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let c = gid.x;
   if (c >= u.c) { return; }
-  var a = 0.0;
-  var b = 0.0;
-  for (var p = 0u; p < u.chunks; p = p + 1u) {
-    a = a + part[p * u.c + c];
-    b = b + part[(u.chunks + p) * u.c + c];
-  }
+  ${SUM_PARTS}
   let m = f32(u.rows);
   let d = a / m;
   let v = max(b / m - d * d, 0.0);
@@ -212,12 +207,7 @@ struct P { c: u32, chunks: u32 }
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let c = gid.x;
   if (c >= u.c) { return; }
-  var a = 0.0;
-  var b = 0.0;
-  for (var p = 0u; p < u.chunks; p = p + 1u) {
-    a = a + part[p * u.c + c];
-    b = b + part[(u.chunks + p) * u.c + c];
-  }
+  ${SUM_PARTS}
   dbeta[c] = a;
   dgamma[c] = b;
 }`;

@@ -10,7 +10,7 @@
 import type { Launch } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
 import type { ConvGeom } from "./conv2d_operands.ts";
-import { grid1d, linearIndex } from "./util.ts";
+import { grid1d, main1d } from "./util.ts";
 
 const WG = 64;
 const cache = new Map<string, string>();
@@ -37,9 +37,7 @@ function source(g: ConvGeom, vec: boolean, total: number): string {
   return `// conv2d_col2im: ${JSON.stringify(g)}
 @group(0) @binding(0) var<storage, read> col: array<${T}>;
 @group(0) @binding(1) var<storage, read_write> dx: array<${T}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  ${linearIndex(WG)}
+${main1d(WG)}
   if (i >= ${total}u) { return; }
   let c = i % ${C}u;
   let t = i / ${C}u;

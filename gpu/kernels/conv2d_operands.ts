@@ -81,11 +81,47 @@ function kOk(c: OperandCtx, kk: number): string {
   return c.kGuard && kk > 0 ? ` && kv${kk}` : "";
 }
 
+/** Whether input pixel (y, x) (i32 WGSL) lies inside x. */
+function inb(y: string, x: string): string {
+  return `u32(${y}) < p.H && u32(${x}) < p.W`;
+}
+
+/** The flat index of x[b / H + y, x, ci] (`b`: the image's first row, n * H). */
+function xIdx(b: string, y: string, x: string, ci: string): string {
+  return `((${b} + u32(${y})) * p.W + u32(${x})) * p.Cin + ${ci}`;
+}
+
+// WGSL: the end of `a_at` of the forward and backward-weight operands, reading x at the tap.
+const X_AT_TAP = `  let y = i32(oh * p.sh + kh) - p.padT; let x = i32(ow * p.sw + kw) - p.padL;
+  let ok = ${inb("y", "x")};
+  return ${ld(xIdx("n * p.H", "y", "x", "ci"), "ok", false)};
+}`;
+
+/** WGSL: splits k index `k` into channel `ch` (of `C` channels) and tap kw, kh (i32), names suffixed. */
+function tapOf(ch: string, C: string, k: string, sfx: string | number): string {
+  return `    let ${ch}${sfx} = ${k} % p.${C}; let kt${sfx} = ${k} / p.${C};` +
+    ` let kw${sfx} = i32(kt${sfx} % p.KW); let kh${sfx} = i32(kt${sfx} / p.KW);`;
+}
+
+/**
+ * The scalar-load k-step: `head` lines, then for each of the tm rows i the lines of `load(i, kk)`
+ * (which define `v<i>_<kk>`) for the 4 k of the step, packed into `a<i>`.
+ */
+function scalarStep(
+  c: OperandCtx,
+  head: string[],
+  load: (i: number, kk: number) => string[],
+): string {
+  const lines = [...head];
+  for (const i of range(c.tm)) {
+    for (const kk of range(4)) lines.push(...load(i, kk));
+    lines.push(`    let a${i} = vec4<f32>(${range(4).map((kk) => `v${i}_${kk}`).join(", ")});`);
+  }
+  return lines.join("\n");
+}
+
 /** Forward: x [N, H, W, Cin] as the im2col matrix [N*OH*OW, KH*KW*Cin]. `vec`: Cin % 4 == 0. */
 export function convForwardA(g: ConvGeom, vec: boolean): GemmOperand {
-  const inb = (y: string, x: string) => `u32(${y}) < p.H && u32(${x}) < p.W`;
-  const xIdx = (b: string, y: string, x: string, ci: string) =>
-    `((${b} + u32(${y})) * p.W + u32(${x})) * p.Cin + ${ci}`;
   return {
     key: `convFwdA:${vec}`,
     fields: convFields(g),
@@ -93,10 +129,7 @@ export function convForwardA(g: ConvGeom, vec: boolean): GemmOperand {
     scalarFn: `fn a_at(bi: vec4<u32>, m: u32, k: u32) -> f32 {
   let ow = m % p.OW; let t = m / p.OW; let oh = t % p.OH; let n = t / p.OH;
   let ci = k % p.Cin; let kt = k / p.Cin; let kw = kt % p.KW; let kh = kt / p.KW;
-  let y = i32(oh * p.sh + kh) - p.padT; let x = i32(ow * p.sw + kw) - p.padL;
-  let ok = ${inb("y", "x")};
-  return ${ld(xIdx("n * p.H", "y", "x", "ci"), "ok", false)};
-}`,
+${X_AT_TAP}`,
     rbSetup: (c) =>
       range(c.tm).map((i) =>
         `  let fm${i} = min(m0 + ${i}u, p.M - 1u); let fo${i} = fm${i} % p.OW;` +
@@ -105,9 +138,7 @@ export function convForwardA(g: ConvGeom, vec: boolean): GemmOperand {
       ).join("\n"),
     rbStep: (c) => {
       if (vec) {
-        return [
-          `    let ci = k0 % p.Cin; let kt = k0 / p.Cin; let kw = i32(kt % p.KW); let kh = i32(kt / p.KW);`,
-        ].concat(
+        return [tapOf("ci", "Cin", "k0", "")].concat(
           range(c.tm).map((i) =>
             `    let y${i} = ih${i} + kh; let x${i} = iw${i} + kw; let ok${i} = ${
               inb(`y${i}`, `x${i}`)
@@ -117,23 +148,13 @@ export function convForwardA(g: ConvGeom, vec: boolean): GemmOperand {
           ),
         ).join("\n");
       }
-      const lines = range(4).map((kk) =>
-        `    let ci${kk} = kc${kk} % p.Cin; let kt${kk} = kc${kk} / p.Cin;` +
-        ` let kw${kk} = i32(kt${kk} % p.KW); let kh${kk} = i32(kt${kk} / p.KW);`
-      );
-      for (const i of range(c.tm)) {
-        for (const kk of range(4)) {
-          const y = `(ih${i} + kh${kk})`, x = `(iw${i} + kw${kk})`;
-          lines.push(
-            `    let ok${i}_${kk} = ${inb(y, x)}${kOk(c, kk)};`,
-            `    let v${i}_${kk} = ${ld(xIdx(`xb${i}`, y, x, `ci${kk}`), `ok${i}_${kk}`, false)};`,
-          );
-        }
-        lines.push(
-          `    let a${i} = vec4<f32>(${range(4).map((kk) => `v${i}_${kk}`).join(", ")});`,
-        );
-      }
-      return lines.join("\n");
+      return scalarStep(c, range(4).map((kk) => tapOf("ci", "Cin", `kc${kk}`, kk)), (i, kk) => {
+        const y = `(ih${i} + kh${kk})`, x = `(iw${i} + kw${kk})`;
+        return [
+          `    let ok${i}_${kk} = ${inb(y, x)}${kOk(c, kk)};`,
+          `    let v${i}_${kk} = ${ld(xIdx(`xb${i}`, y, x, `ci${kk}`), `ok${i}_${kk}`, false)};`,
+        ];
+      });
     },
     rbValue: (i, kk) => `a${i}.${XYZW[kk]}`,
   };
@@ -174,9 +195,7 @@ export function convBackwardDataA(g: ConvGeom, vec: boolean, unit: boolean): Gem
       ).join("\n"),
     rbStep: (c) => {
       if (vec) {
-        return [
-          `    let co = k0 % p.Cout; let kt = k0 / p.Cout; let kw = i32(kt % p.KW); let kh = i32(kt / p.KW);`,
-        ].concat(
+        return [tapOf("co", "Cout", "k0", "")].concat(
           range(c.tm).map((i) => {
             const q = pos(`hy${i}`, `wx${i}`);
             return `    let hy${i} = ph${i} - kh; let wx${i} = pw${i} - kw; let ok${i} = ${q.ok};\n` +
@@ -186,26 +205,16 @@ export function convBackwardDataA(g: ConvGeom, vec: boolean, unit: boolean): Gem
           }),
         ).join("\n");
       }
-      const lines = range(4).map((kk) =>
-        `    let co${kk} = kc${kk} % p.Cout; let kt${kk} = kc${kk} / p.Cout;` +
-        ` let kw${kk} = i32(kt${kk} % p.KW); let kh${kk} = i32(kt${kk} / p.KW);`
-      );
-      for (const i of range(c.tm)) {
-        for (const kk of range(4)) {
-          const q = pos(`hy${i}_${kk}`, `wx${i}_${kk}`);
-          lines.push(
-            `    let hy${i}_${kk} = ph${i} - kh${kk}; let wx${i}_${kk} = pw${i} - kw${kk};` +
-              ` let ok${i}_${kk} = ${q.ok}${kOk(c, kk)};`,
-            `    let v${i}_${kk} = ${
-              ld(yIdx(`yb${i}`, q.oh, q.ow, `co${kk}`), `ok${i}_${kk}`, false)
-            };`,
-          );
-        }
-        lines.push(
-          `    let a${i} = vec4<f32>(${range(4).map((kk) => `v${i}_${kk}`).join(", ")});`,
-        );
-      }
-      return lines.join("\n");
+      return scalarStep(c, range(4).map((kk) => tapOf("co", "Cout", `kc${kk}`, kk)), (i, kk) => {
+        const q = pos(`hy${i}_${kk}`, `wx${i}_${kk}`);
+        return [
+          `    let hy${i}_${kk} = ph${i} - kh${kk}; let wx${i}_${kk} = pw${i} - kw${kk};` +
+          ` let ok${i}_${kk} = ${q.ok}${kOk(c, kk)};`,
+          `    let v${i}_${kk} = ${
+            ld(yIdx(`yb${i}`, q.oh, q.ow, `co${kk}`), `ok${i}_${kk}`, false)
+          };`,
+        ];
+      });
     },
     rbValue: (i, kk) => `a${i}.${XYZW[kk]}`,
   };
@@ -216,9 +225,6 @@ export function convBackwardDataA(g: ConvGeom, vec: boolean, unit: boolean): Gem
  * `vec`: Cin % 4 == 0 (4 consecutive rows are 4 consecutive channels).
  */
 export function convBackwardFilterA(g: ConvGeom, vec: boolean): GemmOperand {
-  const inb = (y: string, x: string) => `u32(${y}) < p.H && u32(${x}) < p.W`;
-  const xIdx = (b: string, y: string, x: string, ci: string) =>
-    `((${b} + u32(${y})) * p.W + u32(${x})) * p.Cin + ${ci}`;
   const rowSetup = (r: string, m: string) =>
     `  let fm${r} = ${m}; let fc${r} = fm${r} % p.Cin; let fq${r} = fm${r} / p.Cin;` +
     ` let fw${r} = i32(fq${r} % p.KW) - p.padL; let fh${r} = i32(fq${r} / p.KW) - p.padT;`;
@@ -232,10 +238,7 @@ export function convBackwardFilterA(g: ConvGeom, vec: boolean): GemmOperand {
     scalarFn: `fn a_at(bi: vec4<u32>, m: u32, k: u32) -> f32 {
   let ci = m % p.Cin; let mt = m / p.Cin; let kw = mt % p.KW; let kh = mt / p.KW;
   let ow = k % p.OW; let t = k / p.OW; let oh = t % p.OH; let n = t / p.OH;
-  let y = i32(oh * p.sh + kh) - p.padT; let x = i32(ow * p.sw + kw) - p.padL;
-  let ok = ${inb("y", "x")};
-  return ${ld(xIdx("n * p.H", "y", "x", "ci"), "ok", false)};
-}`,
+${X_AT_TAP}`,
     rbSetup: (c) =>
       vec
         ? range(c.tm / 4).map((q) => rowSetup(`${q}`, `min(m0 + ${4 * q}u, p.M - 4u)`)).join("\n")
@@ -260,21 +263,13 @@ export function convBackwardFilterA(g: ConvGeom, vec: boolean): GemmOperand {
         }
         return lines.join("\n");
       }
-      for (const i of range(c.tm)) {
-        for (const kk of range(4)) {
-          lines.push(
-            `    let y${i}_${kk} = py${kk} + fh${i}; let x${i}_${kk} = px${kk} + fw${i};` +
-              ` let ok${i}_${kk} = ${inb(`y${i}_${kk}`, `x${i}_${kk}`)}${kOk(c, kk)};`,
-            `    let v${i}_${kk} = ${
-              ld(xIdx(`pb${kk}`, `y${i}_${kk}`, `x${i}_${kk}`, `fc${i}`), `ok${i}_${kk}`, false)
-            };`,
-          );
-        }
-        lines.push(
-          `    let a${i} = vec4<f32>(${range(4).map((kk) => `v${i}_${kk}`).join(", ")});`,
-        );
-      }
-      return lines.join("\n");
+      return scalarStep(c, lines, (i, kk) => [
+        `    let y${i}_${kk} = py${kk} + fh${i}; let x${i}_${kk} = px${kk} + fw${i};` +
+        ` let ok${i}_${kk} = ${inb(`y${i}_${kk}`, `x${i}_${kk}`)}${kOk(c, kk)};`,
+        `    let v${i}_${kk} = ${
+          ld(xIdx(`pb${kk}`, `y${i}_${kk}`, `x${i}_${kk}`, `fc${i}`), `ok${i}_${kk}`, false)
+        };`,
+      ]);
     },
     rbValue: (i, kk) => vec ? `a${kk}_${i >> 2}.${XYZW[i & 3]}` : `a${i}.${XYZW[kk]}`,
   };

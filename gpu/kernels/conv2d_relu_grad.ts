@@ -5,7 +5,7 @@
  */
 import type { Launch } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { grid1d, linearIndex, packUniforms } from "./util.ts";
+import { grid1d, main1d, packUniforms } from "./util.ts";
 
 const WG = 64;
 const CODE = `
@@ -14,9 +14,7 @@ const CODE = `
 @group(0) @binding(2) var<storage, read_write> dz: array<f32>;
 struct P { n: u32 }
 @group(0) @binding(3) var<uniform> p: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  ${linearIndex(WG)}
+${main1d(WG)}
   if (i >= p.n) { return; }
   dz[i] = select(0.0, dy[i], y[i] > 0.0);
 }`;

@@ -5,7 +5,7 @@
  */
 import type { Launch } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { grid1d, linearIndex, packUniforms } from "./util.ts";
+import { grid1d, main1d, packUniforms } from "./util.ts";
 
 const WG = 64;
 const CODE = `
@@ -13,9 +13,7 @@ const CODE = `
 @group(0) @binding(1) var<storage, read_write> wt: array<f32>;
 struct P { n: u32, cin: u32, cout: u32 }
 @group(0) @binding(2) var<uniform> p: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  ${linearIndex(WG)}
+${main1d(WG)}
   if (i >= p.n) { return; }
   let ci = i % p.cin;
   let t = i / p.cin;

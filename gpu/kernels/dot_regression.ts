@@ -9,7 +9,7 @@
  */
 import { deviceErrorWgsl, engine, type Launch, registerDeviceError } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { grid1d, linearIndex, packUniforms } from "./util.ts";
+import { grid1d, main1d, mainPerRow, packUniforms, wgReduce } from "./util.ts";
 
 const WG = 256;
 const NAN = "bitcast<f32>(0x7fc00000u)";
@@ -96,11 +96,7 @@ ${deviceErrorWgsl(6)}
 var<workgroup> s_hm: array<f32, ${RW}>;
 var<workgroup> s_hh: array<f32, ${RW}>;
 var<workgroup> s_mm: array<f32, ${RW}>;
-@compute @workgroup_size(${RW})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(num_workgroups) nwg: vec3<u32>) {
-  let row = wid.x + wid.y * nwg.x;
-  if (row >= u.b) { return; }
+${mainPerRow(RW, "u.b")}
   let y = labels[row];
   let valid = y >= 0 && u32(y) < u.k;
   let yc = select(0u, u32(y), valid);
@@ -118,15 +114,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   s_hm[lid] = hm;
   s_hh[lid] = hh;
   s_mm[lid] = mm;
-  workgroupBarrier();
-  for (var s = ${RW / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      s_hm[lid] += s_hm[lid + s];
-      s_hh[lid] += s_hh[lid + s];
-      s_mm[lid] += s_mm[lid + s];
-    }
-    workgroupBarrier();
-  }
+  ${wgReduce(["s_hm", "s_hh", "s_mm"], RW)}
   if (lid == 0u) {
     let w = ew[yc];
     let sn = max(sqrt(s_hh[0]), 1e-8);
@@ -162,7 +150,7 @@ export function drRowsLaunch(
       engine().errorBinding(),
     ],
     uniforms: packUniforms([["u32", b], ["u32", d], ["u32", k]]),
-    workgroups: b <= 65535 ? [b, 1, 1] : [65535, Math.ceil(b / 65535), 1],
+    workgroups: grid1d(b, 1),
   };
 }
 
@@ -177,11 +165,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   var a = 0.0;
   for (var i = lid; i < u.n; i += ${WG}u) { a += x[i]; }
   s[lid] = a;
-  workgroupBarrier();
-  for (var k = ${WG / 2}u; k > 0u; k >>= 1u) {
-    if (lid < k) { s[lid] += s[lid + k]; }
-    workgroupBarrier();
-  }
+  ${wgReduce(["s"], WG)}
   if (lid == 0u) { out[0] = s[0] / f32(u.n); }
 }`;
 
@@ -204,9 +188,7 @@ struct P { total: u32, d: u32, k: u32, mean: u32, b: u32 }
 @group(0) @binding(3) var<storage, read> dy: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dh: array<f32>;
 @group(0) @binding(5) var<uniform> u: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  ${linearIndex(WG)}
+${main1d(WG)}
   if (i >= u.total) { return; }
   let row = i / u.d;
   let j = i % u.d;

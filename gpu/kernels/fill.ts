@@ -1,5 +1,5 @@
 /** Kernel: fill a tensor with one value (f32, i32 or u32). @module */
-import { grid1d, linearIndex, packUniforms } from "./util.ts";
+import { grid1d, main1d, packUniforms } from "./util.ts";
 import type { Launch } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
 
@@ -13,9 +13,7 @@ function source(dtype: string): string {
 @group(0) @binding(0) var<storage, read_write> out: array<${dtype}>;
 struct P { n: u32, value: ${dtype} }
 @group(0) @binding(1) var<uniform> p: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  ${linearIndex(WG)}
+${main1d(WG)}
   if (i < p.n) { out[i] = p.value; }
 }`;
     code.set(dtype, c);

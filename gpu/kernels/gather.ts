@@ -8,7 +8,7 @@
  */
 import { deviceErrorWgsl, engine, type Launch, registerDeviceError } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { grid1d, linearIndex, packUniforms } from "./util.ts";
+import { grid1d, main1d, packUniforms } from "./util.ts";
 
 const WG = 256;
 /** Device error code: an index outside [0, D). */
@@ -28,9 +28,7 @@ function gatherSource(dtype: string): string {
 ${deviceErrorWgsl(3)}
 struct P { n: u32, D: u32, J: u32, I: u32, axis: u32 }
 @group(0) @binding(4) var<uniform> p: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  ${linearIndex(WG)}
+${main1d(WG)}
   if (i >= p.n) { return; }
   let ii = i % p.I;
   let j = (i / p.I) % p.J;
@@ -53,9 +51,7 @@ const GRAD = `
 @group(0) @binding(2) var<storage, read> idx: array<i32>;
 struct P { n: u32, D: u32, J: u32, I: u32 }
 @group(0) @binding(3) var<uniform> p: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  ${linearIndex(WG)}
+${main1d(WG)}
   if (i >= p.n) { return; }
   let ii = i % p.I;
   let d = i32((i / p.I) % p.D);

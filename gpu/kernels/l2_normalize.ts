@@ -6,7 +6,7 @@
  */
 import type { Launch } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { packUniforms } from "./util.ts";
+import { grid1d, mainPerRow, packUniforms, wgReduce } from "./util.ts";
 
 const WG = 64;
 
@@ -40,29 +40,17 @@ function source(backward: boolean): string {
 struct P { rows: u32, d: u32, eps: f32 }
 ${decls}
 var<workgroup> s: array<f32, ${WG}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(num_workgroups) nwg: vec3<u32>) {
-  let row = wid.x + wid.y * nwg.x;
-  if (row >= u.rows) { return; }
+${mainPerRow(WG, "u.rows")}
   let base = row * u.d;
   var a = 0.0;
   for (var j = lid; j < u.d; j += ${WG}u) { a += ${acc}; }
   s[lid] = a;
-  workgroupBarrier();
-  for (var k = ${WG / 2}u; k > 0u; k >>= 1u) {
-    if (lid < k) { s[lid] += s[lid + k]; }
-    workgroupBarrier();
-  }
+  ${wgReduce(["s"], WG)}
   ${write}
 }`;
 }
 const forwardCode = source(false);
 const backwardCode = source(true);
-
-function rowsGrid(rows: number): [number, number, number] {
-  return rows <= 65535 ? [rows, 1, 1] : [65535, Math.ceil(rows / 65535), 1];
-}
 
 /** y = x / max(||x_row||, eps); norm[row] = ||x_row||. */
 export function l2NormalizeLaunch(
@@ -78,7 +66,7 @@ export function l2NormalizeLaunch(
     code: forwardCode,
     bindings: [x.binding, y.binding, norm.binding],
     uniforms: packUniforms([["u32", rows], ["u32", d], ["f32", eps]]),
-    workgroups: rowsGrid(rows),
+    workgroups: grid1d(rows, 1),
   };
 }
 
@@ -97,6 +85,6 @@ export function l2NormalizeBackwardLaunch(
     code: backwardCode,
     bindings: [x.binding, dy.binding, norm.binding, dx.binding],
     uniforms: packUniforms([["u32", rows], ["u32", d], ["f32", eps]]),
-    workgroups: rowsGrid(rows),
+    workgroups: grid1d(rows, 1),
   };
 }

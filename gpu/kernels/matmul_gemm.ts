@@ -149,6 +149,35 @@ export function needsKGuard(s: GemmSpec): boolean {
   return s.K % 4 !== 0;
 }
 
+/** What a launch of either variant derives from a spec. */
+export interface SpecLayout {
+  grid: [number, number, number];
+  /** The uniform struct (core then operand fields) and its packed values. */
+  struct: string;
+  data: Uint32Array;
+  /** One workgroup per tile (see {@link prologue}). */
+  exactGrid: boolean;
+  /** See {@link needsKGuard}. */
+  kGuard: boolean;
+  /** N % 4 == 0: vec4 stores. */
+  vecOut: boolean;
+}
+
+/** The grid, uniforms and code flags of a spec (shared by both variants). */
+export function specLayout(s: GemmSpec): SpecLayout {
+  const { fields, grid } = coreFields(s);
+  const { struct, data } = uniformBlock([...fields, ...s.a.fields, ...s.b.fields]);
+  const tiles = fields.find(([n]) => n === "tiles")![2];
+  return {
+    grid,
+    struct,
+    data,
+    exactGrid: grid[0] * grid[1] === tiles,
+    kGuard: needsKGuard(s),
+    vecOut: s.N % 4 === 0,
+  };
+}
+
 /**
  * WGSL statements shared by both variants: tile, batch and split indices. `exactGrid`: the grid has
  * exactly one workgroup per tile (no early return, which would put the whole kernel under an

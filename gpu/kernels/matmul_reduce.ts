@@ -6,7 +6,7 @@
  */
 import type { Launch } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { grid1d, linearIndex, packUniforms } from "./util.ts";
+import { grid1d, main1d, packUniforms } from "./util.ts";
 
 const WG = 64;
 
@@ -15,9 +15,7 @@ const COLSUM = `
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 struct P { R: u32, C: u32, chunk: u32, n: u32 }
 @group(0) @binding(2) var<uniform> p: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  ${linearIndex(WG)}
+${main1d(WG)}
   if (i >= p.n) { return; }
   let s = i / p.C;
   let c = i % p.C;
@@ -47,9 +45,7 @@ const SUM_TO = `
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 struct P { n: u32, inner: u32, total: u32, f1: u32, f2: u32, f3: u32, t0: u32, t1: u32, t2: u32, t3: u32 }
 @group(0) @binding(2) var<uniform> p: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  ${linearIndex(WG)}
+${main1d(WG)}
   if (i >= p.n) { return; }
   let e = i % p.inner;
   var q = i / p.inner;

@@ -12,31 +12,24 @@
 import type { Launch } from "../engine.ts";
 import { TUNING } from "./tuning.ts";
 import {
-  coreFields,
   type GemmSpec,
   launchOf,
-  needsKGuard,
   type OperandCtx,
   prologue,
   type RegblockConfig,
-  uniformBlock,
+  specLayout,
 } from "./matmul_gemm.ts";
+import { cached } from "./util.ts";
 
 const cache = new Map<string, string>();
 
 /** The launch of a GEMM spec with the register-blocked variant. */
 export function regblockLaunch(s: GemmSpec): Launch {
   const c = s.config as RegblockConfig;
-  const { fields, grid } = coreFields(s);
-  const all = [...fields, ...s.a.fields, ...s.b.fields];
-  const { struct, data } = uniformBlock(all);
-  const vecOut = s.N % 4 === 0;
-  const kGuard = needsKGuard(s);
+  const { grid, struct, data, exactGrid, kGuard, vecOut } = specLayout(s);
   // Whole tiles need no store guards (per-lane branches are costly on lavapipe).
   const guardM = s.M % (c.wgm * c.tm) !== 0;
   const guardN = s.N % (c.wgn * c.tn) !== 0;
-  const tiles = fields.find(([n]) => n === "tiles")![2];
-  const exactGrid = grid[0] * grid[1] === tiles;
   const key = [
     c.wgm,
     c.wgn,
@@ -55,11 +48,11 @@ export function regblockLaunch(s: GemmSpec): Launch {
     TUNING.rbUseFma,
     struct,
   ].join("|");
-  let code = cache.get(key);
-  if (!code) {
-    code = source(s, c, struct, vecOut, kGuard, guardM, guardN, exactGrid);
-    cache.set(key, code);
-  }
+  const code = cached(
+    cache,
+    key,
+    () => source(s, c, struct, vecOut, kGuard, guardM, guardN, exactGrid),
+  );
   return launchOf(s, code, data, grid);
 }
 

@@ -13,27 +13,21 @@
  */
 import type { Launch } from "../engine.ts";
 import {
-  coreFields,
   type GemmSpec,
   launchOf,
-  needsKGuard,
   type OperandCtx,
   prologue,
+  specLayout,
   type TiledConfig,
-  uniformBlock,
 } from "./matmul_gemm.ts";
+import { cached } from "./util.ts";
 
 const cache = new Map<string, string>();
 
 /** The launch of a GEMM spec with the shared-memory tiled variant. */
 export function tiledLaunch(s: GemmSpec): Launch {
   const c = s.config as TiledConfig;
-  const { fields, grid } = coreFields(s);
-  const { struct, data } = uniformBlock([...fields, ...s.a.fields, ...s.b.fields]);
-  const tiles = fields.find(([n]) => n === "tiles")![2];
-  const exactGrid = grid[0] * grid[1] === tiles;
-  const kGuard = needsKGuard(s);
-  const vecOut = s.N % 4 === 0;
+  const { grid, struct, data, exactGrid, kGuard, vecOut } = specLayout(s);
   const key = [
     c.bk,
     c.wgm,
@@ -49,11 +43,11 @@ export function tiledLaunch(s: GemmSpec): Launch {
     vecOut,
     struct,
   ].join("|");
-  let code = cache.get(key);
-  if (!code) {
-    code = c.tm ? source(s, c, struct, exactGrid, kGuard, vecOut) : legacySource(s, c, struct);
-    cache.set(key, code);
-  }
+  const code = cached(
+    cache,
+    key,
+    () => c.tm ? source(s, c, struct, exactGrid, kGuard, vecOut) : legacySource(s, c, struct),
+  );
   return launchOf(s, code, data, grid);
 }
 

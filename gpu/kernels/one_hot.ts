@@ -5,7 +5,7 @@
  */
 import { deviceErrorWgsl, engine, type Launch, registerDeviceError } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { grid1d, linearIndex, packUniforms } from "./util.ts";
+import { grid1d, main1d, packUniforms } from "./util.ts";
 
 const WG = 256;
 /** Device error code: a label outside [0, depth). */
@@ -18,9 +18,7 @@ const CODE = `
 ${deviceErrorWgsl(2)}
 struct P { n: u32, depth: u32, on: f32, off: f32 }
 @group(0) @binding(3) var<uniform> p: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  ${linearIndex(WG)}
+${main1d(WG)}
   if (i >= p.n) { return; }
   let row = i / p.depth;
   let k = i32(i % p.depth);

@@ -7,7 +7,7 @@
  */
 import type { Launch } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { grid1d, linearIndex, packUniforms } from "./util.ts";
+import { cached, grid1d, main1d, packUniforms } from "./util.ts";
 
 const WG = 256;
 
@@ -32,8 +32,6 @@ export interface PoolGeom {
 
 const STRUCT = `struct P { total: u32, h: i32, w: i32, c: i32, oh: i32, ow: i32,
   kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32 }`;
-const HEAD =
-  "fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {";
 
 function uniforms(total: number, g: PoolGeom) {
   return packUniforms([
@@ -46,17 +44,28 @@ function uniforms(total: number, g: PoolGeom) {
 
 // WGSL: the number of window elements of output (oy, ox) that fall inside the input.
 const COUNT = (mode: PoolMode) =>
-  mode === "avg_pad"
-    ? `fn count(oy: i32, ox: i32) -> f32 {
+  `fn count(oy: i32, ox: i32) -> f32 {
   let y0 = oy * u.sh - u.ph; let x0 = ox * u.sw - u.pw;
-  let y1 = min(y0 + u.kh, u.h + u.ph); let x1 = min(x0 + u.kw, u.w + u.pw);
-  return f32((y1 - y0) * (x1 - x0));
-}`
-    : `fn count(oy: i32, ox: i32) -> f32 {
-  let y0 = oy * u.sh - u.ph; let x0 = ox * u.sw - u.pw;
-  let y1 = min(y0 + u.kh, u.h); let x1 = min(x0 + u.kw, u.w);
-  return f32((y1 - max(y0, 0)) * (x1 - max(x0, 0)));
+  ${
+    mode === "avg_pad"
+      ? `let y1 = min(y0 + u.kh, u.h + u.ph); let x1 = min(x0 + u.kw, u.w + u.pw);
+  return f32((y1 - y0) * (x1 - x0));`
+      : `let y1 = min(y0 + u.kh, u.h); let x1 = min(x0 + u.kw, u.w);
+  return f32((y1 - max(y0, 0)) * (x1 - max(x0, 0)));`
+  }
 }`;
+
+// WGSL: (n, y, x, c) of NHWC element i of a tensor of H = u.<h>, W = u.<w> (ii: i as i32).
+const pixelOf = (y: string, x: string, h: string, w: string) =>
+  `let ii = i32(i);
+  let c = ii % u.c;
+  let ${x} = (ii / u.c) % u.${w};
+  let ${y} = (ii / (u.c * u.${w})) % u.${h};
+  let n = ii / (u.c * u.${w} * u.${h});`;
+
+// WGSL: max pooling's update (NaN wins, then the first maximum).
+const TAKE_MAX =
+  "if (bi < 0 || v > best || (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u) { best = v; bi = j; }";
 
 function forwardSource(mode: PoolMode): string {
   const max = mode === "max";
@@ -67,15 +76,9 @@ ${STRUCT}
 ${max ? "@group(0) @binding(2) var<storage, read_write> arg: array<i32>;" : ""}
 @group(0) @binding(${max ? 3 : 2}) var<uniform> u: P;
 ${max ? "" : COUNT(mode)}
-@compute @workgroup_size(${WG})
-${HEAD}
-  ${linearIndex(WG)}
+${main1d(WG)}
   if (i >= u.total) { return; }
-  let ii = i32(i);
-  let c = ii % u.c;
-  let ox = (ii / u.c) % u.ow;
-  let oy = (ii / (u.c * u.ow)) % u.oh;
-  let n = ii / (u.c * u.ow * u.oh);
+  ${pixelOf("oy", "ox", "oh", "ow")}
   let y0 = oy * u.sh - u.ph;
   let x0 = ox * u.sw - u.pw;
   ${max ? "var best = -3.402823e38; var bi = -1;" : "var s = 0.0;"}
@@ -87,7 +90,7 @@ ${HEAD}
       if (ix < 0 || ix >= u.w) { continue; }
       let j = ((n * u.h + iy) * u.w + ix) * u.c + c;
       let v = x[j];
-      ${max ? "if (bi < 0 || v > best || (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u) { best = v; bi = j; }" : "s = s + v;"}
+      ${max ? TAKE_MAX : "s = s + v;"}
     }
   }
   ${max ? "y[i] = best; arg[i] = bi;" : "y[i] = s / count(oy, ox);"}
@@ -103,15 +106,9 @@ ${max ? "@group(0) @binding(1) var<storage, read> arg: array<i32>;" : ""}
 @group(0) @binding(${max ? 2 : 1}) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(${max ? 3 : 2}) var<uniform> u: P;
 ${max ? "" : COUNT(mode)}
-@compute @workgroup_size(${WG})
-${HEAD}
-  ${linearIndex(WG)}
+${main1d(WG)}
   if (i >= u.total) { return; }
-  let ii = i32(i);
-  let c = ii % u.c;
-  let ix = (ii / u.c) % u.w;
-  let iy = (ii / (u.c * u.w)) % u.h;
-  let n = ii / (u.c * u.w * u.h);
+  ${pixelOf("iy", "ix", "h", "w")}
   let ay = iy + u.ph;
   let ax = ix + u.pw;
   let oy0 = select(0, (ay - u.kh + u.sh) / u.sh, ay - u.kh + 1 > 0);
@@ -131,11 +128,6 @@ ${HEAD}
 
 const fwd = new Map<PoolMode, string>();
 const bwd = new Map<PoolMode, string>();
-function cached(m: Map<PoolMode, string>, mode: PoolMode, f: (m: PoolMode) => string): string {
-  let c = m.get(mode);
-  if (!c) m.set(mode, c = f(mode));
-  return c;
-}
 
 /** Forward pooling; `arg` (i32, shaped like y) is required for max and must be null otherwise. */
 export function poolForwardLaunch(
@@ -149,7 +141,7 @@ export function poolForwardLaunch(
   if (arg) bindings.push(arg.binding);
   return {
     name: `pool_${mode}_forward`,
-    code: cached(fwd, mode, forwardSource),
+    code: cached(fwd, mode, () => forwardSource(mode)),
     bindings,
     uniforms: uniforms(y.size, g),
     workgroups: grid1d(y.size, WG),
@@ -169,7 +161,7 @@ export function poolBackwardLaunch(
   bindings.push(dx.binding);
   return {
     name: `pool_${mode}_backward`,
-    code: cached(bwd, mode, backwardSource),
+    code: cached(bwd, mode, () => backwardSource(mode)),
     bindings,
     uniforms: uniforms(dx.size, g),
     workgroups: grid1d(dx.size, WG),

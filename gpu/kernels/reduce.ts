@@ -8,7 +8,7 @@
  */
 import type { Launch } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { grid1d, linearIndex, packUniforms } from "./util.ts";
+import { cached, grid1d, main1d, packUniforms, wgReduce } from "./util.ts";
 
 /** The reductions these kernels compute. */
 export type ReduceOp = "sum" | "max" | "min";
@@ -26,18 +26,14 @@ function scaled(dtype: string, v: string): string {
 
 function serialSource(op: ReduceOp, dtype: string): string {
   const key = `serial|${op}|${dtype}`;
-  let c = sources.get(key);
-  if (c) return c;
   const first = op === "sum" ? "start" : "start + 1u";
   const init = op === "sum" ? `${dtype}(0)` : "x[base + start * p.B]";
-  c = `
+  return cached(sources, key, () => `
 @group(0) @binding(0) var<storage, read_write> out: array<${dtype}>;
 @group(0) @binding(1) var<storage, read> x: array<${dtype}>;
 struct P { n: u32, R: u32, B: u32, chunk: u32, C: u32, scale: f32 }
 @group(0) @binding(2) var<uniform> p: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  ${linearIndex(WG)}
+${main1d(WG)}
   if (i >= p.n) { return; }
   let b = i % p.B;
   let t = i / p.B;
@@ -51,17 +47,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     acc = ${combine(op, "acc", "x[base + r * p.B]")};
   }
   out[i] = ${scaled(dtype, "acc")};
-}`;
-  sources.set(key, c);
-  return c;
+}`);
 }
 
 function rowSource(op: ReduceOp, dtype: string): string {
   const key = `row|${op}|${dtype}`;
-  let c = sources.get(key);
-  if (c) return c;
   const init = op === "sum" ? `${dtype}(0)` : "x[base + start + min(lid, end - start - 1u)]";
-  c = `
+  return cached(sources, key, () => `
 @group(0) @binding(0) var<storage, read_write> out: array<${dtype}>;
 @group(0) @binding(1) var<storage, read> x: array<${dtype}>;
 struct P { n: u32, R: u32, chunk: u32, C: u32, scale: f32 }
@@ -82,15 +74,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     acc = ${combine(op, "acc", "x[base + r]")};
   }
   sh[lid] = acc;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) { sh[lid] = ${combine(op, "sh[lid]", "sh[lid + s]")}; }
-    workgroupBarrier();
-  }
+  ${wgReduce(["sh"], WG, { combine: (a, b) => combine(op, a, b) })}
   if (lid == 0u) { out[w] = ${scaled(dtype, "sh[0]")}; }
-}`;
-  sources.set(key, c);
-  return c;
+}`);
 }
 
 /** One pass of the serial reduction: x viewed as [A, R, B] -> out [A, ceil(R/chunk), B]. */

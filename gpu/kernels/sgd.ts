@@ -6,7 +6,7 @@
  */
 import type { Launch } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { grid1d, linearIndex, packUniforms } from "./util.ts";
+import { grid1d, main1d, packUniforms } from "./util.ts";
 
 const WG = 256;
 const code = new Map<string, string>();
@@ -46,9 +46,7 @@ function source(v: SgdVariant): string {
     let d = ${v.nesterov ? "gi + u.momentum * bi" : "bi"};`;
   }
   c = `${decls.join("\n")}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  ${linearIndex(WG)}
+${main1d(WG)}
   if (i >= u.n) { return; }
   let pi = p[i];
   var gi = g[i];

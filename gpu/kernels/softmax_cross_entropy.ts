@@ -10,8 +10,8 @@
  */
 import { deviceErrorWgsl, engine, type Launch, registerDeviceError } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { grid1d, linearIndex, packUniforms } from "./util.ts";
-import { rowWorkgroup, wgTree } from "./softmax.ts";
+import { cached, grid1d, main1d, mainPerRow, packUniforms, wgReduce } from "./util.ts";
+import { rowWorkgroup, wgRowMax } from "./softmax.ts";
 
 const WG = 256;
 /** Device error code: a class label outside [0, K). */
@@ -33,9 +33,7 @@ fn tgt_at(row: u32, k: u32) -> f32 {
 
 function forwardSource(soft: boolean, wg: number): string {
   const key = `fwd|${soft}|${wg}`;
-  let c = sources.get(key);
-  if (c) return c;
-  c = `
+  return cached(sources, key, () => `
 @group(0) @binding(0) var<storage, read_write> probs: array<f32>;
 @group(0) @binding(1) var<storage, read_write> loss: array<f32>;
 @group(0) @binding(2) var<storage, read_write> tsum: array<f32>;
@@ -48,23 +46,14 @@ var<workgroup> sa: array<f32, ${wg}>;
 var<workgroup> sb: array<f32, ${wg}>;
 var<workgroup> sc: array<f32, ${wg}>;
 ${targetFn(soft)}
-@compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let row = wid.x + wid.y * nwg.x;
-  if (row >= p.N) { return; }
+${mainPerRow(wg, "p.N")}
   let base = row * p.K;
   ${
     soft ? "" : `if (lid == 0u && (tg[row] < 0 || tg[row] >= i32(p.K))) {
     report_error(${OOB}u, tg[row], p.K, row, 0u);
   }`
   }
-  var m = z[base + min(lid, p.K - 1u)];
-  for (var k = lid; k < p.K; k += ${wg}u) { m = max(m, z[base + k]); }
-  sa[lid] = m;
-  ${wgTree("sa", "max", wg)}
-  let mx = sa[0];
-  workgroupBarrier();
+  ${wgRowMax("z", "sa", wg)}
   var se = 0.0;
   var tz = 0.0;
   var ts = 0.0;
@@ -78,15 +67,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   sa[lid] = se;
   sb[lid] = tz;
   sc[lid] = ts;
-  workgroupBarrier();
-  for (var s = ${wg / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      sa[lid] += sa[lid + s];
-      sb[lid] += sb[lid + s];
-      sc[lid] += sc[lid + s];
-    }
-    workgroupBarrier();
-  }
+  ${wgReduce(["sa", "sb", "sc"], wg)}
   let tot = sa[0];
   let lse = log(tot);
   for (var k = lid; k < p.K; k += ${wg}u) { probs[base + k] = exp(z[base + k] - mx) / tot; }
@@ -94,16 +75,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     loss[row] = sc[0] * lse - sb[0];
     tsum[row] = sc[0];
   }
-}`;
-  sources.set(key, c);
-  return c;
+}`);
 }
 
 function backwardSource(soft: boolean, perRow: boolean): string {
   const key = `bwd|${soft}|${perRow}`;
-  let c = sources.get(key);
-  if (c) return c;
-  c = `
+  return cached(sources, key, () => `
 @group(0) @binding(0) var<storage, read_write> dz: array<f32>;
 @group(0) @binding(1) var<storage, read> probs: array<f32>;
 @group(0) @binding(2) var<storage, read> tsum: array<f32>;
@@ -112,17 +89,13 @@ function backwardSource(soft: boolean, perRow: boolean): string {
 struct P { N: u32, K: u32, eps: f32, scale: f32 }
 @group(0) @binding(5) var<uniform> p: P;
 ${targetFn(soft)}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  ${linearIndex(WG)}
+${main1d(WG)}
   if (i >= p.N * p.K) { return; }
   let row = i / p.K;
   let k = i % p.K;
   let g = ${perRow ? "dy[row]" : "dy[0]"} * p.scale;
   dz[i] = (probs[i] * tsum[row] - tgt_at(row, k)) * g;
-}`;
-  sources.set(key, c);
-  return c;
+}`);
 }
 
 /** Forward: writes probs [N, K], per-row loss [N] and per-row target mass [N]. */

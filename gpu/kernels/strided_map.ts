@@ -8,7 +8,7 @@
  */
 import type { Launch } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { grid1d, linearIndex, packUniforms, type UniformField } from "./util.ts";
+import { grid1d, main1d, packUniforms, type UniformField } from "./util.ts";
 
 const WG = 256;
 /** Names the expression uses for the input values, in order. */
@@ -65,9 +65,7 @@ ${decls.join("\n")}
 struct P { ${fields.join(", ")} }
 @group(0) @binding(${inTypes.length + 1}) var<uniform> p: P;
 ${k.prelude ?? ""}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  ${linearIndex(WG)}
+${main1d(WG)}
   if (i >= p.n) { return; }
   ${index}
   ${loads}

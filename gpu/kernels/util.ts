@@ -1,6 +1,7 @@
 /**
  * Helpers shared by kernel files: 1-D grids that respect the 65535-workgroups-per-dimension limit,
- * the matching WGSL index expression, and uniform block packing.
+ * the matching WGSL entry point and index expression, workgroup-memory tree reductions, uniform
+ * block packing and source caching.
  * @module
  */
 
@@ -19,6 +20,67 @@ export function grid1d(n: number, wgSize: number): [number, number, number] {
  */
 export function linearIndex(wgSize: number): string {
   return `let i = gid.x + gid.y * nwg.x * ${wgSize}u;`;
+}
+
+/**
+ * WGSL: `@compute` attribute and `fn main(gid, nwg) {` header of a {@link grid1d} launch of
+ * `wgSize`-wide workgroups, followed by the {@link linearIndex} `let i`. The caller writes the body
+ * and the closing brace.
+ */
+export function main1d(wgSize: number): string {
+  return `@compute @workgroup_size(${wgSize})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  ${linearIndex(wgSize)}`;
+}
+
+/**
+ * WGSL: `@compute` attribute and `fn main(wid, nwg, lid) {` header of a one-workgroup-per-row launch
+ * (grid {@link grid1d}(rows, 1)), then `let row` and the return of workgroups past `rows` (a WGSL
+ * expression). The caller writes the body and the closing brace.
+ */
+export function mainPerRow(wgSize: number, rows: string): string {
+  return `@compute @workgroup_size(${wgSize})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= ${rows}) { return; }`;
+}
+
+/** Options of {@link wgReduce}. */
+export interface WgReduceOptions {
+  /** WGSL of this thread's lane along the reduced axis (default `lid`). */
+  lane?: string;
+  /** WGSL of this thread's slot in the arrays (default `lid`). */
+  at?: string;
+  /** Distance in the arrays between neighbouring lanes (default 1). */
+  step?: number;
+  /** Combines two WGSL values (default `a + b`). */
+  combine?: (a: string, b: string) => string;
+}
+
+/**
+ * WGSL: tree-reduces workgroup arrays in place over `lanes` lanes (a power of 2): a barrier, then
+ * halving steps each followed by a barrier; lane 0 ends holding the totals. The loop variable is
+ * `stride`.
+ */
+export function wgReduce(arrays: string[], lanes: number, o: WgReduceOptions = {}): string {
+  const lane = o.lane ?? "lid", at = o.at ?? "lid";
+  const other = `${at} + stride${o.step && o.step !== 1 ? ` * ${o.step}u` : ""}`;
+  const comb = o.combine ?? ((a: string, b: string) => `${a} + ${b}`);
+  const lines = arrays.map((a) => `${a}[${at}] = ${comb(`${a}[${at}]`, `${a}[${other}]`)};`);
+  const body = lines.length === 1 ? ` ${lines[0]} ` : `\n      ${lines.join("\n      ")}\n    `;
+  return `workgroupBarrier();
+  for (var stride = ${lanes / 2}u; stride > 0u; stride >>= 1u) {
+    if (${lane} < stride) {${body}}
+    workgroupBarrier();
+  }`;
+}
+
+/** Returns `cache.get(key)`, building and storing it first when absent. */
+export function cached<K, V>(cache: Map<K, V>, key: K, build: () => V): V {
+  let v = cache.get(key);
+  if (v === undefined) cache.set(key, v = build());
+  return v;
 }
 
 /** A uniform field: `["u32", 3]`, `["i32", -1]` or `["f32", 0.5]`. */

@@ -22,6 +22,7 @@ import { cubImages, readCubMetadata } from "../../data/formats/cub.ts";
 import { imageNetLtImages, readImageNetLtList } from "../../data/formats/imagenet_lt.ts";
 import { readStl10 } from "../../data/formats/stl10.ts";
 import { readSvhn } from "../../data/formats/svhn.ts";
+import { pathExists } from "../../data/path_exists.ts";
 import {
   classCounts,
   exponentialCounts,
@@ -214,16 +215,6 @@ export interface PreparedData {
   reused: boolean;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
 function mib(bytes: number | undefined): string {
   return bytes === undefined ? "" : ` (${Math.round(bytes / 2 ** 20).toLocaleString("en-US")} MiB)`;
 }
@@ -241,7 +232,7 @@ export async function locateFile(
   const entry: CatalogEntry = CATALOG[id];
   for (const name of [entry.fileName, ...folders]) {
     const p = `${dataDir}/${name}`;
-    if (await exists(p)) return { id, path: p, origin: "local" };
+    if (await pathExists(p)) return { id, path: p, origin: "local" };
   }
   try {
     const path = await ensureFile({ ...entry, cacheDir: dataDir });
@@ -489,7 +480,7 @@ async function planImageNetLt(o: PrepareOptions, sources: SourceFile[]): Promise
   const testList = await locateFile(o.dataDir, "imagenet-lt-test", [], ctx);
   sources.push(trainList, testList);
   const root = o.imagenetDir ?? `${o.dataDir}/imagenet`;
-  if (!(await exists(`${root}/train`)) && !(await exists(`${root}/val`))) {
+  if (!(await pathExists(`${root}/train`)) && !(await pathExists(`${root}/val`))) {
     throw new DataUnavailableError(
       `${o.recipe ?? "imagenet_lt"} needs the ImageNet (ILSVRC-2012) images: no train/ or val/ ` +
         `folder in ${root}.\nImageNet cannot be downloaded automatically: register at ` +
@@ -562,8 +553,8 @@ export async function prepareDataset(id: DatasetId, o: PrepareOptions): Promise<
   let reused = false;
   let fullTrainCounts: number[] | undefined;
   if (
-    await exists(`${trainDir}/manifest.json`) && await exists(`${testDir}/manifest.json`) &&
-    await exists(infoPath)
+    await pathExists(`${trainDir}/manifest.json`) && await pathExists(`${testDir}/manifest.json`) &&
+    await pathExists(infoPath)
   ) {
     const info = JSON.parse(await Deno.readTextFile(infoPath));
     sources = info.sources ?? [];

@@ -12,23 +12,14 @@
 // deno-lint-ignore no-import-prefix -- library code uses full specifiers (importable by URL)
 import { join } from "jsr:@std/path@^1/join";
 import { writeFileAtomic } from "../../nn/io/atomic_file.ts";
+import type { NeuralCollapseMetrics } from "../../nn/metrics/neural_collapse.ts";
 import type { MetricsRecord } from "./run_dir.ts";
 import { paperResult } from "./paper_results.ts";
 import { type ClassAccuracy, renderReport, type SplitAccuracy } from "./report_md.ts";
 import { lineChart, type LineSeries, scatterChart } from "./svg_plot.ts";
 
-/** Neural-collapse metrics stored per evaluated epoch. */
-export interface NcRecord {
-  nc1: number;
-  normalizedDistance: number;
-  meanCosH: number;
-  stdCosH: number;
-  meanCosW: number;
-  stdCosW: number;
-  meanCosHW: number;
-  stdCosHW: number;
-  meanDiagCosHW: number;
-}
+/** Neural-collapse metrics stored per evaluated epoch (the scalars of one split's metrics). */
+export type NcRecord = Omit<NeuralCollapseMetrics, "diagCosHW">;
 
 /** One line of `metrics.jsonl`. Accuracies are percentages. */
 export interface EpochRecord extends MetricsRecord {

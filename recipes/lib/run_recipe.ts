@@ -24,6 +24,7 @@ import "../../gpu/ops/mod.ts"; // plugs the ops autograd's backward needs
 import { dataDir as defaultDataDir } from "../../data/download.ts";
 import { Loader } from "../../data/loader.ts";
 import { InstanceSampler } from "../../data/samplers.ts";
+import { pathExists } from "../../data/path_exists.ts";
 import { loadCheckpoint, readCheckpointInfo } from "../../nn/checkpoint.ts";
 import type { ClassifierModel } from "../../nn/model/classifier.ts";
 import type { Callback, FitContext } from "../../nn/training/callbacks.ts";
@@ -90,16 +91,6 @@ const IDENTITY_KEYS = [
 ] as const;
 
 class UsageError extends Error {}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
 
 function extraNumber(flags: RecipeFlags, name: string): number | undefined {
   const v = flags.extra[name];
@@ -317,9 +308,9 @@ export async function runRecipe(
 
 async function run(spec: RecipeSpec, flags: RecipeFlags, io: RecipeIO): Promise<number> {
   const out = flags.out;
-  const hasConfig = await exists(`${out}/${CONFIG_FILE}`);
+  const hasConfig = await pathExists(`${out}/${CONFIG_FILE}`);
   const lastPath = `${out}/${LAST_CHECKPOINT}`;
-  const hasLast = await exists(lastPath);
+  const hasLast = await pathExists(lastPath);
   if (!flags.resume && (hasConfig || hasLast)) {
     throw new UsageError(
       `${out} already holds a run; pass --resume to continue it, or choose another --out`,
