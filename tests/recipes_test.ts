@@ -20,6 +20,10 @@ import { writeStl10Fixture } from "./fixtures/stl10_fixture.ts";
 import { writeCubFixture } from "./fixtures/cub_fixture.ts";
 import { encodeJpeg } from "../data/formats/jpeg.ts";
 
+// End-to-end runs build many shapes: small register tiles compile in a fraction of the time on
+// lavapipe (kernel tests cover the large variants). Inherited by the recipe subprocesses.
+Deno.env.set("COLLAPSE_TUNING", "fast-compile");
+
 await initDevice();
 
 const ROOT = new URL("..", import.meta.url).pathname;

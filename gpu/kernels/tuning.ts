@@ -32,6 +32,20 @@ function envMode(): KernelMode | null {
   }
 }
 
+/**
+ * `COLLAPSE_TUNING=fast-compile`: trade kernel speed for compile time on CPU adapters (small
+ * register tiles, no per-shape baked conv geometry). The first use of a large-tile kernel costs
+ * lavapipe 9-17 s of compilation, so end-to-end tests that build many shapes set it; kernel tests
+ * force the large variants explicitly.
+ */
+export function fastCompile(): boolean {
+  try {
+    return Deno.env.get("COLLAPSE_TUNING") === "fast-compile";
+  } catch {
+    return false; // no env permission
+  }
+}
+
 /** The kernel mode in force: forced, else `COLLAPSE_KERNELS`, else by adapter type. */
 export function kernelMode(): KernelMode {
   if (forced) return forced;
@@ -139,7 +153,7 @@ function cpuThreads(): number {
  */
 function regblockPlan(M: number, N: number, K: number, batch: number, opts: PlanOptions): GemmPlan {
   const big = M * N * K * batch >= TUNING.rbBigWork;
-  const maxAcc = big ? TUNING.rbMaxAcc : TUNING.rbSmallAcc;
+  const maxAcc = big && !fastCompile() ? TUNING.rbMaxAcc : TUNING.rbSmallAcc;
   const N4 = Math.ceil(N / 4) * 4, M4 = Math.ceil(M / 4) * 4;
   const tns = opts.tn ? [opts.tn] : [4, 8, 12, 16, 20, 24, 28, 32].filter((t) => t <= N4);
   const maxTm = opts.scalarA ? TUNING.rbScalarMaxTm : 64;

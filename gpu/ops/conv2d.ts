@@ -22,7 +22,7 @@ import { col2imLaunch } from "../kernels/conv2d_col2im.ts";
 import { denseA, denseB } from "../kernels/matmul_operands.ts";
 import { colSumLaunch } from "../kernels/matmul_reduce.ts";
 import type { GemmOperand } from "../kernels/matmul_gemm.ts";
-import { type GemmVariant, TUNING } from "../kernels/tuning.ts";
+import { fastCompile, type GemmVariant, TUNING } from "../kernels/tuning.ts";
 import { empty, fmtShape, type Tensor } from "../tensor.ts";
 import { runGemm } from "./matmul.ts";
 
@@ -114,7 +114,7 @@ export function convGeometry(
 /** The A operand, baked with the geometry when that pays (see {@link Conv2dOptions.bake}). */
 function operandA(a: GemmOperand, g: ConvGeom, opts: Conv2dOptions): GemmOperand {
   const work = g.N * g.OH * g.OW * g.Cout * g.KH * g.KW * g.Cin;
-  return opts.bake ?? work >= TUNING.bakeWork ? bakeConv(a, g) : a;
+  return opts.bake ?? (work >= TUNING.bakeWork && !fastCompile()) ? bakeConv(a, g) : a;
 }
 
 function checkF32(op: string, ts: Tensor[]): void {
