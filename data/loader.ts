@@ -93,6 +93,7 @@ export class Loader {
   #pending = new Map<string, Deferred>();
   #epochId = 0;
   #failure: Error | null = null;
+  #samplerLength: number | null = null;
 
   constructor(options: LoaderOptions) {
     if (!(Number.isInteger(options.batchSize) && options.batchSize > 0)) {
@@ -132,7 +133,20 @@ export class Loader {
       source.numClasses,
       { seed: o.seed ?? 0, epochLength: o.epochLength, totalEpochs: o.totalEpochs },
     );
+    this.#samplerLength = sampler.length;
     return { source, spec, sampler };
+  }
+
+  /**
+   * Batches per epoch, so that `fit` can size its progress bar and per-step schedules. Known up
+   * front for an in-memory source, an explicit sampler or `epochLength`; for a shard folder after
+   * `await loader.ready()` (0 before).
+   */
+  batchesPerEpoch(_epoch = 0): number {
+    const o = this.options;
+    const length = typeof o.sampler === "object" ? o.sampler.length : o.epochLength ??
+      (typeof o.source === "string" ? this.#samplerLength : o.source.labels.length);
+    return length === null ? 0 : this.numBatches(length);
   }
 
   /** Number of batches of an epoch (after `ready()`), for a sampler of `length` indices. */

@@ -8,6 +8,7 @@ import { Rng } from "../gpu/rng.ts";
 import { tidyAsync } from "../gpu/scope.ts";
 import { readAll, type Tensor, tensor } from "../gpu/tensor.ts";
 import { computeFans, glorotUniform, kaimingNormal, withInitRng } from "../nn/init.ts";
+import type { CompileOptions } from "../nn/training/state.ts";
 import {
   Activation,
   Add,
@@ -432,7 +433,7 @@ Deno.test("Model subclass: build by tracing or by one eager pass; seeded init RN
     const [w1, w2] = await readAll([d1.kernel!.value, d2.kernel!.value]);
     assertEquals(w1, w2);
     assertThrows(() => new Model().apply(x), Error, "must override call");
-    assertThrows(() => m.compile({}), Error, "no trainer registered");
+    assertThrows(() => m.compile({} as CompileOptions), Error, "no trainer registered");
     m.dispose();
     m2.dispose();
   });

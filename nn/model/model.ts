@@ -16,6 +16,11 @@ import { withInitRng } from "../init.ts";
 import { Layer, type LayerOptions, type Shape, SymbolicTensor } from "../layers/layer.ts";
 import type { CallOptions, Trainable } from "../types.ts";
 import { summary, type SummaryOptions } from "./summary.ts";
+// Types only (erased at run time): the trainer registers itself, so nn/model does not load it.
+import type { CompileOptions, DataSource } from "../training/state.ts";
+import type { FitOptions } from "../training/fit.ts";
+import type { History } from "../training/history.ts";
+import type { EvaluateOptions, EvaluationResult } from "../training/evaluate.ts";
 
 /**
  * What a model computes for a batch, for losses: `logits` [N, K] always; `features` h [N, d] and
@@ -151,20 +156,20 @@ export class Model extends Layer implements Trainable {
     return summary(this, options);
   }
 
-  /** Stores the training configuration (optimizer, loss, metrics, ...); see nn/training. */
-  compile(config: unknown): void {
+  /** Stores the training configuration (optimizer, loss, metrics), as Keras's `compile`. */
+  compile(config: CompileOptions): void {
     needTrainer("compile").compile(this, config);
   }
 
-  /** Trains the model; see nn/training for the arguments. */
-  fit(...args: unknown[]): Promise<unknown> {
-    return needTrainer("fit").fit(this, ...args);
+  /** Trains the model (nn/training `fit`): epochs, validation data, callbacks; returns History. */
+  fit(data: DataSource, options: FitOptions): Promise<History> {
+    return needTrainer("fit").fit(this, data, options) as Promise<History>;
   }
 
-  /** Evaluates the model; see nn/training for the arguments. */
-  evaluate(...args: unknown[]): Promise<unknown> {
+  /** Evaluates the model over a whole split (nn/training `evaluate`). */
+  evaluate(data: DataSource, options?: EvaluateOptions): Promise<EvaluationResult> {
     const t = needTrainer("evaluate");
     if (!t.evaluate) this.fail("the registered trainer has no evaluate()");
-    return t.evaluate(this, ...args);
+    return t.evaluate(this, data, options) as Promise<EvaluationResult>;
   }
 }

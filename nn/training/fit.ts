@@ -169,7 +169,8 @@ export async function fit(
   try {
     await emit("onTrainBegin", ctx);
     for (let epoch = initialEpoch; epoch < epochs && !ctx.stopTraining; epoch++) {
-      const known = options.stepsPerEpoch ?? data.batchesPerEpoch?.(epoch) ?? null;
+      const fromData = data.batchesPerEpoch?.(epoch) ?? 0;
+      const known = options.stepsPerEpoch ?? (fromData > 0 ? fromData : null);
       ctx.stepsPerEpoch = known ?? prevSteps;
       await emit("onEpochBegin", epoch, ctx);
       const rng = new Rng(seed * 1000003 + epoch);
