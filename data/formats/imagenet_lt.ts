@@ -55,12 +55,17 @@ export async function* imageNetLtImages(
   const bad = list.find((e) => e.label >= k);
   if (bad) throw new Error(`${listFile}: label ${bad.label} of ${bad.path} is >= ${k}`);
   const depth = Math.max(1, options.concurrency ?? 8);
-  const read = (e: ListedImage) =>
-    Deno.readFile(`${root}/${e.path}`).catch((err) => {
+  const read = (e: ListedImage) => {
+    const p = Deno.readFile(`${root}/${e.path}`).catch((err) => {
       throw new Error(`${listFile}: cannot read ${root}/${e.path}: ${err.message}`, {
         cause: err,
       });
     });
+    // A read still in flight when an earlier one fails (or the consumer stops) is never awaited:
+    // mark it handled so its rejection is not reported as uncaught; awaiting `p` still throws.
+    p.catch(() => {});
+    return p;
+  };
   const inflight: Promise<Uint8Array>[] = [];
   for (let i = 0; i < Math.min(depth, list.length); i++) inflight.push(read(list[i]));
   for (let i = 0; i < list.length; i++) {
