@@ -17,6 +17,17 @@ export interface Weight {
   decay: boolean;
 }
 
+/**
+ * What a model computes for a batch, for losses: `logits` [N, K] always; `features` h [N, d] and
+ * `classifier` M (or W) [d, K] when the model ends in a head (logits = h classifier), so that the
+ * DR loss gets h and the fixed ETF M, and neural-collapse metrics get H and W.
+ */
+export interface ModelOutputs {
+  logits: Tensor;
+  features?: Tensor;
+  classifier?: Tensor;
+}
+
 /** Options of a forward call. */
 export interface CallOptions {
   /** Training mode: batch statistics in BN (and running-stat updates), dropout active. */

@@ -9,6 +9,7 @@ import { matmul } from "../../gpu/ops/matmul.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
 import { type InitializerLike, kaimingNormal, torchBias } from "../init.ts";
 import type { LayerOptions, Shape } from "../layers/layer.ts";
+import { type OptionKeys, optionKeys } from "../options.ts";
 import type { CallOptions, Weight } from "../types.ts";
 import { Head, type HeadOutputs } from "./head.ts";
 
@@ -22,6 +23,12 @@ export interface DenseClassifierOptions extends LayerOptions {
 
 /** A learnable linear classifier head. */
 export class DenseClassifier extends Head {
+  static override readonly optionKeys: OptionKeys = optionKeys<DenseClassifierOptions>({
+    name: true,
+    trainable: true,
+    useBias: true,
+    kernelInitializer: true,
+  });
   readonly useBias: boolean;
   readonly #init: InitializerLike;
   kernel: Weight | null = null;

@@ -2,10 +2,11 @@
 import { add } from "../../gpu/ops/elementwise.ts";
 import { fmtShape, type Tensor } from "../../gpu/tensor.ts";
 import type { CallOptions } from "../types.ts";
-import { Layer, type Shape } from "./layer.ts";
+import { Layer, LAYER_OPTION_KEYS, type Shape } from "./layer.ts";
 
 /** Sums a list of same-shaped inputs, as `keras.layers.Add`. */
 export class Add extends Layer {
+  static override readonly optionKeys = LAYER_OPTION_KEYS;
   override readonly multiInput = true;
 
   override computeOutputShape(inputShapes: Shape[]): Shape {

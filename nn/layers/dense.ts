@@ -8,8 +8,9 @@ import { add } from "../../gpu/ops/elementwise.ts";
 import { reshape } from "../../gpu/ops/shape.ts";
 import { fmtShape, type Tensor } from "../../gpu/tensor.ts";
 import { getInitializer, type InitializerLike, kaimingNormal, torchBias } from "../init.ts";
+import { checkChoice, type OptionKeys, optionKeys } from "../options.ts";
 import type { CallOptions, Weight } from "../types.ts";
-import { Activation, type ActivationName } from "./activation.ts";
+import { Activation, ACTIVATION_NAMES, type ActivationName } from "./activation.ts";
 import { Layer, type LayerOptions, type Shape } from "./layer.ts";
 
 /** Options of {@link Dense}. */
@@ -26,6 +27,14 @@ export interface DenseOptions extends LayerOptions {
 
 /** Fully connected layer. */
 export class Dense extends Layer {
+  static override readonly optionKeys: OptionKeys = optionKeys<DenseOptions>({
+    name: true,
+    trainable: true,
+    useBias: true,
+    activation: true,
+    kernelInitializer: true,
+    biasInitializer: true,
+  });
   readonly units: number;
   readonly useBias: boolean;
   readonly activation: ActivationName;
@@ -43,7 +52,12 @@ export class Dense extends Layer {
     }
     this.units = units;
     this.useBias = options.useBias ?? true;
-    this.activation = options.activation ?? "linear";
+    this.activation = checkChoice(
+      "new Dense()",
+      "activation",
+      options.activation ?? "linear",
+      ACTIVATION_NAMES,
+    );
     this.#kernelInit = options.kernelInitializer ?? kaimingNormal();
     this.#biasInit = options.biasInitializer ?? null;
   }

@@ -12,7 +12,7 @@ import { reshape } from "../../gpu/ops/shape.ts";
 import type { Rng } from "../../gpu/rng.ts";
 import { untrack } from "../../gpu/scope.ts";
 import { fmtShape, type Tensor, tensor, writeTensor } from "../../gpu/tensor.ts";
-import type { ModelOutputs } from "../model/model.ts";
+import type { ModelOutputs } from "../types.ts";
 import type { Loss, LossCallOptions } from "./loss.ts";
 
 /** The per-batch-size GPU tensors of a {@link Mixup}. */

@@ -8,7 +8,7 @@ import type { Tensor } from "../../gpu/tensor.ts";
 import type { Head } from "../heads/head.ts";
 import type { Layer } from "../layers/layer.ts";
 import type { CallOptions } from "../types.ts";
-import { Model, type ModelOptions, type ModelOutputs } from "./model.ts";
+import { Model, MODEL_OPTION_KEYS, type ModelOptions, type ModelOutputs } from "./model.ts";
 
 /**
  * Base of backbone models with an optional head registered as `headName` (e.g. "fc", so ResNet-50
@@ -49,6 +49,7 @@ export abstract class ClassifierModel extends Model {
 
 /** A generic backbone (any layer/model giving [N, d]) followed by a head. */
 export class Classifier extends ClassifierModel {
+  static override readonly optionKeys = MODEL_OPTION_KEYS;
   readonly backbone: Layer;
 
   constructor(backbone: Layer, head: Head, options: ModelOptions = {}) {
