@@ -15,7 +15,16 @@ export interface Weight {
   trainable: boolean;
   /** Whether weight decay applies (the paper decays all trainable params, BN too). */
   decay: boolean;
+  /**
+   * How the storage differs from PyTorch's layout of the same parameter: "conv_hwio" (a conv
+   * kernel [KH, KW, Cin, Cout]; torch OIHW) or "dense_in_out" (a linear kernel [in, out]; torch
+   * [out, in]). Absent: stored as PyTorch stores it (biases, BN, the ETF matrix).
+   */
+  layout?: WeightLayout;
 }
+
+/** See {@link Weight.layout}. */
+export type WeightLayout = "conv_hwio" | "dense_in_out";
 
 /**
  * What a model computes for a batch, for losses: `logits` [N, K] always; `features` h [N, d] and

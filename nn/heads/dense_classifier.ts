@@ -46,7 +46,9 @@ export class DenseClassifier extends Head {
 
   override build(inputShape: Shape): void {
     const d = this.checkInput(inputShape);
-    this.kernel = this.addWeight("weight", [d, this.numClasses], this.#init);
+    this.kernel = this.addWeight("weight", [d, this.numClasses], this.#init, {
+      layout: "dense_in_out",
+    });
     if (this.useBias) this.bias = this.addWeight("bias", [this.numClasses], torchBias(d));
   }
 

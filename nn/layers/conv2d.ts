@@ -144,7 +144,9 @@ export class Conv2D extends Layer {
   override build(inputShape: Shape): void {
     const cin = this.#inChannels(inputShape);
     const [kh, kw] = this.kernelSize;
-    this.kernel = this.addWeight("weight", [kh, kw, cin, this.filters], this.#kernelInit);
+    this.kernel = this.addWeight("weight", [kh, kw, cin, this.filters], this.#kernelInit, {
+      layout: "conv_hwio",
+    });
     if (this.useBias) {
       const init = this.#biasInit ?? torchBias(kh * kw * cin);
       this.bias = this.addWeight("bias", [this.filters], getInitializer(init));

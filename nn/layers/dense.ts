@@ -65,7 +65,9 @@ export class Dense extends Layer {
   override build(inputShape: Shape): void {
     if (inputShape.length < 2) this.fail(`expects [N, features], got ${fmtShape(inputShape)}`);
     const fin = inputShape[inputShape.length - 1];
-    this.kernel = this.addWeight("weight", [fin, this.units], this.#kernelInit);
+    this.kernel = this.addWeight("weight", [fin, this.units], this.#kernelInit, {
+      layout: "dense_in_out",
+    });
     if (this.useBias) {
       this.bias = this.addWeight(
         "bias",

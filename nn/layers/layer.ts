@@ -10,7 +10,7 @@ import { untrack } from "../../gpu/scope.ts";
 import type { DType } from "../../gpu/dtype.ts";
 import { currentInitRng, initialize, type InitializerLike } from "../init.ts";
 import { checkOptions, type OptionKeys, optionKeys } from "../options.ts";
-import type { CallOptions, Weight } from "../types.ts";
+import type { CallOptions, Weight, WeightLayout } from "../types.ts";
 
 /** A shape with the batch dimension first; -1 means "unknown" (symbolic batch). */
 export type Shape = readonly number[];
@@ -60,8 +60,9 @@ export class SymbolicTensor {
  */
 export function input(
   shape: readonly number[],
-  options: { batchSize?: number; name?: string; dtype?: DType } = {},
+  options: InputOptions = {},
 ): SymbolicTensor {
+  checkOptions("input()", options, INPUT_KEYS);
   for (const d of shape) {
     if (!Number.isInteger(d) || d <= 0) {
       throw new Error(`collapse: input(): invalid shape ${fmtShape(shape)}`);
@@ -69,6 +70,22 @@ export function input(
   }
   return new SymbolicTensor([options.batchSize ?? -1, ...shape], null, options.dtype, options.name);
 }
+
+/** Options of {@link input}. */
+export interface InputOptions {
+  /** A fixed batch size (default: unknown, -1). */
+  batchSize?: number;
+  /** Name of the input. */
+  name?: string;
+  /** Element type (default f32). */
+  dtype?: DType;
+}
+
+const INPUT_KEYS: OptionKeys = optionKeys<InputOptions>({
+  batchSize: true,
+  name: true,
+  dtype: true,
+});
 
 /** What a layer call accepts: eager tensors or symbolic placeholders, one or several. */
 export type LayerInput = Tensor | SymbolicTensor | (Tensor | SymbolicTensor)[];
@@ -91,6 +108,8 @@ export interface AddWeightOptions {
   dtype?: DType;
   /** Explicit initial values instead of an initializer. */
   values?: Float32Array | Int32Array | Uint32Array;
+  /** How the storage differs from PyTorch's (see {@link Weight.layout}); default: it does not. */
+  layout?: WeightLayout;
 }
 
 interface OwnWeight {
@@ -341,6 +360,7 @@ export abstract class Layer {
     const trainable = declared && this.#trainable;
     value.requiresGrad = trainable;
     const weight: Weight = { name, value, trainable, decay: options.decay ?? declared };
+    if (options.layout) weight.layout = options.layout;
     this.#own.push({ local: name, weight, declaredTrainable: declared });
     return weight;
   }

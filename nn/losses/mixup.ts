@@ -29,7 +29,9 @@ export class Mixup {
   readonly #bySize = new Map<number, MixupTensors>();
 
   constructor(alpha = 1) {
-    if (!(alpha >= 0)) throw new Error(`collapse: Mixup: alpha must be >= 0, got ${alpha}`);
+    if (typeof alpha !== "number" || !(alpha >= 0)) {
+      throw new Error(`collapse: Mixup: alpha must be >= 0, got ${alpha}`);
+    }
     this.alpha = alpha;
   }
 

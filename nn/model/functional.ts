@@ -13,7 +13,7 @@
  */
 import { fmtShape, type Tensor } from "../../gpu/tensor.ts";
 import { type Layer, shapeString, type SymbolicNode, SymbolicTensor } from "../layers/layer.ts";
-import { type OptionKeys, optionKeys } from "../options.ts";
+import { checkOptions, type OptionKeys, optionKeys } from "../options.ts";
 import type { CallOptions } from "../types.ts";
 import { Model, type ModelOptions } from "./model.ts";
 
@@ -40,6 +40,9 @@ export class Functional extends Model {
 
   constructor(options: FunctionalOptions) {
     super(options);
+    checkOptions("new Functional()", options, Functional.optionKeys, {
+      required: ["inputs", "outputs"],
+    });
     this.#multi = Array.isArray(options.inputs);
     this.inputs = Array.isArray(options.inputs) ? options.inputs : [options.inputs];
     this.output = options.outputs;
