@@ -82,7 +82,7 @@ export function suggestKey(key: string, allowed: readonly string[]): string | un
     const dist = editDistance(n, normalise(k));
     if (dist < bestD) [best, bestD] = [k, dist];
   }
-  return bestD <= Math.max(1, Math.floor(n.length / 4)) ? best : undefined;
+  return bestD <= Math.max(1, Math.floor(n.length / 3)) ? best : undefined;
 }
 
 function describeValue(v: unknown): string {

@@ -275,9 +275,9 @@ export class Model extends Layer implements Trainable {
    * by its dotted name, with the input shape, as Keras' `save_weights`; no optimizer state (a
    * resumable checkpoint is `saveCheckpoint` / `ModelCheckpoint`).
    */
-  saveWeights(path: string): Promise<void> {
+  async saveWeights(path: string): Promise<void> {
     if (typeof path !== "string" || !path) this.fail("saveWeights(path): path must be a string");
-    return saveCheckpoint(path, this);
+    await saveCheckpoint(path, this);
   }
 
   /**
@@ -285,8 +285,8 @@ export class Model extends Layer implements Trainable {
    * model by name, building it from the stored input shape if needed; every missing, unexpected
    * or mis-shaped weight is reported at once (`strict: false` ignores missing/unexpected names).
    */
-  loadWeights(path: string, options: LoadWeightsOptions = {}): Promise<CheckpointInfo> {
+  async loadWeights(path: string, options: LoadWeightsOptions = {}): Promise<CheckpointInfo> {
     checkOptions("loadWeights()", options, LOAD_WEIGHTS_KEYS);
-    return loadCheckpoint(path, this, { strict: options?.strict ?? true });
+    return await loadCheckpoint(path, this, { strict: options?.strict ?? true });
   }
 }
