@@ -32,8 +32,11 @@ export type WeightLayout = "conv_hwio" | "dense_in_out";
  * DR loss gets h and the fixed ETF M, and neural-collapse metrics get H and W.
  */
 export interface ModelOutputs {
+  /** [N, K]. */
   logits: Tensor;
+  /** The head's features h [N, d]. */
   features?: Tensor;
+  /** The head's classifier matrix [d, K]. */
   classifier?: Tensor;
 }
 

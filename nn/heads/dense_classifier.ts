@@ -23,6 +23,7 @@ export interface DenseClassifierOptions extends LayerOptions {
 
 /** A learnable linear classifier head. */
 export class DenseClassifier extends Head {
+  /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = optionKeys<DenseClassifierOptions>({
     name: true,
     trainable: true,

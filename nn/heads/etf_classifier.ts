@@ -32,6 +32,7 @@ export interface ETFClassifierOptions extends LayerOptions {
 
 /** The fixed simplex-ETF classifier head with its BatchNorm1d and feature normalisation. */
 export class ETFClassifier extends Head {
+  /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = optionKeys<ETFClassifierOptions>({
     name: true,
     trainable: true,

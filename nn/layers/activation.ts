@@ -6,7 +6,7 @@
 import { leakyRelu, relu, sigmoid, tanh } from "../../gpu/ops/elementwise.ts";
 import { softmax } from "../../gpu/ops/softmax.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
-import { checkChoice } from "../options.ts";
+import { checkChoice, type OptionKeys } from "../options.ts";
 import type { CallOptions } from "../types.ts";
 import { Layer, LAYER_OPTION_KEYS, type LayerOptions } from "./layer.ts";
 
@@ -34,7 +34,8 @@ const FNS: Record<ActivationName, (x: Tensor) => Tensor> = {
 
 /** An elementwise activation (softmax over the last axis). */
 export class Activation extends Layer {
-  static override readonly optionKeys = LAYER_OPTION_KEYS;
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
   readonly activation: ActivationName;
 
   constructor(activation: ActivationName, options: LayerOptions = {}) {
@@ -60,7 +61,8 @@ export class Activation extends Layer {
 
 /** max(x, 0). */
 export class ReLU extends Activation {
-  static override readonly optionKeys = LAYER_OPTION_KEYS;
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
   constructor(options: LayerOptions = {}) {
     super("relu", options);
   }

@@ -27,6 +27,7 @@ export interface BatchNormalizationOptions extends LayerOptions {
 
 /** Batch normalisation over the last (channel) axis. */
 export class BatchNormalization extends Layer {
+  /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = optionKeys<BatchNormalizationOptions>({
     name: true,
     trainable: true,

@@ -86,6 +86,7 @@ export function paddingPair(p: Padding): ["same" | "valid" | number, "same" | "v
 
 /** 2-D convolution layer (NHWC, HWIO kernel). */
 export class Conv2D extends Layer {
+  /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = optionKeys<Conv2DOptions>({
     name: true,
     trainable: true,

@@ -27,6 +27,7 @@ export interface DenseOptions extends LayerOptions {
 
 /** Fully connected layer. */
 export class Dense extends Layer {
+  /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = optionKeys<DenseOptions>({
     name: true,
     trainable: true,

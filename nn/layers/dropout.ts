@@ -23,6 +23,7 @@ export interface DropoutOptions extends LayerOptions {
 
 /** Randomly zeroes a fraction `rate` of the inputs in training. */
 export class Dropout extends Layer {
+  /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = optionKeys<DropoutOptions>({
     name: true,
     trainable: true,

@@ -15,6 +15,7 @@ export interface L2NormalizeLayerOptions extends LayerOptions {
 
 /** Scales each vector along `axis` to unit L2 norm. */
 export class L2Normalize extends Layer {
+  /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = optionKeys<L2NormalizeLayerOptions>({
     name: true,
     trainable: true,

@@ -90,7 +90,8 @@ abstract class Pooling2D extends Layer {
 
 /** Max pooling (torchvision ResNet's stem: 3x3, stride 2, padding 1). */
 export class MaxPooling2D extends Pooling2D {
-  static override readonly optionKeys = POOLING_KEYS;
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = POOLING_KEYS;
   override call(x: Tensor, _options: CallOptions): Tensor {
     return maxPool2d(x, this.opOptions());
   }
@@ -98,7 +99,8 @@ export class MaxPooling2D extends Pooling2D {
 
 /** Average pooling. */
 export class AveragePooling2D extends Pooling2D {
-  static override readonly optionKeys = POOLING_KEYS;
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = POOLING_KEYS;
   override call(x: Tensor, _options: CallOptions): Tensor {
     return avgPool2d(x, this.opOptions());
   }
@@ -106,7 +108,8 @@ export class AveragePooling2D extends Pooling2D {
 
 /** Mean over H and W: [N, H, W, C] -> [N, C]. */
 export class GlobalAveragePooling2D extends Layer {
-  static override readonly optionKeys = LAYER_OPTION_KEYS;
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
   override computeOutputShape(s: Shape): Shape {
     checkNhwc(this, s);
     return [s[0], s[3]];

@@ -22,6 +22,7 @@ export interface ShortcutAOptions extends LayerOptions {
  * (floor((out - in) / 2) before, the rest after; for out = 2 in this is planes // 4 on each side).
  */
 export class ShortcutA extends Layer {
+  /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = optionKeys<ShortcutAOptions>({
     name: true,
     trainable: true,

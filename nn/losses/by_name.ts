@@ -9,17 +9,23 @@ import { CrossEntropyLoss } from "./cross_entropy.ts";
 import { DotRegressionLoss } from "./dot_regression.ts";
 import type { Loss } from "./loss.ts";
 
-const NAMES = [
+/** A loss name of {@link lossFromName}. */
+export type LossName =
+  | "sparse_categorical_crossentropy"
+  | "cross_entropy"
+  | "crossentropy"
+  | "ce"
+  | "dot_regression"
+  | "dr";
+
+const NAMES: readonly LossName[] = [
   "sparse_categorical_crossentropy",
   "cross_entropy",
   "crossentropy",
   "ce",
   "dot_regression",
   "dr",
-] as const;
-
-/** A loss name of {@link lossFromName}. */
-export type LossName = typeof NAMES[number];
+];
 
 /**
  * The loss of a name, with default options; throws naming the known names (and, for Keras'

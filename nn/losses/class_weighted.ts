@@ -99,12 +99,15 @@ export function resolveClassWeight(
 
 /** A loss whose per-example values are multiplied by the weight of each example's label. */
 export class ClassWeightedLoss implements Loss {
+  /** "class_weighted_<base name>". */
   readonly name: string;
+  /** The loss whose per-example values are weighted. */
   readonly base: Loss;
   /** The weight of each class. */
   readonly weights: readonly number[];
   #w: Tensor | null = null;
 
+  /** Weights `base` (a loss with `perExample`) by one weight per class. */
   constructor(base: Loss, weights: readonly number[]) {
     if (typeof base?.perExample !== "function") {
       throw new Error(

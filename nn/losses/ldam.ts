@@ -59,18 +59,25 @@ export function effectiveNumberWeights(counts: readonly number[], beta: number):
 
 /** Label-distribution-aware margin loss, optionally with deferred re-weighting. */
 export class LDAMLoss implements Loss {
-  readonly name = "ldam";
+  /** "ldam". */
+  readonly name: string = "ldam";
+  /** Training examples per class. */
   readonly classCounts: readonly number[];
+  /** The margin of the rarest class. */
   readonly maxMargin: number;
+  /** Logit scale s. */
   readonly scale: number;
+  /** First epoch of the deferred re-weighting (null: never). */
   readonly drwEpoch: number | null;
+  /** beta of the effective-number weights. */
   readonly drwBeta: number;
   /** Whether the re-weighting is active (set by `onEpochBegin`). */
-  reweighting = false;
+  reweighting: boolean = false;
   readonly #margins: Float32Array;
   #m: Tensor | null = null;
   #w: Tensor | null = null;
 
+  /** Needs `classCounts`; see {@link LDAMLossOptions} for the rest. */
   constructor(options: LDAMLossOptions) {
     const where = "new LDAMLoss()";
     checkOptions(where, options, KEYS, { required: ["classCounts"] });

@@ -40,12 +40,16 @@ export function logPriorOffsets(counts: readonly number[], tau: number): Float32
 
 /** Cross-entropy of logits + tau log(prior); predictions stay argmax of the plain logits. */
 export class LogitAdjustedLoss implements Loss {
+  /** "logit_adjusted" (or "balanced_softmax"). */
   readonly name: string = "logit_adjusted";
+  /** Training examples per class. */
   readonly classCounts: readonly number[];
+  /** Temperature of the adjustment. */
   readonly tau: number;
   readonly #offsets: Float32Array;
   #t: Tensor | null = null;
 
+  /** Needs `classCounts`; `tau` defaults to 1. */
   constructor(options: LogitAdjustedLossOptions) {
     const where = `new ${new.target.name}()`;
     checkOptions(where, options, new.target === BalancedSoftmaxLoss ? BS_KEYS : LA_KEYS, {
@@ -99,12 +103,15 @@ export class LogitAdjustedLoss implements Loss {
 
 /** Balanced softmax: cross-entropy of logits + log(n_c) (logit adjustment with tau = 1). */
 export class BalancedSoftmaxLoss extends LogitAdjustedLoss {
+  /** "balanced_softmax". */
   override readonly name: string = "balanced_softmax";
 
+  /** Needs `classCounts`. */
   constructor(options: BalancedSoftmaxLossOptions) {
     super(options); // checked against BalancedSoftmaxLossOptions' keys (no tau)
   }
 
+  /** JSON-serialisable configuration. */
   override getConfig(): Record<string, unknown> {
     return { name: this.name, classCounts: this.classCounts };
   }

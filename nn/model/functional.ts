@@ -25,6 +25,7 @@ export interface FunctionalOptions extends ModelOptions {
 
 /** A model defined by a graph of symbolic layer applications. */
 export class Functional extends Model {
+  /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = optionKeys<FunctionalOptions>({
     name: true,
     trainable: true,

@@ -122,6 +122,7 @@ function exampleCount(x: ArrayInput, model: Layer): number {
  * ```
  */
 export class Model extends Layer implements Trainable {
+  /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = MODEL_OPTION_KEYS;
   readonly seed: number | undefined;
   /** Training configuration stored by `compile` (owned by nn/training). */
@@ -192,6 +193,7 @@ export class Model extends Layer implements Trainable {
    * x (Keras' `predict(x, { batchSize })`): the logits of every example, read back once.
    */
   predict(x: Tensor): Tensor;
+  /** The logits of every example of a DataSource, an array of batches or in-memory x. */
   predict(
     x: DataInput | Exclude<ArrayInput, Tensor>,
     options?: ArrayPredictOptions,
@@ -244,6 +246,7 @@ export class Model extends Layer implements Trainable {
    * History.
    */
   fit(data: DataInput, options?: FitOptions): Promise<History>;
+  /** Keras' `fit(x, y, { batchSize, epochs, validationSplit, shuffle, classWeight })`. */
   fit(x: ArrayInput, y: LabelInput, options?: ArrayFitOptions): Promise<History>;
   fit(...args: unknown[]): Promise<History> {
     return (fit as (m: Model, ...a: unknown[]) => Promise<History>)(this, ...args);
@@ -254,6 +257,7 @@ export class Model extends Layer implements Trainable {
    * batches, or in-memory arrays as Keras' `evaluate(x, y, { batchSize })`.
    */
   evaluate(data: DataInput, options?: EvaluateOptions): Promise<EvaluationResult>;
+  /** Keras' `evaluate(x, y, { batchSize })`. */
   evaluate(x: ArrayInput, y: LabelInput, options?: ArrayEvaluateOptions): Promise<EvaluationResult>;
   async evaluate(
     a: DataInput | ArrayInput,

@@ -20,6 +20,7 @@ export interface SequentialOptions extends ModelOptions {
 
 /** A stack of single-input layers applied in order. */
 export class Sequential extends Model {
+  /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = optionKeys<SequentialOptions>({
     name: true,
     trainable: true,

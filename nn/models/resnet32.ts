@@ -35,7 +35,8 @@ function conv3x3(out: number, stride: number): Conv2D {
 
 /** The CIFAR basic block: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)). */
 export class BasicBlock extends Layer {
-  static override readonly optionKeys = LAYER_OPTION_KEYS;
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
   readonly conv1: Conv2D;
   readonly bn1: BatchNormalization;
   readonly conv2: Conv2D;
@@ -81,6 +82,7 @@ export interface ResNet32Options extends ModelOptions {
 
 /** CIFAR ResNet-32 (NHWC 32x32x3 inputs; any spatial size works). */
 export class ResNet32 extends ClassifierModel {
+  /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = optionKeys<ResNet32Options>({
     name: true,
     trainable: true,

@@ -38,7 +38,8 @@ function conv(out: number, k: number, stride = 1): Conv2D {
 
 /** The bottleneck block: 1x1 -> 3x3 (stride) -> 1x1 (x4), BN after each, projection shortcut. */
 export class Bottleneck extends Layer {
-  static override readonly optionKeys = LAYER_OPTION_KEYS;
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
   static readonly expansion = 4;
   readonly conv1: Conv2D;
   readonly bn1: BatchNormalization;
@@ -94,6 +95,7 @@ export interface ResNet50Options extends ModelOptions {
 
 /** torchvision-layout ResNet-50 (NHWC). */
 export class ResNet50 extends ClassifierModel {
+  /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = optionKeys<ResNet50Options>({
     name: true,
     trainable: true,

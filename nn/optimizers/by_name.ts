@@ -9,10 +9,10 @@ import { AdamW } from "./adamw.ts";
 import type { Optimizer } from "./optimizer.ts";
 import { SGD } from "./sgd.ts";
 
-const NAMES = ["sgd", "adam", "adamw"] as const;
-
 /** An optimizer name of {@link optimizerFromName}. */
-export type OptimizerName = typeof NAMES[number];
+export type OptimizerName = "sgd" | "adam" | "adamw";
+
+const NAMES: readonly OptimizerName[] = ["sgd", "adam", "adamw"];
 
 /** A new optimizer of a name, with its defaults; throws naming the known names. */
 export function optimizerFromName(name: string): Optimizer {

@@ -57,9 +57,11 @@ const ARRAY_SOURCE_KEYS: OptionKeys = optionKeys<ArraySourceOptions>({
 
 /** Host arrays x [N, ...] and labels y [N], validated. */
 export interface HostArrays {
+  /** The examples, row-major. */
   x: Float32Array;
   /** Shape of x, batch first. */
   shape: number[];
+  /** One label per example. */
   y: Int32Array;
 }
 

@@ -156,6 +156,7 @@ function checkBatch(b: Batch): void {
  * ```
  */
 export function fit(model: TrainableModel, data: DataInput, options?: FitOptions): Promise<History>;
+/** Keras' `fit(x, y, { batchSize, epochs, validationSplit, shuffle, classWeight })`. */
 export function fit(
   model: TrainableModel,
   x: ArrayInput,

@@ -120,19 +120,25 @@ function nonNegativeInt(where: string, what: string, v: number): number {
  * ```
  */
 export class EarlyStopping implements Callback {
+  /** Epochs without improvement before stopping. */
   readonly patience: number;
+  /** The value to beat first (null: none). */
   readonly baseline: number | null;
+  /** Whether stopping restores the best epoch's weights. */
   readonly restoreBestWeights: boolean;
+  /** The first epoch watched. */
   readonly startFromEpoch: number;
+  /** 1: print when stopping. */
   readonly verbose: number;
   /** The 0-based epoch after which training stopped (-1: it did not stop early). */
-  stoppedEpoch = -1;
+  stoppedEpoch: number = -1;
   /** The 0-based epoch of the best value (-1 before any). */
-  bestEpoch = -1;
+  bestEpoch: number = -1;
   readonly #monitor: Monitor;
   #wait = 0;
   #bestWeights: ArrayBufferView[] | null = null;
 
+  /** Watches `monitor` (default "val_loss") with Keras' options; unknown keys are an error. */
   constructor(options: EarlyStoppingOptions = {}) {
     const where = "new EarlyStopping()";
     checkOptions(where, options, EARLY_KEYS);
@@ -160,6 +166,7 @@ export class EarlyStopping implements Callback {
     return this.#monitor.best;
   }
 
+  /** Resets the state for a new run. */
   onTrainBegin(): void {
     this.#wait = 0;
     this.stoppedEpoch = -1;
@@ -168,6 +175,7 @@ export class EarlyStopping implements Callback {
     this.#monitor.reset(this.baseline);
   }
 
+  /** Compares the epoch's value with the best; stops (and restores weights) after `patience`. */
   async onEpochEnd(epoch: number, logs: Logs, ctx: FitContext): Promise<void> {
     const v = this.#monitor.value(logs);
     if (epoch < this.startFromEpoch) return;
@@ -235,17 +243,23 @@ const PLATEAU_KEYS: OptionKeys = optionKeys<ReduceLROnPlateauOptions>({
  * schedule (`optimizer.lrScale`), so a warmup or decay schedule keeps its shape.
  */
 export class ReduceLROnPlateau implements Callback {
+  /** Factor of each reduction. */
   readonly factor: number;
+  /** Epochs without improvement before a reduction. */
   readonly patience: number;
+  /** Epochs not watched after a reduction. */
   readonly cooldown: number;
+  /** Lower bound of the learning rate. */
   readonly minLr: number;
+  /** 1: print each reduction. */
   readonly verbose: number;
   /** Reductions made in the current run. */
-  reductions = 0;
+  reductions: number = 0;
   readonly #monitor: Monitor;
   #wait = 0;
   #cooldown = 0;
 
+  /** Watches `monitor` (default "val_loss") with Keras' options; unknown keys are an error. */
   constructor(options: ReduceLROnPlateauOptions = {}) {
     const where = "new ReduceLROnPlateau()";
     checkOptions(where, options, PLATEAU_KEYS);
@@ -272,6 +286,7 @@ export class ReduceLROnPlateau implements Callback {
     return this.#monitor.monitor;
   }
 
+  /** Resets the state for a new run. */
   onTrainBegin(): void {
     this.#wait = 0;
     this.#cooldown = 0;
@@ -279,6 +294,7 @@ export class ReduceLROnPlateau implements Callback {
     this.#monitor.reset();
   }
 
+  /** Lowers the learning rate after `patience` epochs without improvement. */
   onEpochEnd(epoch: number, logs: Logs, ctx: FitContext): void {
     const v = this.#monitor.value(logs);
     if (this.#cooldown > 0) {
@@ -325,11 +341,14 @@ const SCHEDULER_KEYS: OptionKeys = optionKeys<LearningRateSchedulerOptions>({ ve
  * the run and put back when it ends.
  */
 export class LearningRateScheduler implements Callback {
+  /** (0-based epoch, current learning rate) => the epoch's learning rate. */
   readonly schedule: (epoch: number, lr: number) => number;
+  /** 1: print every epoch's learning rate. */
   readonly verbose: number;
   #saved: Schedule | null = null;
   #lr = NaN;
 
+  /** Sets each epoch's learning rate from `schedule(epoch, lr)`. */
   constructor(
     schedule: (epoch: number, lr: number) => number,
     options: LearningRateSchedulerOptions = {},
@@ -344,6 +363,7 @@ export class LearningRateScheduler implements Callback {
     this.verbose = options?.verbose ?? 0;
   }
 
+  /** Sets the optimizer's schedule aside for the run. */
   onTrainBegin(ctx: FitContext): void {
     const opt = ctx.optimizer;
     this.#saved = opt.schedule;
@@ -355,6 +375,7 @@ export class LearningRateScheduler implements Callback {
     };
   }
 
+  /** Computes the epoch's learning rate. */
   onEpochBegin(epoch: number): void {
     const lr = this.schedule(epoch, this.#lr);
     if (typeof lr !== "number" || !(Number.isFinite(lr) && lr >= 0)) {
@@ -366,6 +387,7 @@ export class LearningRateScheduler implements Callback {
     say(this.verbose, `LearningRateScheduler: epoch ${epoch + 1}: learning rate ${lr}`);
   }
 
+  /** Puts the optimizer's schedule back. */
   onTrainEnd(_logs: Logs, ctx: FitContext): void {
     if (this.#saved) ctx.optimizer.schedule = this.#saved;
     this.#saved = null;
@@ -428,14 +450,19 @@ export function formatCheckpointPath(template: string, epoch: number, logs: Logs
  * `ModelCheckpoint`); the path may hold `{epoch:02d}` and log values such as `{val_loss:.3f}`.
  */
 export class ModelCheckpoint implements Callback {
+  /** The path template ({epoch:02d}, {val_loss:.3f}, ...). */
   readonly filepath: string;
+  /** Save only on improvement of the monitored value. */
   readonly saveBestOnly: boolean;
+  /** Weights only (else a full, resumable checkpoint). */
   readonly saveWeightsOnly: boolean;
+  /** 1: print each save. */
   readonly verbose: number;
   /** Paths written in the current run, in order. */
   readonly saved: string[] = [];
   readonly #monitor: Monitor;
 
+  /** Saves to `filepath` (a template) after every epoch or on improvement. */
   constructor(filepath: string, options: ModelCheckpointOptions = {}) {
     if (typeof filepath !== "string" || !filepath) {
       throw new Error("collapse: new ModelCheckpoint(): the first argument is the file path");
@@ -464,11 +491,13 @@ export class ModelCheckpoint implements Callback {
     return this.#monitor.best;
   }
 
+  /** Resets the state for a new run. */
   onTrainBegin(): void {
     this.saved.length = 0;
     this.#monitor.reset();
   }
 
+  /** Writes the epoch's file (on improvement only with `saveBestOnly`). */
   async onEpochEnd(epoch: number, logs: Logs, ctx: FitContext): Promise<void> {
     if (this.saveBestOnly) {
       const v = this.#monitor.value(logs);
@@ -498,11 +527,13 @@ export class TerminateOnNaN implements Callback {
   /** The history of the run (set when training begins). */
   history: History | null = null;
 
+  /** Keeps the run's history. */
   onTrainBegin(ctx: FitContext): void {
     this.terminatedBy = null;
     this.history = ctx.history;
   }
 
+  /** Stops after an epoch whose loss is not finite. */
   onEpochEnd(epoch: number, logs: Logs, ctx: FitContext): void {
     if (!Number.isFinite(logs.loss)) {
       console.log(`TerminateOnNaN: epoch ${epoch + 1}: invalid loss ${logs.loss}, stopping`);
@@ -510,6 +541,7 @@ export class TerminateOnNaN implements Callback {
     }
   }
 
+  /** Takes the NaN guard's error as the end of the run. */
   onTrainEnd(_logs: Logs, ctx: FitContext): void {
     const e = ctx.error as Error | undefined;
     if (e?.name === "NonFiniteLossError") {

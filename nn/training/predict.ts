@@ -19,7 +19,9 @@ export interface PredictOptions {
 
 /** What {@link predict} returns: row-major logits [N, K]. */
 export interface Predictions {
+  /** N x K values, row-major. */
   logits: Float32Array;
+  /** [N, K]. */
   shape: [number, number];
 }
 
