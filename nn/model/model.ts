@@ -25,10 +25,20 @@ import {
   isDataInput,
   type LabelInput,
 } from "../training/data_source.ts";
-import { evaluate, type EvaluateOptions, type EvaluationResult } from "../training/evaluate.ts";
+import {
+  evaluate,
+  EVALUATE_KEYS,
+  type EvaluateOptions,
+  type EvaluationResult,
+} from "../training/evaluate.ts";
 import { type ArrayFitOptions, fit, type FitOptions } from "../training/fit.ts";
 import type { History } from "../training/history.ts";
-import { predict, type Predictions, type PredictOptions } from "../training/predict.ts";
+import {
+  predict,
+  PREDICT_KEYS,
+  type Predictions,
+  type PredictOptions,
+} from "../training/predict.ts";
 import { compile, type CompileOptions } from "../training/state.ts";
 import type { CallOptions, ModelOutputs, Trainable } from "../types.ts";
 import { summary, type SummaryOptions } from "./summary.ts";
@@ -48,17 +58,17 @@ export const MODEL_OPTION_KEYS: OptionKeys = optionKeys<ModelOptions>({
   seed: true,
 });
 
-/** Options of `model.evaluate(x, y, options)`: {@link EvaluateOptions} and the batch size. */
-export interface ArrayEvaluateOptions extends EvaluateOptions {
+/** The batching of in-memory arrays. */
+export interface ArrayBatchOptions {
   /** Examples per batch (default 32, as Keras). */
   batchSize?: number;
 }
 
+/** Options of `model.evaluate(x, y, options)`: {@link EvaluateOptions} and the batch size. */
+export interface ArrayEvaluateOptions extends EvaluateOptions, ArrayBatchOptions {}
+
 /** Options of `model.predict(x, options)` over arrays or a DataSource. */
-export interface ArrayPredictOptions extends PredictOptions {
-  /** Examples per batch for in-memory x (default 32, as Keras). */
-  batchSize?: number;
-}
+export interface ArrayPredictOptions extends PredictOptions, ArrayBatchOptions {}
 
 /** Options of {@link Model.loadWeights}. */
 export interface LoadWeightsOptions {
@@ -66,19 +76,9 @@ export interface LoadWeightsOptions {
   strict?: boolean;
 }
 
-const EVALUATE_ARRAY_KEYS: OptionKeys = optionKeys<ArrayEvaluateOptions>({
-  neuralCollapse: true,
-  groups: true,
-  capture: true,
-  epoch: true,
-  loss: true,
-  metrics: true,
-  batchSize: true,
-});
-const PREDICT_ARRAY_KEYS: OptionKeys = optionKeys<ArrayPredictOptions>({
-  epoch: true,
-  batchSize: true,
-});
+const BATCH_KEYS: OptionKeys = optionKeys<ArrayBatchOptions>({ batchSize: true });
+const EVALUATE_ARRAY_KEYS: OptionKeys = [...EVALUATE_KEYS, ...BATCH_KEYS];
+const PREDICT_ARRAY_KEYS: OptionKeys = [...PREDICT_KEYS, ...BATCH_KEYS];
 const LOAD_WEIGHTS_KEYS: OptionKeys = optionKeys<LoadWeightsOptions>({ strict: true });
 
 /** The per-example shape of a built model's input, if known. */

@@ -44,7 +44,8 @@ export interface EvaluateOptions {
   metrics?: string[];
 }
 
-const EVALUATE_KEYS: OptionKeys = optionKeys<EvaluateOptions>({
+/** The allowed keys of {@link EvaluateOptions}. */
+export const EVALUATE_KEYS: OptionKeys = optionKeys<EvaluateOptions>({
   neuralCollapse: true,
   groups: true,
   capture: true,

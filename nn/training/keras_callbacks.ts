@@ -20,11 +20,14 @@ export type MonitorMode = "auto" | "min" | "max";
 
 const MODES = ["auto", "min", "max"] as const;
 
-/** Tracks the best value of a monitored log entry. */
-class Monitor {
+/** The best value of a monitored log entry, and whether a new value improves on it. */
+export class MonitoredValue {
+  /** "min" or "max" ("auto" resolved by the name). */
   readonly mode: "min" | "max";
+  /** The best value so far (+-Infinity before any). */
   best: number;
 
+  /** `where` names the callback in errors; improvements must exceed `minDelta`. */
   constructor(
     readonly where: string,
     readonly monitor: string,
@@ -40,6 +43,7 @@ class Monitor {
     this.best = this.mode === "min" ? Infinity : -Infinity;
   }
 
+  /** Forgets the best value (or starts from `baseline`). */
   reset(baseline?: number | null): void {
     this.best = baseline ?? (this.mode === "min" ? Infinity : -Infinity);
   }
@@ -66,6 +70,30 @@ class Monitor {
 
 function say(verbose: number, line: string): void {
   if (verbose > 0) console.log(line);
+}
+
+/**
+ * Base of the callbacks that watch one logged value (EarlyStopping, ReduceLROnPlateau,
+ * ModelCheckpoint): its name, its mode and the best value so far.
+ */
+export abstract class MonitorCallback {
+  /** The watched value and its best so far. */
+  protected readonly watch: MonitoredValue;
+
+  /** Watches `monitor` in `mode`; improvements must exceed `minDelta`. */
+  constructor(where: string, monitor: string, mode: MonitorMode, minDelta: number) {
+    this.watch = new MonitoredValue(where, monitor, mode, minDelta);
+  }
+
+  /** The monitored log name. */
+  get monitor(): string {
+    return this.watch.monitor;
+  }
+
+  /** The best monitored value so far. */
+  get best(): number {
+    return this.watch.best;
+  }
 }
 
 /** Options of {@link EarlyStopping}. */
@@ -119,7 +147,7 @@ function nonNegativeInt(where: string, what: string, v: number): number {
  * });
  * ```
  */
-export class EarlyStopping implements Callback {
+export class EarlyStopping extends MonitorCallback {
   /** Epochs without improvement before stopping. */
   readonly patience: number;
   /** The value to beat first (null: none). */
@@ -134,7 +162,6 @@ export class EarlyStopping implements Callback {
   stoppedEpoch: number = -1;
   /** The 0-based epoch of the best value (-1 before any). */
   bestEpoch: number = -1;
-  readonly #monitor: Monitor;
   #wait = 0;
   #bestWeights: ArrayBufferView[] | null = null;
 
@@ -143,7 +170,7 @@ export class EarlyStopping implements Callback {
     const where = "new EarlyStopping()";
     checkOptions(where, options, EARLY_KEYS);
     options ??= {};
-    this.#monitor = new Monitor(
+    super(
       "EarlyStopping",
       options.monitor ?? "val_loss",
       options.mode ?? "auto",
@@ -156,32 +183,22 @@ export class EarlyStopping implements Callback {
     this.verbose = options.verbose ?? 0;
   }
 
-  /** The monitored log name. */
-  get monitor(): string {
-    return this.#monitor.monitor;
-  }
-
-  /** The best monitored value so far. */
-  get best(): number {
-    return this.#monitor.best;
-  }
-
   /** Resets the state for a new run. */
   onTrainBegin(): void {
     this.#wait = 0;
     this.stoppedEpoch = -1;
     this.bestEpoch = -1;
     this.#bestWeights = null;
-    this.#monitor.reset(this.baseline);
+    this.watch.reset(this.baseline);
   }
 
   /** Compares the epoch's value with the best; stops (and restores weights) after `patience`. */
   async onEpochEnd(epoch: number, logs: Logs, ctx: FitContext): Promise<void> {
-    const v = this.#monitor.value(logs);
+    const v = this.watch.value(logs);
     if (epoch < this.startFromEpoch) return;
     this.#wait++;
-    if (this.#monitor.improves(v)) {
-      this.#monitor.best = v;
+    if (this.watch.improves(v)) {
+      this.watch.best = v;
       this.bestEpoch = epoch;
       this.#wait = 0;
       if (this.restoreBestWeights) {
@@ -242,7 +259,7 @@ const PLATEAU_KEYS: OptionKeys = optionKeys<ReduceLROnPlateauOptions>({
  * `patience` epochs (Keras' `ReduceLROnPlateau`), down to `minLr`. It scales the optimizer's
  * schedule (`optimizer.lrScale`), so a warmup or decay schedule keeps its shape.
  */
-export class ReduceLROnPlateau implements Callback {
+export class ReduceLROnPlateau extends MonitorCallback {
   /** Factor of each reduction. */
   readonly factor: number;
   /** Epochs without improvement before a reduction. */
@@ -255,7 +272,6 @@ export class ReduceLROnPlateau implements Callback {
   readonly verbose: number;
   /** Reductions made in the current run. */
   reductions: number = 0;
-  readonly #monitor: Monitor;
   #wait = 0;
   #cooldown = 0;
 
@@ -264,7 +280,7 @@ export class ReduceLROnPlateau implements Callback {
     const where = "new ReduceLROnPlateau()";
     checkOptions(where, options, PLATEAU_KEYS);
     options ??= {};
-    this.#monitor = new Monitor(
+    super(
       "ReduceLROnPlateau",
       options.monitor ?? "val_loss",
       options.mode ?? "auto",
@@ -281,28 +297,23 @@ export class ReduceLROnPlateau implements Callback {
     this.verbose = options.verbose ?? 0;
   }
 
-  /** The monitored log name. */
-  get monitor(): string {
-    return this.#monitor.monitor;
-  }
-
   /** Resets the state for a new run. */
   onTrainBegin(): void {
     this.#wait = 0;
     this.#cooldown = 0;
     this.reductions = 0;
-    this.#monitor.reset();
+    this.watch.reset();
   }
 
   /** Lowers the learning rate after `patience` epochs without improvement. */
   onEpochEnd(epoch: number, logs: Logs, ctx: FitContext): void {
-    const v = this.#monitor.value(logs);
+    const v = this.watch.value(logs);
     if (this.#cooldown > 0) {
       this.#cooldown--;
       this.#wait = 0;
     }
-    if (this.#monitor.improves(v)) {
-      this.#monitor.best = v;
+    if (this.watch.improves(v)) {
+      this.watch.best = v;
       this.#wait = 0;
       return;
     }
@@ -449,7 +460,7 @@ export function formatCheckpointPath(template: string, epoch: number, logs: Logs
  * Saves the model after every epoch, or only when the monitored value improves (Keras'
  * `ModelCheckpoint`); the path may hold `{epoch:02d}` and log values such as `{val_loss:.3f}`.
  */
-export class ModelCheckpoint implements Callback {
+export class ModelCheckpoint extends MonitorCallback {
   /** The path template ({epoch:02d}, {val_loss:.3f}, ...). */
   readonly filepath: string;
   /** Save only on improvement of the monitored value. */
@@ -460,7 +471,6 @@ export class ModelCheckpoint implements Callback {
   readonly verbose: number;
   /** Paths written in the current run, in order. */
   readonly saved: string[] = [];
-  readonly #monitor: Monitor;
 
   /** Saves to `filepath` (a template) after every epoch or on improvement. */
   constructor(filepath: string, options: ModelCheckpointOptions = {}) {
@@ -469,40 +479,25 @@ export class ModelCheckpoint implements Callback {
     }
     checkOptions("new ModelCheckpoint()", options, CHECKPOINT_KEYS);
     options ??= {};
+    super("ModelCheckpoint", options.monitor ?? "val_loss", options.mode ?? "auto", 0);
     this.filepath = filepath;
-    this.#monitor = new Monitor(
-      "ModelCheckpoint",
-      options.monitor ?? "val_loss",
-      options.mode ?? "auto",
-      0,
-    );
     this.saveBestOnly = options.saveBestOnly ?? false;
     this.saveWeightsOnly = options.saveWeightsOnly ?? false;
     this.verbose = options.verbose ?? 0;
   }
 
-  /** The monitored log name. */
-  get monitor(): string {
-    return this.#monitor.monitor;
-  }
-
-  /** The best monitored value so far. */
-  get best(): number {
-    return this.#monitor.best;
-  }
-
   /** Resets the state for a new run. */
   onTrainBegin(): void {
     this.saved.length = 0;
-    this.#monitor.reset();
+    this.watch.reset();
   }
 
   /** Writes the epoch's file (on improvement only with `saveBestOnly`). */
   async onEpochEnd(epoch: number, logs: Logs, ctx: FitContext): Promise<void> {
     if (this.saveBestOnly) {
-      const v = this.#monitor.value(logs);
-      if (!this.#monitor.improves(v)) return;
-      this.#monitor.best = v;
+      const v = this.watch.value(logs);
+      if (!this.watch.improves(v)) return;
+      this.watch.best = v;
     }
     const path = formatCheckpointPath(this.filepath, epoch, logs);
     const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "";

@@ -25,7 +25,8 @@ export interface Predictions {
   shape: [number, number];
 }
 
-const PREDICT_KEYS: OptionKeys = optionKeys<PredictOptions>({ epoch: true });
+/** The allowed keys of {@link PredictOptions}. */
+export const PREDICT_KEYS: OptionKeys = optionKeys<PredictOptions>({ epoch: true });
 
 /** Logits [N, K] of all examples of `data` (epoch `epoch` of its batches), row-major. */
 export async function predict(
