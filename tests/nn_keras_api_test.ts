@@ -120,6 +120,9 @@ function fakeContext(model: Sequential, optimizer: SGD): FitContext {
 
 Deno.test("EarlyStopping: patience, minDelta, restores the best epoch's weights", async () => {
   const model = build();
+  // Trained once, so the weights are views into the packed parameter arena.
+  model.compile({ optimizer: "sgd", loss: "sparse_categorical_crossentropy" });
+  await model.fit([[0, 1], [1, 0]], [0, 1], { verbose: 0 });
   const ctx = fakeContext(model, new SGD({ learningRate: 0.1 }));
   const es = new EarlyStopping({ monitor: "val_loss", patience: 2, restoreBestWeights: true });
   es.onTrainBegin();
