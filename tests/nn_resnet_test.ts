@@ -214,3 +214,26 @@ Deno.test("tiny ResNet-32 (width 0.25, 8x8, batch 2): forward and every paramete
     m.dispose();
   });
 });
+
+Deno.test("summary() on an unbuilt ResNet builds it at the expected input shape", () => {
+  const m = resnet32({ numClasses: 10, head: "etf" });
+  assert(!m.built);
+  assertEquals(m.expectedInputShape, [32, 32, 3]);
+  const text = m.summary({ print: false });
+  assert(m.built);
+  assertEquals(m.inputShape, [-1, 32, 32, 3]);
+  assert(text.includes("Trainable params: 463,632"), text);
+  assert(text.includes("layer3 (Sequential)                 (None, 8, 8, 64)"), text);
+  m.dispose();
+  const stl = resnet32({ numClasses: 10, inputShape: [96, 96, 3] });
+  assert(stl.summary({ print: false }).includes("(None, 24, 24, 64)"));
+  stl.dispose();
+  assertThrows(
+    () => resnet32({ inputShape: [32, 32] }),
+    Error,
+    "inputShape must be [height, width",
+  );
+  assertEquals(resnet50({ numClasses: 10 }).expectedInputShape, [224, 224, 3]);
+  // A model with no known input shape (here a stage, a Sequential) still asks to be built.
+  assertThrows(() => resnet32().stages[0].summary({ print: false }), Error, "is not built");
+});

@@ -29,6 +29,18 @@ export abstract class ClassifierModel extends Model {
     if (this.head) this.track(name, this.head);
   }
 
+  /** Sets {@link Model.expectedInputShape} to an image shape [H, W, C] (positive integers). */
+  protected expectImageShape(shape: readonly number[]): void {
+    if (shape.length !== 3 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
+      this.fail(
+        `inputShape must be [height, width, channels] (positive integers), got [${
+          shape.join(", ")
+        }]`,
+      );
+    }
+    this.expectedInputShape = [...shape];
+  }
+
   /** The pooled backbone features [N, d], built from sublayer applications. */
   abstract features(x: Tensor, options: CallOptions): Tensor;
 

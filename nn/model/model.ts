@@ -127,6 +127,11 @@ export class Model extends Layer implements Trainable {
   readonly seed: number | undefined;
   /** Training configuration stored by `compile` (owned by nn/training). */
   compiled: unknown = null;
+  /**
+   * The per-example input shape (no batch axis) the model is known to take before its first call
+   * (ResNet-32: [32, 32, 3]), or null; {@link Model.summary} builds an unbuilt model for it.
+   */
+  expectedInputShape: readonly number[] | null = null;
   #building = false;
 
   constructor(options: ModelOptions = {}) {
@@ -226,8 +231,12 @@ export class Model extends Layer implements Trainable {
     return predict(this, hostArraySource(a, { batchSize }), rest);
   }
 
-  /** The Keras-style summary table (printed unless `print: false`); returns it. */
+  /**
+   * The Keras-style summary table (printed unless `print: false`); returns it. An unbuilt model
+   * with an {@link Model.expectedInputShape} is built for it first (batch axis `None`).
+   */
   summary(options: SummaryOptions = {}): string {
+    if (!this.built && this.expectedInputShape) this.build([-1, ...this.expectedInputShape]);
     return summary(this, options);
   }
 

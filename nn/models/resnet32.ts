@@ -78,6 +78,11 @@ export interface ResNet32Options extends ModelOptions {
   head?: HeadSpec;
   /** Options of a named "etf" head. */
   etf?: ETFClassifierOptions;
+  /**
+   * Per-example input shape [H, W, C] that `summary()` builds an unbuilt model for (default
+   * [32, 32, 3], CIFAR's); the model takes any spatial size.
+   */
+  inputShape?: readonly number[];
 }
 
 /** CIFAR ResNet-32 (NHWC 32x32x3 inputs; any spatial size works). */
@@ -92,6 +97,7 @@ export class ResNet32 extends ClassifierModel {
     numClasses: true,
     head: true,
     etf: true,
+    inputShape: true,
   });
   readonly widths: [number, number, number];
   readonly blocksPerStage: number;
@@ -128,6 +134,7 @@ export class ResNet32 extends ClassifierModel {
     });
     this.#pool = this.track("avgpool", new GlobalAveragePooling2D());
     this.trackHead("fc");
+    this.expectImageShape(options.inputShape ?? [32, 32, 3]);
   }
 
   /** Dimension of the pooled feature (64 x width multiplier). */

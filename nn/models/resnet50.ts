@@ -91,6 +91,11 @@ export interface ResNet50Options extends ModelOptions {
   head?: HeadSpec;
   /** Options of a named "etf" head (the paper sets `normalize: false` on ImageNet-LT). */
   etf?: ETFClassifierOptions;
+  /**
+   * Per-example input shape [H, W, C] that `summary()` builds an unbuilt model for (default
+   * [224, 224, 3], ImageNet's); the model takes any spatial size.
+   */
+  inputShape?: readonly number[];
 }
 
 /** torchvision-layout ResNet-50 (NHWC). */
@@ -105,6 +110,7 @@ export class ResNet50 extends ClassifierModel {
     numClasses: true,
     head: true,
     etf: true,
+    inputShape: true,
   });
   readonly planes: [number, number, number, number];
   readonly conv1: Conv2D;
@@ -136,6 +142,7 @@ export class ResNet50 extends ClassifierModel {
     });
     this.#pool = this.track("avgpool", new GlobalAveragePooling2D());
     this.trackHead("fc");
+    this.expectImageShape(options.inputShape ?? [224, 224, 3]);
   }
 
   /** Dimension of the pooled feature (4 x layer4 planes). */
