@@ -23,9 +23,13 @@ interface Free {
 
 /** Live/pooled buffer statistics. */
 export interface PoolStats {
+  /** Buffers handed out and not yet released. */
   liveBuffers: number;
+  /** Bytes of the live buffers (their size classes). */
   liveBytes: number;
+  /** Released buffers kept for reuse. */
   pooledBuffers: number;
+  /** Bytes of the pooled buffers. */
   pooledBytes: number;
 }
 
@@ -37,6 +41,7 @@ export class BufferPool {
   #pooled = 0;
   #pooledBytes = 0;
 
+  /** An empty pool allocating from `device`. */
   constructor(private device: GPUDevice) {}
 
   /**

@@ -7,15 +7,21 @@
 
 /** What the adapter told us about itself, read before the device was requested. */
 export interface AdapterSummary {
+  /** The adapter's vendor (`GPUAdapterInfo.vendor`), e.g. "nvidia" or "mesa". */
   vendor: string;
+  /** The adapter's architecture (`GPUAdapterInfo.architecture`); may be empty. */
   architecture: string;
+  /** The adapter's device name (`GPUAdapterInfo.device`); may be empty. */
   device: string;
+  /** A readable adapter description, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
   description: string;
   /** True for software adapters such as Mesa's lavapipe/llvmpipe. */
   isFallbackAdapter: boolean;
   /** The backend asked for through `DENO_WEBGPU_BACKEND`, if any. */
   backend: string | null;
+  /** The adapter's limits (`GPUSupportedLimits`) by name. */
   limits: Record<string, number>;
+  /** The adapter's optional features (`GPUSupportedFeatures`). */
   features: string[];
 }
 
@@ -29,7 +35,9 @@ export interface DeviceOptions {
 
 /** The acquired device with what we know of its adapter. */
 export interface GpuContext {
+  /** The WebGPU device every tensor and kernel uses. */
   device: GPUDevice;
+  /** What the adapter reported before the device was requested. */
   adapter: AdapterSummary;
   /** Required binding alignment for storage buffer offsets, in bytes. */
   storageAlign: number;

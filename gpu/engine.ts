@@ -17,7 +17,9 @@ import { gpu } from "./device.ts";
 
 /** A GPU allocation (or a view into one) that tensors share by reference count. */
 export class Storage {
+  /** Number of tensors sharing the allocation; at 0 it returns to its pool. */
   refs = 1;
+  /** A view of `byteLength` bytes of `buffer` from `byteOffset`, with one reference. */
   constructor(
     readonly buffer: GPUBuffer,
     readonly byteOffset: number,
@@ -28,28 +30,43 @@ export class Storage {
 }
 
 /** One recorded kernel launch. */
-interface DispatchRecord {
+export interface DispatchRecord {
+  /** Marks a kernel launch. */
   kind: "dispatch";
+  /** The kernel name, for errors and profiles. */
   name: string;
+  /** The compiled compute pipeline. */
   pipeline: GPUComputePipeline;
+  /** The buffers bound for the launch. */
   bindGroup: GPUBindGroup;
+  /** Workgroups along x. */
   x: number;
+  /** Workgroups along y. */
   y: number;
+  /** Workgroups along z. */
   z: number;
 }
 /** One recorded buffer-to-buffer copy. */
-interface CopyRecord {
+export interface CopyRecord {
+  /** Marks a buffer-to-buffer copy. */
   kind: "copy";
+  /** The buffer copied from. */
   src: GPUBuffer;
+  /** Byte offset in `src`. */
   srcOffset: number;
+  /** The buffer copied to. */
   dst: GPUBuffer;
+  /** Byte offset in `dst`. */
   dstOffset: number;
+  /** Bytes copied. */
   size: number;
 }
-type StepRecord = DispatchRecord | CopyRecord;
+/** One recorded piece of work of a {@link CapturedStep}. */
+export type StepRecord = DispatchRecord | CopyRecord;
 
 /** A binding for {@link Engine.dispatch}: a storage (tensor storage) or raw buffer range. */
 export interface Bindable {
+  /** The storage to bind (from its byte offset). */
   storage: Storage;
   /** Bytes to bind; defaults to the storage's byteLength. */
   byteLength?: number;
@@ -123,10 +140,15 @@ fn report_error(code: u32, value: i32, bound: u32, pos: u32, extra: u32) {
 
 /** Counters that benches and tests read. */
 export interface EngineStats extends PoolStats {
+  /** Kernel launches encoded so far. */
   dispatches: number;
+  /** Command buffers submitted so far. */
   submits: number;
+  /** Compute pipelines compiled (one per distinct kernel source). */
   pipelines: number;
+  /** Uniform buffers cached (one per distinct uniform block). */
   uniformBuffers: number;
+  /** Host readbacks (`read` round trips) so far. */
   readbacks: number;
 }
 
@@ -135,6 +157,7 @@ export interface EngineStats extends PoolStats {
  * Buffers it allocated stay owned by it until {@link CapturedStep.dispose}.
  */
 export class CapturedStep {
+  /** The recorded launches and copies, replayed in order by {@link CapturedStep.run}. */
   readonly records: StepRecord[] = [];
   /** Buffers first allocated inside the capture (private pool). */
   readonly pool: BufferPool;
@@ -142,6 +165,7 @@ export class CapturedStep {
   readonly adopted: Storage[] = [];
   #disposed = false;
 
+  /** An empty step owned by `engine` (made by {@link Engine.capture}). */
   constructor(private engine: Engine) {
     this.pool = new BufferPool(engine.device);
   }
@@ -169,7 +193,9 @@ export class CapturedStep {
 
 /** The per-device dispatcher. Use {@link engine} to get it. */
 export class Engine {
+  /** The device the engine encodes for. */
   readonly device: GPUDevice;
+  /** The pool every storage outside a capture comes from. */
   readonly pool: BufferPool;
   /** Id of the submission currently being encoded. */
   batchId = 1;
@@ -185,6 +211,7 @@ export class Engine {
   /** The persistent device-side error words (see {@link deviceErrorWgsl}). */
   #errorWords: Storage;
 
+  /** The dispatcher of `device` (one per device; {@link engine} returns it). */
   constructor(device: GPUDevice) {
     this.device = device;
     this.pool = new BufferPool(device);

@@ -21,12 +21,15 @@ export interface ParamSpec {
 
 /** Where one parameter lives in the arena. */
 export interface ParamSlot {
+  /** The parameter's name. */
   name: string;
+  /** The parameter's shape. */
   shape: readonly number[];
   /** Element offset of the slot in the flat buffers. */
   offset: number;
   /** Number of elements (without padding). */
   size: number;
+  /** Whether weight decay applies to the parameter. */
   decay: boolean;
 }
 
@@ -46,11 +49,16 @@ function zeroFill(t: Tensor): void {
  * i-th parameter given to {@link ParamArena.pack} (in that order) into the value / gradient buffers.
  *
  * @example
- * ```ts ignore
- * const arena = ParamArena.pack([{ name: "w", value: w, decay: true }]);
- * layer.weight = arena.params[0]; // train on the view
- * arena.setGrads([gw]);
- * sgdStep_(arena, { lr, momentum: 0.9, weightDecay: 2e-4 });
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { initDevice, ParamArena, sgdStep_, tensor } from "@collapse/collapse/gpu";
+ *
+ * await initDevice();
+ * const arena = ParamArena.pack([{ name: "w", value: tensor([1, 2], [2]), decay: true }]);
+ * const w = arena.params[0]; // train on the view: layers read it, backward fills arena.grads[0]
+ * arena.setGrads([tensor([10, -10], [2])]);
+ * sgdStep_(arena, { lr: tensor([0.01], [1]), momentum: 0.9, weightDecay: 0 });
+ * assertEquals((await w.array()).map((v) => Math.round(v * 1e6) / 1e6), [0.9, 2.1]);
  * ```
  */
 export class ParamArena {

@@ -6,7 +6,9 @@
 
 /** Anything that can be freed and tracked by a scope. */
 export interface Disposable {
+  /** Frees the object's resources (a second call does nothing). */
   dispose(): void;
+  /** Whether {@link Disposable.dispose} has run. */
   readonly disposed: boolean;
 }
 
@@ -49,8 +51,14 @@ function collect(value: unknown, out: Set<Disposable>, depth = 0): void {
  * or arrays/maps/plain objects of them) and kept ones, which move to the enclosing scope.
  *
  * @example
- * ```ts ignore
- * const y = tidy(() => add(mul(x, x), x)); // the temporary x*x is freed
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { add, initDevice, mul, tensor, tidy } from "@collapse/collapse/gpu";
+ *
+ * await initDevice();
+ * const x = tensor([1, 2, 3], [3]);
+ * const y = tidy(() => add(mul(x, x), x)); // the temporary x * x is freed on return, y is kept
+ * assertEquals(await y.array(), [2, 6, 12]);
  * ```
  */
 export function tidy<T>(fn: () => T): T {

@@ -39,8 +39,11 @@ function checkShape(shape: readonly number[], where: string): void {
 
 /** A dense row-major tensor on the GPU. */
 export class Tensor {
+  /** Dimensions, outermost first. */
   readonly shape: readonly number[];
+  /** Element type. */
   readonly dtype: DType;
+  /** Number of elements (the product of the shape). */
   readonly size: number;
   /** Set on leaves whose gradient is wanted (parameters). */
   requiresGrad = false;
@@ -137,9 +140,15 @@ export function empty(shape: readonly number[], dtype: DType = "f32", label?: st
  * A tensor holding a copy of host data.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { initDevice, tensor } from "@collapse/collapse/gpu";
+ *
+ * await initDevice();
  * const x = tensor(new Float32Array([1, 2, 3, 4]), [2, 2]);
- * console.log(await x.array()); // [1, 2, 3, 4]
+ * assertEquals(await x.array(), [1, 2, 3, 4]);
+ * const labels = tensor([3, 1], [2], "i32"); // plain arrays work too, with a dtype
+ * assertEquals([...(await labels.data())], [3, 1]);
  * ```
  */
 export function tensor(

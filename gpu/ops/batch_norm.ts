@@ -52,8 +52,17 @@ function checkVec(t: Tensor, c: number, what: string, x: Tensor): void {
  * the unbiased variance (as PyTorch). Eval: the running statistics.
  *
  * @example
- * ```ts ignore
- * const y = batchNorm(x, gamma, beta, { training: true, runningMean, runningVar });
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { batchNorm, initDevice, ones, tensor, zeros } from "@collapse/collapse/gpu";
+ *
+ * await initDevice();
+ * const x = tensor([1, 10, 2, 20, 3, 30], [3, 2]); // 3 rows of 2 channels (channels last)
+ * const runningMean = zeros([2]), runningVar = ones([2]);
+ * const y = batchNorm(x, ones([2]), zeros([2]), { training: true, runningMean, runningVar });
+ * const round = (v: number[]) => v.map((a) => Math.round(a * 100) / 100);
+ * assertEquals(round(await y.array()), [-1.22, -1.22, 0, 0, 1.22, 1.22]);
+ * assertEquals(round(await runningMean.array()), [0.2, 2]); // 0.9 * 0 + 0.1 * the batch means 2, 20
  * ```
  */
 export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, opts: BatchNormOptions): Tensor {

@@ -40,6 +40,7 @@ export interface Conv2dOptions {
   variant?: GemmVariant;
   /** Register-blocked tile override (benches). */
   tm?: number;
+  /** Register-blocked tile override of the other tile side (benches). */
   tn?: number;
   /**
    * Bake the geometry into the kernel source as constants (tests force it; default: for problems of
@@ -286,8 +287,17 @@ export function biasGrad(dy: Tensor): Tensor {
  * Differentiable in x, w and bias.
  *
  * @example
- * ```ts ignore
- * const y = conv2d(x, w, { stride: 1, padding: 1, bias: b, activation: "relu" });
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { conv2d, initDevice, ones, tensor } from "@collapse/collapse/gpu";
+ *
+ * await initDevice();
+ * const x = ones([1, 4, 4, 1]); // one 4x4 image with one channel (NHWC)
+ * const w = ones([3, 3, 1, 2]); // 3x3 kernel, 1 -> 2 channels (HWIO)
+ * const y = conv2d(x, w, { padding: 1, bias: tensor([0, -5], [2]), activation: "relu" });
+ * assertEquals(y.shape, [1, 4, 4, 2]);
+ * // Top-left pixel: 4 ones under the window (and relu(4 - 5) = 0), its right neighbour 6 (and 1).
+ * assertEquals((await y.array()).slice(0, 4), [4, 0, 6, 1]);
  * ```
  */
 export function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Tensor {

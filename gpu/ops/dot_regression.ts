@@ -33,8 +33,17 @@ export interface DotRegressionOptions {
  * and make the next readback throw an error naming them (checked on the GPU).
  *
  * @example
- * ```ts ignore
- * const loss = dotRegressionLoss(l2Normalize(z), etf, labels); // scalar
+ * ```ts
+ * import { assertAlmostEquals } from "@std/assert";
+ * import { dotRegressionLoss, initDevice, l2Normalize, tensor } from "@collapse/collapse/gpu";
+ *
+ * await initDevice();
+ * const M = tensor([1, 0, 0, 1], [2, 2]); // class vectors as columns: [d, K]
+ * const h = l2Normalize(tensor([3, 0, 0, -2], [2, 2])); // features [B, d]: [1, 0] and [0, -1]
+ * const labels = tensor([0, 1], [2], "i32");
+ * // Example 0 lies on its class vector (cos 1), example 1 opposite to it (cos -1):
+ * // 0.5 * mean((1 - 1)^2, (-1 - 1)^2) = 1.
+ * assertAlmostEquals(await dotRegressionLoss(h, M, labels).item(), 1, 1e-6);
  * ```
  */
 export function dotRegressionLoss(

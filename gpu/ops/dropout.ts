@@ -11,8 +11,15 @@ import { empty, type Tensor } from "../tensor.ts";
  * applies the same mask. When not training (or rate is 0) it returns `x` itself.
  *
  * @example
- * ```ts ignore
- * const y = dropout(x, 0.5, seed, true);
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { dropout, initDevice, ones, tensor } from "@collapse/collapse/gpu";
+ *
+ * await initDevice();
+ * const seed = tensor([7], [1], "u32"); // change it every step
+ * const y = await dropout(ones([1000]), 0.5, seed, true).array();
+ * assert(y.every((v) => v === 0 || v === 2)); // dropped, or scaled by 1 / (1 - 0.5)
+ * console.log(y.filter((v) => v === 0).length); // about 500
  * ```
  */
 export function dropout(x: Tensor, rate: number, seed: Tensor, training: boolean): Tensor {

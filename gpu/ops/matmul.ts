@@ -216,8 +216,15 @@ function gradB(a: Tensor, b: Tensor, dy: Tensor, tA: boolean, tB: boolean, v?: G
  * 4), with `transposeA` ([..., K, M]) / `transposeB` ([..., N, K]). f32; differentiable in both.
  *
  * @example
- * ```ts ignore
- * const y = matmul(x, w); // [B, in] x [in, out]
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { initDevice, matmul, tensor } from "@collapse/collapse/gpu";
+ *
+ * await initDevice();
+ * const x = tensor([1, 2, 3, 4, 5, 6], [2, 3]); // [B, in]
+ * const w = tensor([1, 0, 0, 1, 1, 1], [3, 2]); // [in, out]
+ * assertEquals(await matmul(x, w).array(), [4, 5, 10, 11]);
+ * assertEquals(matmul(x, x, { transposeB: true }).shape, [2, 2]); // x x^T
  * ```
  */
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {

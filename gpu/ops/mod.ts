@@ -16,8 +16,15 @@ export * from "./broadcast.ts";
 export * from "./indexing.ts";
 export * from "./softmax.ts";
 export * from "./accumulate.ts";
-export * from "./matmul.ts";
-export * from "./conv2d.ts";
+export { matmul, type MatmulOptions } from "./matmul.ts";
+export {
+  biasGrad,
+  conv2d,
+  conv2dBackwardFilter,
+  conv2dBackwardInput,
+  type Conv2dOptions,
+} from "./conv2d.ts";
+export type { GemmVariant } from "../kernels/tuning.ts";
 export * from "./batch_norm.ts";
 export * from "./pool.ts";
 export * from "./normalize.ts";

@@ -17,8 +17,13 @@ export interface L2NormalizeOptions {
  * with the exact gradient of that formula on both sides of the clamp.
  *
  * @example
- * ```ts ignore
- * const h = l2Normalize(z); // [B, d] rows of unit norm
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { initDevice, l2Normalize, tensor } from "@collapse/collapse/gpu";
+ *
+ * await initDevice();
+ * const h = l2Normalize(tensor([3, 4, 0, -2], [2, 2])); // [B, d] rows of unit norm
+ * assertEquals((await h.array()).map((v) => Math.round(v * 1e6) / 1e6), [0.6, 0.8, 0, -1]);
  * ```
  */
 export function l2Normalize(x: Tensor, opts: L2NormalizeOptions = {}): Tensor {

@@ -16,9 +16,13 @@ import { type Tensor, viewOf } from "../tensor.ts";
 export interface SgdOptions {
   /** Learning rate, f32[1] (written by the caller each step). */
   lr: Tensor;
+  /** Momentum factor (0 for plain SGD). */
   momentum: number;
+  /** L2 penalty added to the gradient (coupled, as torch's SGD). */
   weightDecay: number;
+  /** Nesterov momentum (default false). */
   nesterov?: boolean;
+  /** Dampening of the momentum buffer update (default 0). */
   dampening?: number;
 }
 
@@ -26,9 +30,13 @@ export interface SgdOptions {
 export interface AdamwOptions {
   /** Learning rate, f32[1]. */
   lr: Tensor;
+  /** Decay of the first-moment average (default 0.9). */
   beta1?: number;
+  /** Decay of the second-moment average (default 0.999). */
   beta2?: number;
+  /** Added to the bias-corrected root of the second moment (default 1e-8). */
   eps?: number;
+  /** Decoupled weight decay factor (default 0.01). */
   weightDecay?: number;
   /**
    * Step counter, f32[1]: the number of steps taken so far (create it as zeros([1]), like torch's

@@ -87,8 +87,15 @@ function pool(x: Tensor, g: PoolGeom, mode: PoolMode, op: string): Tensor {
  * Max pooling over NHWC windows; padding never wins (it is excluded, as in PyTorch).
  *
  * @example
- * ```ts ignore
- * const y = maxPool2d(x, { size: 3, stride: 2, padding: 1 }); // ResNet-50 stem
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { initDevice, maxPool2d, tensor } from "@collapse/collapse/gpu";
+ *
+ * await initDevice();
+ * const x = tensor(Array.from({ length: 16 }, (_, i) => i), [1, 4, 4, 1]); // 0..15, row-major
+ * assertEquals(await maxPool2d(x, { size: 2 }).array(), [5, 7, 13, 15]);
+ * const stem = maxPool2d(x, { size: 3, stride: 2, padding: 1 }); // the ResNet-50 stem's pooling
+ * assertEquals(stem.shape, [1, 2, 2, 1]);
  * ```
  */
 export function maxPool2d(x: Tensor, opts: PoolOptions): Tensor {
