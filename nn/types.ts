@@ -10,6 +10,7 @@ import type { Tensor } from "../gpu/tensor.ts";
 export interface Weight {
   /** Unique, stable, torch-like dotted path once inside a model, e.g. "stage1.block0.conv1.kernel". */
   name: string;
+  /** The tensor holding the weight's values. */
   value: Tensor;
   /** Updated by the optimizer (false for BN running stats and the fixed ETF matrix). */
   trainable: boolean;

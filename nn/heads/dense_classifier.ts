@@ -30,21 +30,27 @@ export class DenseClassifier extends Head {
     useBias: true,
     kernelInitializer: true,
   });
+  /** Whether the logits get a learnable bias. */
   readonly useBias: boolean;
   readonly #init: InitializerLike;
+  /** The learnable classifier W [d, K] (set when built). */
   kernel: Weight | null = null;
+  /** The bias [K] (set when built, if used). */
   bias: Weight | null = null;
 
+  /** A linear head over `numClasses` classes (torch's `nn.Linear` initialisation of the bias). */
   constructor(numClasses: number, options: DenseClassifierOptions = {}) {
     super(numClasses, options);
     this.useBias = options.useBias ?? true;
     this.#init = options.kernelInitializer ?? kaimingNormal();
   }
 
+  /** The feature dimension d of the kernel (null before build). */
   get inFeatures(): number | null {
     return this.kernel ? this.kernel.value.shape[0] : null;
   }
 
+  /** Creates W [d, K] and the bias for features [N, d]. */
   override build(inputShape: Shape): void {
     const d = this.checkInput(inputShape);
     this.kernel = this.addWeight("weight", [d, this.numClasses], this.#init, {
@@ -53,6 +59,7 @@ export class DenseClassifier extends Head {
     if (this.useBias) this.bias = this.addWeight("bias", [this.numClasses], torchBias(d));
   }
 
+  /** Logits x W + b; the features are x itself and the classifier W. */
   override forwardHead(x: Tensor, _options: CallOptions): HeadOutputs {
     const w = this.kernel!.value;
     let logits = matmul(x, w);
@@ -60,11 +67,13 @@ export class DenseClassifier extends Head {
     return { logits, features: x, classifier: w };
   }
 
+  /** The learnable W [d, K]. */
   override classifierMatrix(): Tensor {
     if (!this.kernel) this.fail("not built");
     return this.kernel.value;
   }
 
+  /** The head's configuration, with `useBias`. */
   override getConfig(): Record<string, unknown> {
     return { ...super.getConfig(), useBias: this.useBias };
   }

@@ -42,14 +42,18 @@ export class ETFClassifier extends Head {
     bnEpsilon: true,
     epsilon: true,
   });
+  /** Whether the features are L2-normalised after the BatchNorm (the paper's h). */
   readonly normalize: boolean;
+  /** The norm's lower bound in the L2 normalisation. */
   readonly epsilon: number;
+  /** The BatchNorm1d applied to the pooled features before the ETF. */
   readonly bn: BatchNormalization;
   /** The seed M was made from (set when built). */
   etfSeed: number | null;
   /** The fixed M [d, K] (set when built). */
   etf: Weight | null = null;
 
+  /** A fixed simplex-ETF head over `numClasses` classes (M made from `seed` when built). */
   constructor(numClasses: number, options: ETFClassifierOptions = {}) {
     super(numClasses, options);
     this.normalize = options.normalize ?? true;
@@ -64,10 +68,12 @@ export class ETFClassifier extends Head {
     );
   }
 
+  /** The feature dimension d of M (null before build). */
   get inFeatures(): number | null {
     return this.etf ? this.etf.value.shape[0] : null;
   }
 
+  /** Builds the BatchNorm and the fixed M [d, K] for features [N, d] (needs d >= K). */
   override build(inputShape: Shape): void {
     const d = this.checkInput(inputShape);
     if (d < this.numClasses) {
@@ -85,6 +91,7 @@ export class ETFClassifier extends Head {
     });
   }
 
+  /** h = normalize(bn(x)); logits h M; returns the logits, h and M. */
   override forwardHead(x: Tensor, options: CallOptions): HeadOutputs {
     const z = this.bn.apply(x, options);
     const h = this.normalize ? l2Normalize(z, { axis: -1, eps: this.epsilon }) : z;
@@ -92,11 +99,13 @@ export class ETFClassifier extends Head {
     return { logits: matmul(h, m), features: h, classifier: m };
   }
 
+  /** The fixed ETF M [d, K]. */
   override classifierMatrix(): Tensor {
     if (!this.etf) this.fail("not built");
     return this.etf.value;
   }
 
+  /** The head's configuration: seed, normalisation and BatchNorm settings. */
   override getConfig(): Record<string, unknown> {
     return {
       ...super.getConfig(),

@@ -20,8 +20,10 @@ export interface HeadOutputs {
 
 /** Base of classification heads. `call` returns the logits; {@link Head.forwardHead} all three. */
 export abstract class Head extends Layer {
+  /** Number of classes K. */
   readonly numClasses: number;
 
+  /** A head over `numClasses` (>= 2) classes. */
   constructor(numClasses: number, options: LayerOptions = {}) {
     super(options);
     if (!Number.isInteger(numClasses) || numClasses < 2) {
@@ -39,6 +41,7 @@ export abstract class Head extends Layer {
   /** The classifier matrix [d, K] (after build). */
   abstract classifierMatrix(): Tensor;
 
+  /** Checks that `shape` is pooled features [N, d] (d matching a built head) and returns d. */
   protected checkInput(shape: Shape): number {
     if (shape.length !== 2) this.fail(`expects pooled features [N, d], got ${fmtShape(shape)}`);
     const d = this.inFeatures;
@@ -48,6 +51,7 @@ export abstract class Head extends Layer {
     return shape[1];
   }
 
+  /** [N, K] for features [N, d]. */
   override computeOutputShape(inputShape: Shape): Shape {
     this.checkInput(inputShape);
     return [inputShape[0], this.numClasses];
@@ -69,10 +73,12 @@ export abstract class Head extends Layer {
     return out;
   }
 
+  /** The logits [N, K] of {@link Head.forwardHead}. */
   override call(x: Tensor, options: CallOptions): Tensor {
     return this.forwardChecked(x, options).logits;
   }
 
+  /** The head's configuration, with `numClasses`. */
   override getConfig(): Record<string, unknown> {
     return { ...super.getConfig(), numClasses: this.numClasses };
   }

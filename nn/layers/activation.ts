@@ -36,8 +36,10 @@ const FNS: Record<ActivationName, (x: Tensor) => Tensor> = {
 export class Activation extends Layer {
   /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
+  /** The activation's name. */
   readonly activation: ActivationName;
 
+  /** The activation `activation` (one of {@link ACTIVATION_NAMES}). */
   constructor(activation: ActivationName, options: LayerOptions = {}) {
     super(options);
     this.activation = checkChoice("new Activation()", "activation", activation, ACTIVATION_NAMES);
@@ -50,10 +52,12 @@ export class Activation extends Layer {
     return f;
   }
 
+  /** The activation applied to x (softmax over the last axis). */
   override call(x: Tensor, _options: CallOptions): Tensor {
     return FNS[this.activation](x);
   }
 
+  /** The layer's configuration, with `activation`. */
   override getConfig(): Record<string, unknown> {
     return { ...super.getConfig(), activation: this.activation };
   }
@@ -63,6 +67,7 @@ export class Activation extends Layer {
 export class ReLU extends Activation {
   /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
+  /** A ReLU layer. */
   constructor(options: LayerOptions = {}) {
     super("relu", options);
   }

@@ -9,8 +9,10 @@ import { Layer, LAYER_OPTION_KEYS, type Shape } from "./layer.ts";
 export class Add extends Layer {
   /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
+  /** Add takes a list of inputs. */
   override readonly multiInput = true;
 
+  /** The common shape of the inputs (at least two, all alike). */
   override computeOutputShape(inputShapes: Shape[]): Shape {
     if (inputShapes.length < 2) this.fail(`needs at least 2 inputs, got ${inputShapes.length}`);
     const [first, ...rest] = inputShapes;
@@ -26,6 +28,7 @@ export class Add extends Layer {
     return first;
   }
 
+  /** The elementwise sum of the inputs. */
   override call(xs: Tensor[], _options: CallOptions): Tensor {
     let y = add(xs[0], xs[1]);
     for (let i = 2; i < xs.length; i++) y = add(y, xs[i]);

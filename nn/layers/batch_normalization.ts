@@ -37,13 +37,19 @@ export class BatchNormalization extends Layer {
   });
   /** Momentum in PyTorch's convention (weight of the new batch), after any conversion. */
   readonly momentum: number;
+  /** Added to the variance before its square root. */
   readonly epsilon: number;
   readonly #given: { momentum: number; convention: "pytorch" | "keras" };
+  /** The scale, weight "weight" [C] (set when built). */
   gamma: Weight | null = null;
+  /** The shift, weight "bias" [C] (set when built). */
   beta: Weight | null = null;
+  /** The running mean "running_mean" [C], not trained (set when built). */
   runningMean: Weight | null = null;
+  /** The running variance "running_var" [C], not trained (set when built). */
   runningVar: Weight | null = null;
 
+  /** A BatchNormalization layer (momentum 0.1 and epsilon 1e-5 by default, as PyTorch). */
   constructor(options: BatchNormalizationOptions = {}) {
     super(options);
     const convention = checkChoice(
@@ -64,6 +70,7 @@ export class BatchNormalization extends Layer {
     }
   }
 
+  /** Creates gamma, beta and the running statistics for the last axis of `inputShape`. */
   override build(inputShape: Shape): void {
     if (inputShape.length < 2) this.fail(`expects [N, ..., C], got ${fmtShape(inputShape)}`);
     const c = inputShape[inputShape.length - 1];
@@ -73,6 +80,7 @@ export class BatchNormalization extends Layer {
     this.runningVar = this.addWeight("running_var", [c], "ones", { trainable: false });
   }
 
+  /** The input shape (its last axis must have the built channel count). */
   override computeOutputShape(inputShape: Shape): Shape {
     const c = this.gamma!.value.shape[0];
     if (inputShape.length < 2 || inputShape[inputShape.length - 1] !== c) {
@@ -81,6 +89,10 @@ export class BatchNormalization extends Layer {
     return inputShape;
   }
 
+  /**
+   * Normalises x with batch statistics in training (updating the running ones), else with the
+   * running ones.
+   */
   override call(x: Tensor, options: CallOptions): Tensor {
     return batchNorm(x, this.gamma!.value, this.beta!.value, {
       training: options.training,
@@ -91,6 +103,7 @@ export class BatchNormalization extends Layer {
     });
   }
 
+  /** The layer's configuration: momentum as given, its convention, epsilon. */
   override getConfig(): Record<string, unknown> {
     return {
       ...super.getConfig(),

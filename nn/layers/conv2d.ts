@@ -97,10 +97,15 @@ export class Conv2D extends Layer {
     kernelInitializer: true,
     biasInitializer: true,
   });
+  /** Number of output channels. */
   readonly filters: number;
+  /** Kernel height and width. */
   readonly kernelSize: [number, number];
+  /** Strides along height and width. */
   readonly strides: [number, number];
+  /** The padding: "valid", "same" or explicit amounts. */
   readonly padding: Padding;
+  /** Whether the layer has a bias. */
   readonly useBias: boolean;
   /** The output activation ("linear": none). */
   readonly activation: ActivationName;
@@ -111,6 +116,7 @@ export class Conv2D extends Layer {
   /** The bias (set when built, if used). */
   bias: Weight | null = null;
 
+  /** A convolution with `filters` output channels and a `kernelSize` window. */
   constructor(
     filters: number,
     kernelSize: number | readonly [number, number],
@@ -142,6 +148,7 @@ export class Conv2D extends Layer {
     return shape[3];
   }
 
+  /** Creates the HWIO kernel [KH, KW, Cin, filters] (and the bias) for NHWC `inputShape`. */
   override build(inputShape: Shape): void {
     const cin = this.#inChannels(inputShape);
     const [kh, kw] = this.kernelSize;
@@ -154,6 +161,7 @@ export class Conv2D extends Layer {
     }
   }
 
+  /** [N, OH, OW, filters] for NHWC `inputShape` with the built channel count. */
   override computeOutputShape(inputShape: Shape): Shape {
     const cin = this.#inChannels(inputShape);
     const want = this.kernel!.value.shape[2];
@@ -169,6 +177,7 @@ export class Conv2D extends Layer {
     return [inputShape[0], h, w, this.filters];
   }
 
+  /** The convolution of x with the kernel, plus the bias, through the activation. */
   override call(x: Tensor, _options: CallOptions): Tensor {
     const padding = this.padding === "valid"
       ? 0
@@ -183,6 +192,7 @@ export class Conv2D extends Layer {
     return this.activation === "linear" ? y : Activation.fn(this.activation)(y);
   }
 
+  /** The layer's configuration: filters, kernel size, strides, padding, bias, activation. */
   override getConfig(): Record<string, unknown> {
     return {
       ...super.getConfig(),

@@ -36,8 +36,11 @@ export class Dense extends Layer {
     kernelInitializer: true,
     biasInitializer: true,
   });
+  /** Number of output features. */
   readonly units: number;
+  /** Whether the layer has a bias. */
   readonly useBias: boolean;
+  /** The output activation ("linear": none). */
   readonly activation: ActivationName;
   readonly #kernelInit: InitializerLike;
   readonly #biasInit: InitializerLike | null;
@@ -46,6 +49,7 @@ export class Dense extends Layer {
   /** The bias (set when built, if used). */
   bias: Weight | null = null;
 
+  /** A fully connected layer with `units` outputs. */
   constructor(units: number, options: DenseOptions = {}) {
     super(options);
     if (!Number.isInteger(units) || units <= 0) {
@@ -63,6 +67,7 @@ export class Dense extends Layer {
     this.#biasInit = options.biasInitializer ?? null;
   }
 
+  /** Creates the kernel [in, units] (and the bias) for the last axis of `inputShape`. */
   override build(inputShape: Shape): void {
     if (inputShape.length < 2) this.fail(`expects [N, features], got ${fmtShape(inputShape)}`);
     const fin = inputShape[inputShape.length - 1];
@@ -78,6 +83,7 @@ export class Dense extends Layer {
     }
   }
 
+  /** `inputShape` with its last axis replaced by `units`. */
   override computeOutputShape(inputShape: Shape): Shape {
     const fin = this.kernel!.value.shape[0];
     if (inputShape.length < 2 || inputShape[inputShape.length - 1] !== fin) {
@@ -86,6 +92,7 @@ export class Dense extends Layer {
     return [...inputShape.slice(0, -1), this.units];
   }
 
+  /** activation(x W + b) over the last axis of x. */
   override call(x: Tensor, _options: CallOptions): Tensor {
     const fin = this.kernel!.value.shape[0];
     const x2 = x.rank === 2 ? x : reshape(x, [-1, fin]);
@@ -95,6 +102,7 @@ export class Dense extends Layer {
     return this.activation === "linear" ? y : Activation.fn(this.activation)(y);
   }
 
+  /** The layer's configuration: units, bias, activation. */
   override getConfig(): Record<string, unknown> {
     return {
       ...super.getConfig(),

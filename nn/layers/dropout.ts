@@ -29,10 +29,12 @@ export class Dropout extends Layer {
     trainable: true,
     seed: true,
   });
+  /** Fraction of the inputs zeroed in training. */
   readonly rate: number;
   readonly #rng: Rng;
   #seed: Tensor | null = null;
 
+  /** Dropout with probability `rate` in [0, 1). */
   constructor(rate: number, options: DropoutOptions = {}) {
     super(options);
     if (!(rate >= 0 && rate < 1)) {
@@ -64,20 +66,24 @@ export class Dropout extends Layer {
     visit(root);
   }
 
+  /** Allocates the seed tensor (before any step capture). */
   override build(): void {
     void this.seedTensor; // allocate before any step capture
   }
 
+  /** x with a fresh dropout mask in training; x itself otherwise. */
   override call(x: Tensor, options: CallOptions): Tensor {
     if (!options.training || this.rate === 0) return x;
     if (!engine().capturing) this.reseed();
     return dropout(x, this.rate, this.seedTensor, true);
   }
 
+  /** The layer's configuration, with `rate`. */
   override getConfig(): Record<string, unknown> {
     return { ...super.getConfig(), rate: this.rate };
   }
 
+  /** Frees the layer's weights and its seed tensor. */
   override dispose(): void {
     super.dispose();
     this.#seed?.dispose();

@@ -9,12 +9,14 @@ import { Layer, LAYER_OPTION_KEYS, type Shape } from "./layer.ts";
 export class Flatten extends Layer {
   /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
+  /** [N, product of the other axes]. */
   override computeOutputShape(s: Shape): Shape {
     if (s.length < 1) this.fail(`expects a batch axis, got ${fmtShape(s)}`);
     const rest = s.slice(1);
     return [s[0], rest.some((d) => d < 0) ? -1 : sizeOf(rest)];
   }
 
+  /** x reshaped to [N, -1]. */
   override call(x: Tensor, _options: CallOptions): Tensor {
     return reshape(x, [x.shape[0], sizeOf(x.shape.slice(1))]);
   }

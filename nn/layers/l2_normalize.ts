@@ -22,15 +22,19 @@ export class L2Normalize extends Layer {
     axis: true,
     epsilon: true,
   });
+  /** The normalised axis (only the last, -1, is supported). */
   readonly axis: number;
+  /** Lower bound of the norm. */
   readonly epsilon: number;
 
+  /** An L2 normalisation layer (last axis, epsilon 1e-8 by default). */
   constructor(options: L2NormalizeLayerOptions = {}) {
     super(options);
     this.axis = options.axis ?? -1;
     this.epsilon = options.epsilon ?? 1e-8;
   }
 
+  /** The input shape. */
   override computeOutputShape(s: Shape): Shape {
     if (this.axis !== -1 && this.axis !== s.length - 1) {
       this.fail(`only the last axis is supported, got axis ${this.axis} for input ${fmtShape(s)}`);
@@ -38,10 +42,12 @@ export class L2Normalize extends Layer {
     return s;
   }
 
+  /** x / max(||x||, epsilon) along the last axis. */
   override call(x: Tensor, _options: CallOptions): Tensor {
     return l2Normalize(x, { axis: this.axis, eps: this.epsilon });
   }
 
+  /** The layer's configuration: axis and epsilon. */
   override getConfig(): Record<string, unknown> {
     return { ...super.getConfig(), axis: this.axis, epsilon: this.epsilon };
   }

@@ -22,7 +22,9 @@ export function shapeString(shape: Shape): string {
 
 /** A node of a symbolic graph: which layer produced a symbolic tensor from which inputs. */
 export interface SymbolicNode {
+  /** The layer that produced the value. */
   layer: Layer;
+  /** The symbolic inputs it was applied to. */
   inputs: SymbolicTensor[];
 }
 
@@ -30,8 +32,11 @@ export interface SymbolicNode {
 export class SymbolicTensor {
   /** Where this value comes from (null for a model input). */
   readonly node: SymbolicNode | null;
+  /** The shape, batch first (-1 for unknown dimensions). */
   readonly shape: Shape;
+  /** The element type. */
   readonly dtype: DType;
+  /** The name of a model input (from {@link input}). */
   readonly name?: string;
 
   /** Creates a placeholder; users call {@link input}. */
@@ -53,9 +58,14 @@ export class SymbolicTensor {
  * `keras.Input`.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Dense, Flatten, initDevice, input } from "@collapse/collapse";
+ *
+ * await initDevice(); // building a layer creates its weights on the GPU
  * const x = input([32, 32, 3]);
  * const y = new Dense(10).apply(new Flatten().apply(x));
+ * assertEquals(y.shape, [-1, 10]); // -1: any batch size
  * ```
  */
 export function input(
@@ -178,6 +188,9 @@ export abstract class Layer {
   /** The first layer that registered this one, and under which name. */
   #parent: { layer: Layer; name: string } | null = null;
 
+  /**
+   * Checks the options against the class's {@link Layer.optionKeys} and sets name and trainability.
+   */
   constructor(options: LayerOptions = {}) {
     const cls = new.target as unknown as typeof Layer;
     if (Object.hasOwn(cls, "optionKeys") || cls === Layer) {
@@ -286,8 +299,11 @@ export abstract class Layer {
    * or records a graph node (symbolic). `training` defaults to false.
    */
   apply(x: Tensor, options?: Partial<CallOptions>): Tensor;
+  /** Calls a multi-input layer on eager tensors. */
   apply(x: Tensor[], options?: Partial<CallOptions>): Tensor;
+  /** Calls the layer on symbolic tensors, recording a graph node (functional models). */
   apply(x: SymbolicTensor | SymbolicTensor[], options?: Partial<CallOptions>): SymbolicTensor;
+  /** Calls the layer on either kind of input. */
   apply(x: LayerInput, options?: Partial<CallOptions>): Tensor | SymbolicTensor;
   apply(x: LayerInput, options: Partial<CallOptions> = {}): Tensor | SymbolicTensor {
     const list = Array.isArray(x) ? x : [x];

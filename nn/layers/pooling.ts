@@ -37,11 +37,16 @@ function checkNhwc(layer: Layer, shape: Shape): void {
   }
 }
 
-abstract class Pooling2D extends Layer {
+/** Base of the windowed pooling layers: pool size, strides and padding over NHWC inputs. */
+export abstract class Pooling2D extends Layer {
+  /** Window height and width. */
   readonly poolSize: [number, number];
+  /** Strides along height and width. */
   readonly strides: [number, number];
+  /** "valid" or the symmetric padding of each side. */
   readonly padding: "valid" | number | readonly [number, number];
 
+  /** A pooling layer with a `poolSize` window (default 2). */
   constructor(poolSize: number | readonly [number, number] = 2, options: Pooling2DOptions = {}) {
     super(options);
     const where = `new ${this.className}()`;
@@ -62,6 +67,7 @@ abstract class Pooling2D extends Layer {
     }
   }
 
+  /** [N, OH, OW, C] for NHWC input `s`. */
   override computeOutputShape(s: Shape): Shape {
     checkNhwc(this, s);
     const [ph, pw] = paddingPair(this.padding);
@@ -73,11 +79,13 @@ abstract class Pooling2D extends Layer {
     return [s[0], h, w, s[3]];
   }
 
+  /** The window, stride and padding as the pooling ops take them. */
   protected opOptions(): PoolOptions {
     const p = this.padding === "valid" ? 0 : this.padding;
     return { size: this.poolSize, stride: this.strides, padding: pair(p) };
   }
 
+  /** The layer's configuration: pool size, strides, padding. */
   override getConfig(): Record<string, unknown> {
     return {
       ...super.getConfig(),
@@ -92,6 +100,7 @@ abstract class Pooling2D extends Layer {
 export class MaxPooling2D extends Pooling2D {
   /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = POOLING_KEYS;
+  /** The maximum of each window. */
   override call(x: Tensor, _options: CallOptions): Tensor {
     return maxPool2d(x, this.opOptions());
   }
@@ -101,6 +110,7 @@ export class MaxPooling2D extends Pooling2D {
 export class AveragePooling2D extends Pooling2D {
   /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = POOLING_KEYS;
+  /** The mean of each window. */
   override call(x: Tensor, _options: CallOptions): Tensor {
     return avgPool2d(x, this.opOptions());
   }
@@ -110,11 +120,13 @@ export class AveragePooling2D extends Pooling2D {
 export class GlobalAveragePooling2D extends Layer {
   /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
+  /** [N, C] for NHWC input `s`. */
   override computeOutputShape(s: Shape): Shape {
     checkNhwc(this, s);
     return [s[0], s[3]];
   }
 
+  /** The mean over H and W. */
   override call(x: Tensor, _options: CallOptions): Tensor {
     return globalAvgPool2d(x);
   }

@@ -28,15 +28,19 @@ export class ShortcutA extends Layer {
     trainable: true,
     stride: true,
   });
+  /** Channels of the output (the input's, zero-padded on both sides). */
   readonly outChannels: number;
+  /** Spatial subsampling step. */
   readonly stride: number;
 
+  /** A shortcut to `outChannels` channels with stride `stride` (default 2). */
   constructor(outChannels: number, options: ShortcutAOptions = {}) {
     super(options);
     this.outChannels = outChannels;
     this.stride = options.stride ?? 2;
   }
 
+  /** [N, ceil(H / stride), ceil(W / stride), outChannels]. */
   override computeOutputShape(s: Shape): Shape {
     if (s.length !== 4) this.fail(`expects NHWC input [N, H, W, C], got ${fmtShape(s)}`);
     if (s[3] > this.outChannels) {
@@ -46,6 +50,7 @@ export class ShortcutA extends Layer {
     return [s[0], sub(s[1]), sub(s[2]), this.outChannels];
   }
 
+  /** x[:, ::stride, ::stride, :] with zero channels added on both sides. */
   override call(x: Tensor, _options: CallOptions): Tensor {
     // A 1x1 average pool with stride s is exactly x[:, ::s, ::s, :] (and its gradient scatters back).
     const y = this.stride === 1
@@ -57,6 +62,7 @@ export class ShortcutA extends Layer {
     return pad(y, [[0, 0], [0, 0], [0, 0], [before, extra - before]], 0);
   }
 
+  /** The layer's configuration: output channels and stride. */
   override getConfig(): Record<string, unknown> {
     return { ...super.getConfig(), outChannels: this.outChannels, stride: this.stride };
   }

@@ -19,8 +19,10 @@ const KEYS: OptionKeys = optionKeys<CrossEntropyOptions>({ labelSmoothing: true 
 /** Mean softmax cross-entropy of the logits against integer labels. */
 export class CrossEntropyLoss implements Loss {
   readonly name = "cross_entropy";
+  /** Label smoothing epsilon in [0, 1) (0: none). */
   readonly labelSmoothing: number;
 
+  /** Cross-entropy with optional label smoothing. */
   constructor(options: CrossEntropyOptions = {}) {
     checkOptions("new CrossEntropyLoss()", options, KEYS);
     const ls = options.labelSmoothing ?? 0;

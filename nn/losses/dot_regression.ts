@@ -25,8 +25,10 @@ const KEYS: OptionKeys = optionKeys<DotRegressionLossOptions>({ normRegularizer:
 /** The DR loss; needs a model with a head (outputs.features and outputs.classifier). */
 export class DotRegressionLoss implements Loss {
   readonly name = "dot_regression";
+  /** Weight of the mean feature norm penalty (the paper's ImageNet-LT setting uses 0.01). */
   readonly normRegularizer: number;
 
+  /** The DR loss, with an optional feature-norm penalty. */
   constructor(options: DotRegressionLossOptions = {}) {
     checkOptions("new DotRegressionLoss()", options, KEYS);
     this.normRegularizer = options.normRegularizer ?? 0;

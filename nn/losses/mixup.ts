@@ -25,9 +25,11 @@ export interface MixupTensors {
 
 /** Mixup state: alpha and the lambda / permutation tensors the step reads. */
 export class Mixup {
+  /** The Beta(alpha, alpha) parameter lambda is drawn from (0: no mixing). */
   readonly alpha: number;
   readonly #bySize = new Map<number, MixupTensors>();
 
+  /** Mixup with Beta(alpha, alpha) mixing weights (default alpha 1). */
   constructor(alpha = 1) {
     if (typeof alpha !== "number" || !(alpha >= 0)) {
       throw new Error(`collapse: Mixup: alpha must be >= 0, got ${alpha}`);
@@ -108,9 +110,12 @@ export class Mixup {
 /** A {@link Loss} that applies a {@link Mixup}'s combination to a base loss. */
 export class MixupLoss implements Loss {
   readonly name: string;
+  /** The loss applied to both label sets. */
   readonly base: Loss;
+  /** The mixup state giving lambda and the permutation. */
   readonly mixup: Mixup;
 
+  /** lambda * base(y) + (1 - lambda) * base(y[perm]) over `mixup`'s tensors. */
   constructor(base: Loss, mixup: Mixup) {
     this.base = base;
     this.mixup = mixup;

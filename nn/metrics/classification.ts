@@ -7,10 +7,15 @@
 
 /** Accuracy summary of one split. */
 export interface AccuracyReport {
+  /** Overall accuracy, a fraction in [0, 1]. */
   top1: number;
+  /** Accuracy of each class (NaN for a class absent from the split). */
   perClass: number[];
+  /** Mean per-class accuracy over the head classes. */
   head: number;
+  /** Mean per-class accuracy over the medium classes. */
   medium: number;
+  /** Mean per-class accuracy over the tail classes. */
   tail: number;
   /** Class indices in each group. */
   groups: { head: number[]; medium: number[]; tail: number[] };

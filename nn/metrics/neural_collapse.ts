@@ -16,7 +16,9 @@ export interface FeatureStats {
   counts: Float64Array | Float32Array | Int32Array;
   /** [d, d] sum over samples of h h^T. */
   gram: Float64Array | Float32Array;
+  /** Number of classes K. */
   numClasses: number;
+  /** Feature dimension d. */
   dim: number;
 }
 
@@ -28,12 +30,15 @@ export interface NeuralCollapseMetrics {
   normalizedDistance: number;
   /** Off-diagonal cosines between centred class means. */
   meanCosH: number;
+  /** Standard deviation of those cosines. */
   stdCosH: number;
   /** Off-diagonal cosines between classifier vectors. */
   meanCosW: number;
+  /** Standard deviation of those cosines. */
   stdCosW: number;
   /** Off-diagonal cosines between class means and other classes' classifier vectors. */
   meanCosHW: number;
+  /** Standard deviation of those cosines. */
   stdCosHW: number;
   /** Mean cosine between each class mean and its own classifier vector. */
   meanDiagCosHW: number;

@@ -19,6 +19,7 @@ export abstract class ClassifierModel extends Model {
   /** The head (null: the model outputs the pooled features). */
   readonly head: Head | null;
 
+  /** A classifier model ending in `head` (null: features only). */
   constructor(head: Head | null, options: ModelOptions = {}) {
     super(options);
     this.head = head;
@@ -44,11 +45,13 @@ export abstract class ClassifierModel extends Model {
   /** The pooled backbone features [N, d], built from sublayer applications. */
   abstract features(x: Tensor, options: CallOptions): Tensor;
 
+  /** The head's logits of the backbone's features (the features without a head). */
   override call(x: Tensor, options: CallOptions): Tensor {
     const f = this.features(x, options);
     return this.head ? this.head.apply(f, options) : f;
   }
 
+  /** Logits, features h and classifier matrix (what the DR loss and the NC metrics read). */
   override forward(x: Tensor, options: Partial<CallOptions> = {}): ModelOutputs {
     if (!this.built) this.build(x.shape);
     const opts: CallOptions = { training: options.training ?? false };
@@ -64,14 +67,17 @@ export abstract class ClassifierModel extends Model {
 export class Classifier extends ClassifierModel {
   /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = MODEL_OPTION_KEYS;
+  /** The layer or model producing the pooled features [N, d]. */
   readonly backbone: Layer;
 
+  /** `backbone` followed by `head` (registered as "backbone" and "head"). */
   constructor(backbone: Layer, head: Head, options: ModelOptions = {}) {
     super(head, options);
     this.backbone = this.track("backbone", backbone);
     this.trackHead("head");
   }
 
+  /** The backbone's output for x. */
   override features(x: Tensor, options: CallOptions): Tensor {
     return this.backbone.apply(x, options);
   }

@@ -3,11 +3,24 @@
  * functional API (residual graphs, several inputs). Layers are registered under their names.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import {
+ *   Add,
+ *   Conv2D,
+ *   Functional,
+ *   GlobalAveragePooling2D,
+ *   initDevice,
+ *   input,
+ *   zeros,
+ * } from "@collapse/collapse";
+ *
+ * await initDevice();
  * const x = input([32, 32, 3]);
- * const y = new Conv2D(16, 3, { padding: 1 }).apply(x);
- * const z = new Add().apply([y, new Conv2D(16, 3, { padding: 1 }).apply(y)]);
+ * const y = new Conv2D(16, 3, { padding: "same" }).apply(x);
+ * const z = new Add().apply([y, new Conv2D(16, 3, { padding: "same" }).apply(y)]);
  * const m = new Functional({ inputs: x, outputs: new GlobalAveragePooling2D().apply(z) });
+ * assertEquals(m.predict(zeros([2, 32, 32, 3])).shape, [2, 16]);
  * ```
  * @module
  */
@@ -19,7 +32,9 @@ import { Model, type ModelOptions } from "./model.ts";
 
 /** Options of {@link Functional}. */
 export interface FunctionalOptions extends ModelOptions {
+  /** The model's input placeholders (from {@link input}). */
   inputs: SymbolicTensor | SymbolicTensor[];
+  /** The placeholder the graph computes. */
   outputs: SymbolicTensor;
 }
 
@@ -33,12 +48,15 @@ export class Functional extends Model {
     inputs: true,
     outputs: true,
   });
+  /** The input placeholders, in call order. */
   readonly inputs: SymbolicTensor[];
+  /** The output placeholder. */
   readonly output: SymbolicTensor;
   /** Graph nodes in evaluation order, with the tensor each produces. */
   readonly #order: { node: SymbolicNode; out: SymbolicTensor }[] = [];
   readonly #multi: boolean;
 
+  /** A model of the layer graph between `inputs` and `outputs`. */
   constructor(options: FunctionalOptions) {
     super(options);
     checkOptions("new Functional()", options, Functional.optionKeys, {
@@ -88,6 +106,7 @@ export class Functional extends Model {
     return [...this.sublayers.values()];
   }
 
+  /** Runs the graph's layers in order on the eager inputs. */
   override call(x: Tensor | Tensor[], options: CallOptions): Tensor {
     const xs = Array.isArray(x) ? x : [x];
     if (xs.length !== this.inputs.length) {

@@ -109,21 +109,28 @@ function exampleCount(x: ArrayInput, model: Layer): number {
  * constructor with {@link Layer.track}:
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { type CallOptions, Dense, initDevice, Model, type Tensor, zeros } from "@collapse/collapse";
+ *
+ * await initDevice();
  * class Mlp extends Model {
  *   fc1 = this.track("fc1", new Dense(32, { activation: "relu" }));
  *   fc2 = this.track("fc2", new Dense(10));
- *   override call(x: Tensor, o: CallOptions) {
+ *   override call(x: Tensor, o: CallOptions): Tensor {
  *     return this.fc2.apply(this.fc1.apply(x, o), o);
  *   }
  * }
  * const m = new Mlp({ seed: 1 });
  * m.build([-1, 784]);
+ * assertEquals(m.countParams(), 784 * 32 + 32 + 32 * 10 + 10);
+ * assertEquals(m.predict(zeros([2, 784])).shape, [2, 10]);
  * ```
  */
 export class Model extends Layer implements Trainable {
   /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = MODEL_OPTION_KEYS;
+  /** The weight-initialisation seed given (undefined: the global init RNG). */
   readonly seed: number | undefined;
   /** Training configuration stored by `compile` (owned by nn/training). */
   compiled: unknown = null;
@@ -134,6 +141,7 @@ export class Model extends Layer implements Trainable {
   expectedInputShape: readonly number[] | null = null;
   #building = false;
 
+  /** A model with the given name, trainability and init seed. */
   constructor(options: ModelOptions = {}) {
     super(options);
     this.seed = options.seed;

@@ -28,11 +28,13 @@ export class Sequential extends Model {
     childNames: true,
     inputShape: true,
   });
+  /** The layers, in call order. */
   readonly layers: Layer[] = [];
   readonly #childNames: "name" | "index";
   /** Layer names in use (auto-named layers take the first free "dense", "dense_1", ...). */
   readonly #taken = new Set<string>();
 
+  /** A stack of `layers` (built at once when `inputShape` is given). */
   constructor(layers: Layer[] = [], options: SequentialOptions = {}) {
     super(options);
     options ??= {};
@@ -72,6 +74,7 @@ export class Sequential extends Model {
     return this;
   }
 
+  /** x through every layer in order. */
   override call(x: Tensor, options: CallOptions): Tensor {
     if (!this.layers.length) this.fail("has no layers");
     let y = x;
@@ -79,6 +82,7 @@ export class Sequential extends Model {
     return y;
   }
 
+  /** The model's configuration with every layer's class and configuration. */
   override getConfig(): Record<string, unknown> {
     return {
       ...super.getConfig(),

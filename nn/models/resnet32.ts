@@ -37,14 +37,20 @@ function conv3x3(out: number, stride: number): Conv2D {
 export class BasicBlock extends Layer {
   /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
+  /** The first 3x3 convolution (carries the block's stride). */
   readonly conv1: Conv2D;
+  /** BatchNorm after conv1. */
   readonly bn1: BatchNormalization;
+  /** The second 3x3 convolution. */
   readonly conv2: Conv2D;
+  /** BatchNorm after conv2. */
   readonly bn2: BatchNormalization;
+  /** The parameter-free option-A shortcut where the shape changes (null: identity). */
   readonly shortcut: ShortcutA | null;
   readonly #add: Add;
   readonly #relu: ReLU;
 
+  /** A block from `inPlanes` to `planes` channels with stride `stride`. */
   constructor(inPlanes: number, planes: number, stride = 1, options: LayerOptions = {}) {
     super(options);
     this.conv1 = this.track("conv1", conv3x3(planes, stride));
@@ -58,6 +64,7 @@ export class BasicBlock extends Layer {
     this.#relu = this.track("relu", new ReLU());
   }
 
+  /** relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)). */
   override call(x: Tensor, o: CallOptions): Tensor {
     let y = this.#relu.apply(this.bn1.apply(this.conv1.apply(x, o), o), o);
     y = this.bn2.apply(this.conv2.apply(y, o), o);
@@ -99,14 +106,20 @@ export class ResNet32 extends ClassifierModel {
     etf: true,
     inputShape: true,
   });
+  /** Channels of the three stages (16w, 32w, 64w). */
   readonly widths: [number, number, number];
+  /** BasicBlocks per stage (5 for ResNet-32). */
   readonly blocksPerStage: number;
+  /** The stem's 3x3 convolution. */
   readonly conv1: Conv2D;
+  /** The stem's BatchNorm. */
   readonly bn1: BatchNormalization;
+  /** The three stages ("layer1".."layer3"), each a Sequential of blocks. */
   readonly stages: Sequential[];
   readonly #relu: ReLU;
   readonly #pool: GlobalAveragePooling2D;
 
+  /** A ResNet-32 (or 6n+2) with the given width, depth and head. */
   constructor(options: ResNet32Options = {}) {
     super(makeHead(options.head, options.numClasses, options.etf), {
       name: "resnet32",
@@ -142,12 +155,14 @@ export class ResNet32 extends ClassifierModel {
     return this.widths[2];
   }
 
+  /** The pooled features [N, d] of NHWC images x. */
   override features(x: Tensor, o: CallOptions): Tensor {
     let y = this.#relu.apply(this.bn1.apply(this.conv1.apply(x, o), o), o);
     for (const s of this.stages) y = s.apply(y, o);
     return this.#pool.apply(y, o);
   }
 
+  /** The model's configuration: widths, depth and head. */
   override getConfig(): Record<string, unknown> {
     return {
       ...super.getConfig(),

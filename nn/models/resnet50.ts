@@ -40,17 +40,26 @@ function conv(out: number, k: number, stride = 1): Conv2D {
 export class Bottleneck extends Layer {
   /** The option names the constructor accepts. */
   static override readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
+  /** Output channels per block over its `planes` (4). */
   static readonly expansion = 4;
+  /** The 1x1 reduction. */
   readonly conv1: Conv2D;
+  /** BatchNorm after conv1. */
   readonly bn1: BatchNormalization;
+  /** The 3x3 convolution (carries the block's stride). */
   readonly conv2: Conv2D;
+  /** BatchNorm after conv2. */
   readonly bn2: BatchNormalization;
+  /** The 1x1 expansion to 4 x planes. */
   readonly conv3: Conv2D;
+  /** BatchNorm after conv3. */
   readonly bn3: BatchNormalization;
+  /** The projection shortcut (1x1 conv + BN) where the shape changes (null: identity). */
   readonly downsample: Sequential | null;
   readonly #relu: ReLU;
   readonly #add: Add;
 
+  /** A block from `inPlanes` channels to 4 x `planes` with stride `stride`. */
   constructor(inPlanes: number, planes: number, stride = 1, options: LayerOptions = {}) {
     super(options);
     const out = planes * Bottleneck.expansion;
@@ -70,6 +79,7 @@ export class Bottleneck extends Layer {
     this.#add = this.track("add", new Add());
   }
 
+  /** relu(bn3(conv3(...)) + downsample(x)). */
   override call(x: Tensor, o: CallOptions): Tensor {
     let y = this.#relu.apply(this.bn1.apply(this.conv1.apply(x, o), o), o);
     y = this.#relu.apply(this.bn2.apply(this.conv2.apply(y, o), o), o);
@@ -112,14 +122,19 @@ export class ResNet50 extends ClassifierModel {
     etf: true,
     inputShape: true,
   });
+  /** The `planes` of the four stages (64, 128, 256, layer4Planes). */
   readonly planes: [number, number, number, number];
+  /** The stem's 7x7 stride-2 convolution. */
   readonly conv1: Conv2D;
+  /** The stem's BatchNorm. */
   readonly bn1: BatchNormalization;
+  /** The four stages ("layer1".."layer4"), each a Sequential of Bottlenecks. */
   readonly stages: Sequential[];
   readonly #relu: ReLU;
   readonly #maxpool: MaxPooling2D;
   readonly #pool: GlobalAveragePooling2D;
 
+  /** A ResNet-50 with torchvision's layout and the given head. */
   constructor(options: ResNet50Options = {}) {
     super(makeHead(options.head, options.numClasses, options.etf), {
       name: "resnet50",
@@ -150,6 +165,7 @@ export class ResNet50 extends ClassifierModel {
     return this.planes[3] * Bottleneck.expansion;
   }
 
+  /** The pooled features [N, d] of NHWC images x. */
   override features(x: Tensor, o: CallOptions): Tensor {
     let y = this.#relu.apply(this.bn1.apply(this.conv1.apply(x, o), o), o);
     y = this.#maxpool.apply(y, o);
@@ -157,6 +173,7 @@ export class ResNet50 extends ClassifierModel {
     return this.#pool.apply(y, o);
   }
 
+  /** The model's configuration: stage planes, block counts and head. */
   override getConfig(): Record<string, unknown> {
     return {
       ...super.getConfig(),

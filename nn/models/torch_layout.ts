@@ -14,7 +14,9 @@ import type { Weight, WeightLayout } from "../types.ts";
 
 /** A host tensor: shape and row-major values. */
 export interface HostTensor {
+  /** The tensor's shape. */
   shape: readonly number[];
+  /** Row-major values. */
   data: Float32Array;
 }
 
@@ -95,6 +97,7 @@ function transpose2d(a: Float32Array, rows: number, cols: number): Float32Array 
 
 /** What {@link loadTorchState} did. */
 export interface LoadReport {
+  /** Model weights read from the state dict. */
   loaded: string[];
   /** Model weights with no entry in the state dict. */
   missing: string[];

@@ -105,10 +105,18 @@ export async function torchStateDict(
  * written in PyTorch (names are collapse's weight paths: torchvision's for ResNet-50).
  *
  * @example
- * ```ts ignore
- * const model = resnet50({ numClasses: 1000 });
- * model.build([-1, 224, 224, 3]);
- * await exportTorchStateDict(model, "resnet50.safetensors");
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { exportTorchStateDict, importTorchStateDict, initDevice, resnet32 } from "@collapse/collapse";
+ *
+ * await initDevice();
+ * const model = resnet32({ numClasses: 10, seed: 0 });
+ * model.build([-1, 32, 32, 3]);
+ * const path = `${await Deno.makeTempDir()}/resnet32.safetensors`;
+ * await exportTorchStateDict(model, path); // torch: model.load_state_dict(load_file(path))
+ * const copy = resnet32({ numClasses: 10, seed: 1 });
+ * copy.build([-1, 32, 32, 3]);
+ * assertEquals((await importTorchStateDict(copy, path)).missing, []);
  * ```
  */
 export async function exportTorchStateDict(

@@ -36,12 +36,17 @@ const KEYS: OptionKeys = optionKeys<AdamWOptions>({
  * The learning rate defaults to 1e-3 and the weight decay to 0.01, as torch's.
  */
 export class AdamW extends Optimizer {
+  /** The optimizer's kind, as saved in checkpoints. */
   readonly kind = "adamw";
+  /** Decay of the first-moment average. */
   readonly beta1: number;
+  /** Decay of the second-moment average. */
   readonly beta2: number;
+  /** Added to the bias-corrected root of the second moment. */
   readonly epsilon: number;
   #step: Tensor | null = null;
 
+  /** AdamW (learning rate 1e-3, betas 0.9 / 0.999, epsilon 1e-8, weight decay 0.01 by default). */
   constructor(options: AdamWOptions = {}) {
     checkOptions("new AdamW()", options, KEYS);
     options ??= {};
@@ -57,11 +62,13 @@ export class AdamW extends Optimizer {
     if (!(this.epsilon >= 0)) throw new Error(`collapse: AdamW: invalid epsilon ${this.epsilon}`);
   }
 
+  /** Allocates the second-moment buffer and the step counter. */
   protected allocateState(arena: ParamArena): void {
     arena.ensureState2();
     this.#step ??= keep(tensor(new Float32Array([0]), [1]));
   }
 
+  /** One AdamW update of every parameter (capturable). */
   step(): void {
     const arena = this.arena;
     if (!arena || !this.#step) {
@@ -77,15 +84,18 @@ export class AdamW extends Optimizer {
     });
   }
 
+  /** The moment buffers under torch's names (exp_avg, exp_avg_sq). */
   protected flatState(): Record<string, Tensor> {
     const a = this.arena!;
     return { exp_avg: a.state1, exp_avg_sq: a.ensureState2() };
   }
 
+  /** The step counter. */
   protected scalarState(): Record<string, Tensor> {
     return { step: this.#step! };
   }
 
+  /** The optimizer's configuration, with betas and epsilon. */
   override getConfig(): Record<string, unknown> {
     return {
       ...super.getConfig(),
@@ -95,6 +105,7 @@ export class AdamW extends Optimizer {
     };
   }
 
+  /** Frees the step counter and the learning-rate tensor. */
   override dispose(): void {
     this.#step?.dispose();
     this.#step = null;

@@ -15,7 +15,9 @@ import type { Weight } from "../types.ts";
 
 /** One saved state array: a per-parameter slice or a scalar. */
 export interface OptimizerStateEntry {
+  /** The array's shape. */
   shape: number[];
+  /** Row-major values. */
   data: Float32Array | Int32Array;
 }
 
@@ -56,6 +58,7 @@ export abstract class Optimizer {
    * saved in checkpoints.
    */
   lrScale = 1;
+  /** The weight decay factor. */
   readonly weightDecay: number;
   readonly #exclude: string[] | RegExp | undefined;
   #arena: ParamArena | null = null;

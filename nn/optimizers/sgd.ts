@@ -34,21 +34,29 @@ const KEYS: OptionKeys = optionKeys<SGDOptions>({
  * defaults to Keras' 0.01.
  *
  * @example
- * ```ts ignore
- * import { WarmupMultiStepSchedule } from "../schedules.ts";
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { SGD, WarmupMultiStepSchedule } from "@collapse/collapse/nn";
+ *
  * const opt = new SGD({
  *   learningRate: new WarmupMultiStepSchedule({ base: 0.1 }),
  *   momentum: 0.9,
  *   weightDecay: 2e-4,
  * });
+ * assertEquals([opt.momentum, opt.weightDecay, opt.nesterov], [0.9, 2e-4, false]);
  * ```
  */
 export class SGD extends Optimizer {
+  /** The optimizer's kind, as saved in checkpoints. */
   readonly kind = "sgd";
+  /** Momentum factor (0: plain SGD). */
   readonly momentum: number;
+  /** Dampening of the momentum update. */
   readonly dampening: number;
+  /** Whether the update uses Nesterov momentum. */
   readonly nesterov: boolean;
 
+  /** SGD as torch.optim.SGD (learning rate 0.01, no momentum by default). */
   constructor(options: SGDOptions = {}) {
     super(checkOptions("new SGD()", options, KEYS) ?? {}, 0.01);
     this.momentum = options.momentum ?? 0;
@@ -64,8 +72,10 @@ export class SGD extends Optimizer {
     }
   }
 
+  /** Nothing to allocate: the arena's first state buffer is the momentum. */
   protected allocateState(_arena: ParamArena): void {}
 
+  /** One SGD update of every parameter (capturable). */
   step(): void {
     sgdStep_(this.#arena(), {
       lr: this.lrTensor,
@@ -82,14 +92,17 @@ export class SGD extends Optimizer {
     return a;
   }
 
+  /** The momentum buffer under torch's name (momentum_buffer), when momentum is used. */
   protected flatState(): Record<string, Tensor> {
     return this.momentum !== 0 ? { momentum_buffer: this.#arena().state1 } : {};
   }
 
+  /** The first-step flag of SGD with dampening. */
   protected scalarState(): Record<string, Tensor> {
     return this.momentum !== 0 && this.dampening !== 0 ? { started: this.#arena().sgdStarted } : {};
   }
 
+  /** The optimizer's configuration: momentum, dampening, Nesterov. */
   override getConfig(): Record<string, unknown> {
     return {
       ...super.getConfig(),
