@@ -5,6 +5,8 @@
  * `__metadata__`: format, epochs completed, seed, RNG state, the run config, the model's input
  * shape, the optimizer config and caller extras (JSON). Loading validates names, shapes and dtypes
  * against the model and reports every mismatch (missing, unexpected, shape, dtype) at once.
+ * The file carries the CRC-32 of its tensor data (safetensors `__metadata__`), verified on every
+ * read: a damaged checkpoint is refused with an error naming the file.
  * @module
  */
 import type { DType } from "../gpu/dtype.ts";
@@ -15,6 +17,7 @@ import {
   parseSafetensorsHeader,
   type SafetensorsDtype,
   type SafetensorsInput,
+  verifySafetensorsChecksum,
   writeSafetensorsFile,
 } from "./io/safetensors.ts";
 import type { Optimizer, OptimizerStateEntry } from "./optimizers/optimizer.ts";
@@ -166,12 +169,26 @@ function parseInfo(metadata: Record<string, string>, path: string): CheckpointIn
   };
 }
 
-/** Reads only a checkpoint's metadata (epoch, seed, config, ...), without touching a model. */
-export async function readCheckpointInfo(path: string): Promise<CheckpointInfo> {
+/** Options of {@link readCheckpointInfo}. */
+export interface ReadCheckpointInfoOptions {
+  /** Verify the tensor data against its checksum (default true; the whole file is read anyway). */
+  verify?: boolean;
+}
+
+/**
+ * Reads only a checkpoint's metadata (epoch, seed, config, ...), without touching a model; by
+ * default also verifies the tensor data's checksum, so a damaged file is refused here already.
+ */
+export async function readCheckpointInfo(
+  path: string,
+  options: ReadCheckpointInfoOptions = {},
+): Promise<CheckpointInfo> {
   const bytes = await Deno.readFile(path);
   let meta: Record<string, string>;
   try {
-    meta = parseSafetensorsHeader(bytes).metadata;
+    const header = parseSafetensorsHeader(bytes);
+    if (options.verify ?? true) verifySafetensorsChecksum(bytes, header);
+    meta = header.metadata;
   } catch (e) {
     throw new Error(`collapse: checkpoint ${path}: ${(e as Error).message}`, { cause: e });
   }

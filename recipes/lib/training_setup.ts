@@ -74,8 +74,15 @@ export function makeLoss(loss: LossFlag, drNormRegularizer = 0): Loss {
 
 /** Parameters of {@linkcode makeSchedule}. */
 export type ScheduleSetup =
-  | { kind: "multistep"; base: number; warmupEpochs: number; milestones: number[] }
-  | { kind: "cosine"; base: number; epochs: number };
+  | {
+    kind: "multistep";
+    base: number;
+    warmupEpochs: number;
+    milestones: number[];
+    /** Warmup granularity (default "epoch", the official code's stepping). */
+    warmupBy?: "epoch" | "step";
+  }
+  | { kind: "cosine"; base: number; epochs: number; warmupEpochs?: number };
 
 /** The learning-rate schedule. */
 export function makeSchedule(s: ScheduleSetup): Schedule {
@@ -85,8 +92,9 @@ export function makeSchedule(s: ScheduleSetup): Schedule {
       warmupEpochs: s.warmupEpochs,
       milestones: s.milestones,
       gamma: 0.1,
+      warmupBy: s.warmupBy ?? "epoch",
     })
-    : new CosineSchedule(s.base, s.epochs, 0, 0);
+    : new CosineSchedule(s.base, s.epochs, s.warmupEpochs ?? 0, 0);
 }
 
 /** SGD momentum 0.9 with weight decay on every trainable parameter (the paper's optimizer). */
