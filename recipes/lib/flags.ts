@@ -103,7 +103,10 @@ export type ParseResult =
   | {
     ok: true;
     flags: RecipeFlags;
-    /** Keys of {@linkcode RecipeFlags} given on the command line or in `--config` (`extra.NAME` for extras). */
+    /**
+     * Keys of {@linkcode RecipeFlags} given on the command line or in `--config` (`extra.NAME`
+     * for extras), and `"config"` when `--config` was.
+     */
     given: string[];
   }
   | { ok: false; message: string; exitCode: 0 | 2 };
@@ -609,13 +612,14 @@ function settingsTokens(
       }
       continue;
     }
+    if (k === "resumeFrom") continue; // the PATH of --resume: said on the command line
     const s = byKey.get(k as SharedKey);
     if (!s) {
       const known = [...byKey.values()].filter((x) => !x.action).map((x) => x.key);
       errors.push(`${source}: unknown setting "${k}" (known: ${known.join(", ")}, extra)`);
       continue;
     }
-    if (s.action || k === "resumeFrom") continue; // what to do is said on the command line
+    if (s.action) continue; // what to do is said on the command line
     push(s.flag, s.kind, v, `"${k}"`);
   }
   return tokens;
@@ -707,7 +711,9 @@ export function parseRecipeFlags(
   // Settings from --config come first; the command line overrides them.
   let tokens: { token: Token; source: string }[] = [];
   const configToken = cli.tokens.filter((t) => t.flag === "config").pop();
+  const given = new Set<string>();
   if (configToken) {
+    given.add("config");
     const path = String(configToken.value);
     if (path === "") errors.push("--config needs a value");
     else {
@@ -728,7 +734,6 @@ export function parseRecipeFlags(
 
   const flags: RecipeFlags = { ...defaults, extra: {} };
   for (const e of extra) flags.extra[e.name] = e.default;
-  const given = new Set<string>();
   const set = flags as unknown as Record<string, unknown>;
   for (const { token, source } of tokens) {
     const where = source ? ` (in ${source})` : "";

@@ -88,7 +88,7 @@ import {
   loadPretrained,
   makeLoss,
   makeOptimizer,
-  makeSchedule,
+  scheduleFromParams,
 } from "./training_setup.ts";
 
 export { LAST_CHECKPOINT };
@@ -336,11 +336,39 @@ export async function runRecipe(
     (parsed.exitCode === 0 ? io.out : io.err)(parsed.message);
     return parsed.exitCode;
   }
-  const flags = parsed.flags;
+  let flags = parsed.flags;
   const problems = validate(spec, flags);
   if (problems.length) {
     io.err(usageError(spec, { ...defaults, extra: {} }, problems));
     return 2;
+  }
+  try {
+    // A resumed or evaluated run keeps the settings it was trained with: the run folder's
+    // config.json is the base, and the command line overrides it (a changed identity setting is
+    // then refused, as before).
+    const saved = await savedRunConfig(flags, parsed.given);
+    if (saved) {
+      const again = parseRecipeFlags(["--config", saved, ...args], defaults, spec.name, {
+        ...cliOptions(spec),
+      });
+      if (!again.ok) {
+        (again.exitCode === 0 ? io.out : io.err)(again.message);
+        return again.exitCode;
+      }
+      // The folder is where this invocation points, not where the saved run once was.
+      flags = { ...again.flags, out: flags.out };
+      const more = validate(spec, flags);
+      if (more.length) {
+        io.err(usageError(spec, { ...defaults, extra: {} }, more));
+        return 2;
+      }
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`error: ${e.message}`);
+      return 2;
+    }
+    throw e;
   }
   if (flags.printConfig) {
     const sp = runSchedule(spec, flags);
@@ -392,6 +420,33 @@ export async function runRecipe(
     if (Deno.env.get("COLLAPSE_DEBUG")) io.err(String((e as Error)?.stack ?? ""));
     return 1;
   }
+}
+
+/**
+ * The config.json of the run that `--resume` continues or whose checkpoint `--eval-only`
+ * evaluates (the checkpoint's folder), unless `--config` names settings explicitly.
+ */
+async function savedRunConfig(
+  flags: RecipeFlags,
+  given: readonly string[],
+): Promise<string | undefined> {
+  if (given.includes("config")) return undefined;
+  let folder: string | undefined;
+  if (flags.evalOnly !== undefined) {
+    const stat = await Deno.stat(flags.evalOnly).catch(() => null);
+    if (stat) folder = stat.isDirectory ? flags.evalOnly : dirname(flags.evalOnly);
+  } else if (flags.resume) {
+    const target = await resolveRunTarget(flags, given);
+    folder = target.fork ? dirname(target.checkpoint!) : target.out;
+  }
+  if (folder === undefined) return undefined;
+  const path = join(folder, CONFIG_FILE);
+  const config = await readConfig(folder).catch(() => undefined) as
+    | Record<string, unknown>
+    | undefined;
+  return config && config.evalOnly === undefined && typeof config.flags === "object"
+    ? path
+    : undefined;
 }
 
 /**
@@ -616,17 +671,7 @@ async function train(
   const testSize = data.testCounts.reduce((a, b) => a + b, 0);
 
   const { model, backbone } = buildRunModel(spec, flags, data);
-  const schedule = makeSchedule(
-    sp.kind === "multistep"
-      ? {
-        kind: "multistep",
-        base: lr,
-        warmupEpochs: sp.warmupEpochs,
-        milestones: sp.milestones,
-        warmupBy: sp.warmupBy,
-      }
-      : { kind: "cosine", base: lr, epochs: sp.epochs, warmupEpochs: sp.warmupEpochs },
-  );
+  const schedule = scheduleFromParams(sp, lr);
   const optimizer = makeOptimizer(schedule, flags.weightDecay);
   const loss = makeLoss(flags.loss, spec.drNormRegularizer);
   const notes = [...spec.notes, `lr schedule: ${describeSchedule(sp, lr)}`, ...scheduleNotes];
