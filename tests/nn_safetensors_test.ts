@@ -381,11 +381,11 @@ Deno.test("atomic_file: temporary files name their pid; stale ones are removed",
   try {
     const path = `${dir}/model.safetensors`;
     let seen: string[] = [];
-    async function* slow(): AsyncGenerator<Uint8Array> {
+    const slow = async function* (): AsyncGenerator<Uint8Array> {
       yield enc.encode("part 1");
       seen = [...Deno.readDirSync(dir)].map((e) => e.name);
       yield enc.encode("part 2");
-    }
+    };
     await writeFileAtomic(path, slow());
     assertEquals(seen.length, 1);
     assert(new RegExp(`^model\\.safetensors\\.${Deno.pid}-[0-9a-f]{12}\\.tmp$`).test(seen[0]));
