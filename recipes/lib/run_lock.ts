@@ -90,7 +90,8 @@ function hostname(): string | undefined {
 /** Whether the holder recorded in a lock file still runs (on this host). */
 function holderAlive(h: LockHolder): boolean {
   if (h.pid === Deno.pid) return false;
-  if (h.hostname && h.hostname !== hostname()) return true; // cannot tell: assume it runs
+  // Another machine's process cannot be looked up here; the advisory lock (free) decides.
+  if (h.hostname && h.hostname !== hostname()) return false;
   const alive = processAlive(h.pid);
   if (alive !== true) return false;
   const start = processStartTime(h.pid);

@@ -615,7 +615,17 @@ async function train(
   }
   let info: CheckpointInfo | undefined;
   if (target.checkpoint && await pathExists(target.checkpoint)) {
-    info = await readCheckpointInfo(target.checkpoint); // verifies the data checksum
+    try {
+      info = await readCheckpointInfo(target.checkpoint); // verifies the data checksum
+    } catch (e) {
+      const other = join(dirname(target.checkpoint), BEST_CHECKPOINT);
+      throw new Error(
+        `${(e as Error).message}. Resume from another checkpoint` +
+          (other !== target.checkpoint && await pathExists(other) ? ` (--resume ${other})` : "") +
+          ", or start the run again in a new folder",
+        { cause: e },
+      );
+    }
   } else if (target.explicit) {
     throw new UsageError(`--resume: no checkpoint at ${target.checkpoint}`);
   }
