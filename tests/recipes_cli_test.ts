@@ -5,6 +5,7 @@
 // checkpoint, one writer per folder, and kill -9 at random moments (during checkpoint writes too)
 // leaving no temporary file once a run completes.
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { pathExists } from "../data/path_exists.ts";
 import { initDevice } from "../gpu/device.ts";
 import { readCheckpointInfo } from "../nn/checkpoint.ts";
 import { parseSafetensorsHeader } from "../nn/io/safetensors.ts";
@@ -63,15 +64,6 @@ const base = (out: string, limit = 32) => [
   "--workers",
   "0",
 ];
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await Deno.stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const TIMING = new Set(["images_per_sec", "epoch_seconds"]);
 function comparable(r: EpochRecord): Record<string, unknown> {
@@ -154,7 +146,7 @@ Deno.test(
     const missing = await tiny(["--config", `${TMP}/nope.json`]);
     assertEquals(missing.code, 2);
     assertStringIncludes(missing.err, `--config ${TMP}/nope.json: cannot read it`);
-    assert(!(await exists(out)), "nothing written");
+    assert(!(await pathExists(out)), "nothing written");
   },
 );
 
@@ -183,7 +175,7 @@ Deno.test(
       assertEquals(code, 2, args.join(" "));
       assertStringIncludes(err.join("\n"), msg);
     }
-    assert(!(await exists(out)), "nothing written");
+    assert(!(await pathExists(out)), "nothing written");
   },
 );
 
@@ -203,7 +195,7 @@ Deno.test(
     const recs = (await readMetrics(a)) as EpochRecord[];
     // Two steps per epoch, warmup per step over epoch 1: the last step of epoch 1 ran at 0.05.
     assertEquals(recs.map((x) => x.lr), [0.05, 0.1]);
-    assert(!(await exists(`${a}/run.lock`)), "the lock is released");
+    assert(!(await pathExists(`${a}/run.lock`)), "the lock is released");
 
     // --eval-only: the best checkpoint evaluated again gives the same numbers, written beside it.
     const best = recs.filter((x) => x.top1 !== undefined).reduce((p, q) =>
@@ -368,7 +360,7 @@ Deno.test(
       [],
       `no temporary file remains (${leftByKills} left by kills)`,
     );
-    assert(!(await exists(`${k}/run.lock`)));
+    assert(!(await pathExists(`${k}/run.lock`)));
     const records = await readMetrics(k);
     assertEquals(records.map((r) => r.epoch), Array.from({ length: 24 }, (_, j) => j + 1));
   },
