@@ -43,7 +43,7 @@ import { DATASETS, DataUnavailableError, prepareDataset, type PreparedData } fro
 import { dirname } from "jsr:@std/path@^1/dirname";
 // deno-lint-ignore no-import-prefix -- library code uses full specifiers (importable by URL)
 import { join } from "jsr:@std/path@^1/join";
-import { runEvalOnly } from "./eval_only.ts";
+import { type EvalOnlyContext, runEvalOnly } from "./eval_only.ts";
 import { UsageError } from "./errors.ts";
 import {
   parseRecipeFlags,
@@ -330,96 +330,118 @@ export async function runRecipe(
   args: readonly string[],
   io: RecipeIO = CONSOLE_IO,
 ): Promise<number> {
-  const defaults = { ...spec.defaults, dataDir: spec.defaults.dataDir || defaultDataDir() };
-  const parsed = parseRecipeFlags(args, defaults, spec.name, cliOptions(spec));
-  if (!parsed.ok) {
-    (parsed.exitCode === 0 ? io.out : io.err)(parsed.message);
-    return parsed.exitCode;
-  }
-  let flags = parsed.flags;
-  const problems = validate(spec, flags);
-  if (problems.length) {
-    io.err(usageError(spec, { ...defaults, extra: {} }, problems));
-    return 2;
-  }
+  let resolved;
   try {
-    // A resumed or evaluated run keeps the settings it was trained with: the run folder's
-    // config.json is the base, and the command line overrides it (a changed identity setting is
-    // then refused, as before).
-    const saved = await savedRunConfig(flags, parsed.given);
-    if (saved) {
-      const again = parseRecipeFlags(["--config", saved, ...args], defaults, spec.name, {
-        ...cliOptions(spec),
-      });
-      if (!again.ok) {
-        (again.exitCode === 0 ? io.out : io.err)(again.message);
-        return again.exitCode;
-      }
-      // The folder is where this invocation points, not where the saved run once was.
-      flags = { ...again.flags, out: flags.out };
-      const more = validate(spec, flags);
-      if (more.length) {
-        io.err(usageError(spec, { ...defaults, extra: {} }, more));
-        return 2;
-      }
-    }
+    resolved = await resolveFlags(spec, args, io);
   } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`error: ${e.message}`);
-      return 2;
-    }
-    throw e;
+    return failure(spec, e, io);
   }
+  if (typeof resolved === "number") return resolved;
+  const { flags, given } = resolved;
   if (flags.printConfig) {
-    const sp = runSchedule(spec, flags);
-    const lr = effectiveLr(spec, flags.lr, flags.batchSize);
-    io.out(JSON.stringify(
-      {
-        recipe: spec.name,
-        flags: settingsOf(flags),
-        schedule: { ...sp, lr, description: describeSchedule(sp, lr) },
-      },
-      null,
-      2,
-    ));
+    io.out(printedConfig(spec, flags));
     return 0;
   }
   try {
-    if (flags.evalOnly !== undefined) {
-      return await runEvalOnly({
-        spec,
-        flags,
-        given: parsed.given,
-        io,
-        lockFolder: (dir) => lockFolder(dir, `${spec.name} evaluation`, io),
-        initDevice,
-        prepareData: (f) => prepareRunData(spec, f, io),
-        buildModel: (f, data) => buildRunModel(spec, f, data).model,
-        testSource: async (f, data) => {
-          const loader = testLoaderFor(f, data);
-          return { source: await sourceOf(loader, false), close: () => loader.close() };
-        },
-        neuralCollapse: (data, model) => ncAffordable(data.testCounts, model.head?.inFeatures ?? 0),
-        evaluateRecord: testRecord,
-        outputContext: (f, data, config, notes) =>
-          outputContext(spec, f, data, { ...config, adapter: adapterText() }, notes),
-        runInfo: () => ({ adapter: adapterInfo(), versions: versions() }),
-      });
-    }
-    return await run(spec, flags, parsed.given, io);
+    return flags.evalOnly !== undefined
+      ? await runEvalOnly(evalOnlyContext(spec, flags, given, io))
+      : await run(spec, flags, given, io);
   } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`error: ${e.message}`);
+    return failure(spec, e, io);
+  }
+}
+
+/**
+ * Parses and validates the command line; a resumed or evaluated run then takes the settings it
+ * was trained with (its folder's config.json) as the base that the command line overrides, so a
+ * changed identity setting is one given explicitly. Returns the flags, or an exit code after
+ * printing the usage or the problems.
+ */
+async function resolveFlags(
+  spec: RecipeSpec,
+  args: readonly string[],
+  io: RecipeIO,
+): Promise<{ flags: RecipeFlags; given: string[] } | number> {
+  const defaults = { ...spec.defaults, dataDir: spec.defaults.dataDir || defaultDataDir() };
+  const parse = (a: readonly string[]) => {
+    const parsed = parseRecipeFlags(a, defaults, spec.name, cliOptions(spec));
+    if (!parsed.ok) {
+      (parsed.exitCode === 0 ? io.out : io.err)(parsed.message);
+      return parsed.exitCode;
+    }
+    const problems = validate(spec, parsed.flags);
+    if (problems.length) {
+      io.err(usageError(spec, { ...defaults, extra: {} }, problems));
       return 2;
     }
-    if (e instanceof DataUnavailableError) {
-      io.err(`collapse: ${e.message}`);
-      return 1;
-    }
-    io.err(`collapse: ${spec.name} failed: ${(e as Error)?.message ?? String(e)}`);
-    if (Deno.env.get("COLLAPSE_DEBUG")) io.err(String((e as Error)?.stack ?? ""));
+    return parsed;
+  };
+  const first = parse(args);
+  if (typeof first === "number") return first;
+  const saved = await savedRunConfig(first.flags, first.given);
+  if (!saved) return { flags: first.flags, given: first.given };
+  const again = parse(["--config", saved, ...args]);
+  if (typeof again === "number") return again;
+  // The folder is where this invocation points, not where the saved run once was.
+  return { flags: { ...again.flags, out: first.flags.out }, given: first.given };
+}
+
+/** What `--print-config` prints: the settings (as `--config` reads them) and the schedule. */
+function printedConfig(spec: RecipeSpec, flags: RecipeFlags): string {
+  const sp = runSchedule(spec, flags);
+  const lr = effectiveLr(spec, flags.lr, flags.batchSize);
+  return JSON.stringify(
+    {
+      recipe: spec.name,
+      flags: settingsOf(flags),
+      schedule: { ...sp, lr, description: describeSchedule(sp, lr) },
+    },
+    null,
+    2,
+  );
+}
+
+/** Prints a failure and returns its exit code: 2 for a usage problem, 1 otherwise. */
+function failure(spec: RecipeSpec, e: unknown, io: RecipeIO): number {
+  if (e instanceof UsageError) {
+    io.err(`error: ${e.message}`);
+    return 2;
+  }
+  if (e instanceof DataUnavailableError) {
+    io.err(`collapse: ${e.message}`);
     return 1;
   }
+  io.err(`collapse: ${spec.name} failed: ${(e as Error)?.message ?? String(e)}`);
+  if (Deno.env.get("COLLAPSE_DEBUG")) io.err(String((e as Error)?.stack ?? ""));
+  return 1;
+}
+
+/** The recipe runner's parts that `--eval-only` uses. */
+function evalOnlyContext(
+  spec: RecipeSpec,
+  flags: RecipeFlags,
+  given: readonly string[],
+  io: RecipeIO,
+): EvalOnlyContext {
+  return {
+    spec,
+    flags,
+    given,
+    io,
+    lockFolder: (dir) => lockFolder(dir, `${spec.name} evaluation`, io),
+    initDevice,
+    prepareData: (f) => prepareRunData(spec, f, io),
+    buildModel: (f, data) => buildRunModel(spec, f, data).model,
+    testSource: async (f, data) => {
+      const loader = testLoaderFor(f, data);
+      return { source: await sourceOf(loader, false), close: () => loader.close() };
+    },
+    neuralCollapse: (data, model) => ncAffordable(data.testCounts, model.head?.inFeatures ?? 0),
+    evaluateRecord: testRecord,
+    outputContext: (f, data, config, notes) =>
+      outputContext(spec, f, data, { ...config, adapter: adapterText() }, notes),
+    runInfo: () => ({ adapter: adapterInfo(), versions: versions() }),
+  };
 }
 
 /**
