@@ -89,6 +89,9 @@ Deno.test("cli: --help of every recipe fits 100 columns and states the schedule"
       assertStringIncludes(text, f);
     }
     assertStringIncludes(text, `Schedule (${spec.defaults.epochs} epochs): peak lr`);
+    // Two columns: flags indented, their help aligned, continuation lines under the help.
+    assert(/\n {2}--epochs N {2,}training epochs/.test(text), text);
+    assert(/\n {2}--sampler \S+\n {30}batch sampler/.test(text), text);
   }
   const out: string[] = [];
   await runRecipe(RECIPES.cifar10_lt, ["-h"], { out: (l) => out.push(l), err: () => {} });

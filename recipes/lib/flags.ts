@@ -125,6 +125,8 @@ interface FlagSpec {
   help: string;
   kind: "value" | "boolean" | "optional";
   parse?: ValueParser;
+  /** The default in words, where it is not a plain value. */
+  defaultText?: string;
   /** A per-invocation action, not a setting: never read from `--config`, not printed. */
   action?: boolean;
 }
@@ -228,6 +230,7 @@ const SHARED: FlagSpec[] = [
     help: "epochs of linear lr warmup (int >= 0; 0 = none)",
     kind: "value",
     parse: integer(0),
+    defaultText: "from --epochs, see Schedule",
   },
   {
     flag: "milestones",
@@ -236,6 +239,7 @@ const SHARED: FlagSpec[] = [
     help: "epochs after which the lr is multiplied by 0.1 (increasing; none = no decay)",
     kind: "value",
     parse: integerList(1),
+    defaultText: "from --epochs, see Schedule",
   },
   {
     flag: "batch-size",
@@ -379,20 +383,24 @@ function showDefault(v: unknown): string {
   return String(v);
 }
 
-/** Greedy word wrap of `text` at `width` columns; continuation lines start with `indent`. */
-export function wrapText(text: string, width: number, indent = ""): string {
+/**
+ * Greedy word wrap of `text` at `width` columns: the first line starts with `lead`, the others
+ * with `indent`; runs of spaces inside `text` become one.
+ */
+export function wrapText(text: string, width: number, indent = "", lead = ""): string {
   const lines: string[] = [];
-  let line = "";
+  let line = lead;
+  let empty = true;
   for (const word of text.split(/\s+/).filter(Boolean)) {
-    const prefix = lines.length === 0 ? "" : indent;
-    if (line === "") line = prefix + word;
+    if (empty) line += word;
     else if (line.length + 1 + word.length <= width) line += " " + word;
     else {
       lines.push(line);
       line = indent + word;
     }
+    empty = false;
   }
-  if (line !== "" || lines.length === 0) lines.push(line);
+  lines.push(line);
   return lines.join("\n");
 }
 
@@ -421,7 +429,9 @@ export function recipeUsage(
 ): string {
   const rows: [string, string][] = SHARED.map((s) => [
     `--${s.flag}${s.arg ? " " + s.arg : ""}`,
-    s.action || !s.key ? s.help : `${s.help} (default: ${showDefault(defaults[s.key])})`,
+    s.action || !s.key
+      ? s.help
+      : `${s.help} (default: ${s.defaultText ?? showDefault(defaults[s.key])})`,
   ]);
   for (const e of options.extra ?? []) {
     const arg = e.type === "boolean" ? "" : e.type === "number" ? " X" : " VALUE";
@@ -434,18 +444,15 @@ export function recipeUsage(
   if (options.description) lines.push(wrapText(options.description, HELP_WIDTH), "");
   lines.push("Flags:");
   for (const [l, r] of rows) {
-    if (l.length > width) {
-      lines.push(`  ${l}`, wrapText(indent + r, HELP_WIDTH, indent));
-    } else {
-      lines.push(wrapText(`  ${l.padEnd(width)}  ${r}`, HELP_WIDTH, indent));
-    }
+    if (l.length > width) lines.push(`  ${l}`, wrapText(r, HELP_WIDTH, indent, indent));
+    else lines.push(wrapText(r, HELP_WIDTH, indent, `  ${l.padEnd(width)}  `));
   }
   for (const n of options.notes ?? []) lines.push("", wrapText(n, HELP_WIDTH));
   lines.push(
     "",
     wrapText(
       "Negative numbers may follow their flag (--seed -1). Boolean flags have a --no- form. " +
-        "Exit codes: 0 done, 1 failure, 2 usage error.",
+        "Exit codes: 0 done, 1 failure, 2 usage error (nothing written).",
       HELP_WIDTH,
     ),
   );
