@@ -21,6 +21,7 @@ import {
   writeSafetensorsFile,
 } from "./io/safetensors.ts";
 import type { Optimizer, OptimizerStateEntry } from "./optimizers/optimizer.ts";
+import { checkOptions, type OptionKeys, optionKeys } from "./options.ts";
 import type { Trainable, Weight } from "./types.ts";
 
 /** Tensor-name prefix of optimizer state entries. */
@@ -71,6 +72,17 @@ export interface LoadCheckpointOptions {
   strict?: boolean;
 }
 
+const SAVE_KEYS: OptionKeys = optionKeys<SaveCheckpointOptions>({
+  optimizer: true,
+  epoch: true,
+  seed: true,
+  rngState: true,
+  config: true,
+  inputShape: true,
+  extra: true,
+});
+const LOAD_KEYS: OptionKeys = optionKeys<LoadCheckpointOptions>({ optimizer: true, strict: true });
+
 const DTYPE_OF: Record<DType, SafetensorsDtype> = { f32: "F32", i32: "I32", u32: "I64" };
 
 function hostData(dtype: DType, data: DecodedData): Float32Array | Int32Array | Uint32Array {
@@ -107,6 +119,7 @@ export async function saveCheckpoint(
   model: Trainable,
   options: SaveCheckpointOptions = {},
 ): Promise<void> {
+  checkOptions("saveCheckpoint()", options, SAVE_KEYS);
   const weights = model.weights();
   const tensors: Record<string, SafetensorsInput> = {};
   const seen = new Set<string>();
@@ -175,6 +188,8 @@ export interface ReadCheckpointInfoOptions {
   verify?: boolean;
 }
 
+const READ_INFO_KEYS: OptionKeys = optionKeys<ReadCheckpointInfoOptions>({ verify: true });
+
 /**
  * Reads only a checkpoint's metadata (epoch, seed, config, ...), without touching a model; by
  * default also verifies the tensor data's checksum, so a damaged file is refused here already.
@@ -183,6 +198,7 @@ export async function readCheckpointInfo(
   path: string,
   options: ReadCheckpointInfoOptions = {},
 ): Promise<CheckpointInfo> {
+  checkOptions("readCheckpointInfo()", options, READ_INFO_KEYS);
   const bytes = await Deno.readFile(path);
   let meta: Record<string, string>;
   try {
@@ -217,6 +233,7 @@ export async function loadCheckpoint(
   model: Trainable,
   options: LoadCheckpointOptions = {},
 ): Promise<CheckpointInfo> {
+  checkOptions("loadCheckpoint()", options, LOAD_KEYS);
   const bytes = await Deno.readFile(path);
   let decoded;
   try {

@@ -167,5 +167,16 @@ Deno.test("a checkpoint with one changed float is refused, naming the file", asy
     assert(/does not match its checksum .* the file is damaged/.test(e.message), e.message);
   }
   assertEquals((await readCheckpointInfo(path, { verify: false })).epoch, 2);
+  // Option bags are checked like every other one.
+  const bad = await assertRejects(
+    () => readCheckpointInfo(path, { verfy: false } as unknown as { verify: boolean }),
+    Error,
+  );
+  assert(bad.message.includes("verfy") && bad.message.includes("verify"), bad.message);
+  await assertRejects(
+    () => saveCheckpoint(`${dir}/x.safetensors`, model(1), { epochs: 3 } as never),
+    Error,
+    "epochs",
+  );
   await Deno.remove(dir, { recursive: true });
 });

@@ -142,7 +142,11 @@ export async function runEvalOnly(c: EvalOnlyContext): Promise<number> {
     await loadCheckpoint(ckpt, model);
     compile(model, {
       optimizer: makeOptimizer(new ConstantSchedule(flags.lr), 0),
-      loss: makeLoss(flags.loss, spec.drNormRegularizer),
+      loss: makeLoss(flags.loss, spec.drNormRegularizer, {
+        trainCounts: data.trainCounts,
+        epochs: flags.epochs,
+        classifier: flags.classifier,
+      }),
     });
     const neuralCollapse = c.neuralCollapse(data, model);
     const test = await c.testSource(flags, data);

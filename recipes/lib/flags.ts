@@ -13,8 +13,20 @@
 
 /** Classifier head: the fixed simplex ETF or a learnable Dense layer. */
 export type ClassifierFlag = "etf" | "learnable";
-/** Loss: dot-regression or softmax cross-entropy. */
-export type LossFlag = "dr" | "ce";
+/**
+ * Loss: dot-regression, softmax cross-entropy, or a long-tail baseline: cross-entropy with
+ * "balanced" class weights, balanced softmax, LDAM with deferred re-weighting.
+ */
+export type LossFlag = "dr" | "ce" | "ce-weighted" | "balanced-softmax" | "ldam-drw";
+
+/** Every {@linkcode LossFlag}, as spelled on the command line. */
+export const LOSS_FLAGS: readonly LossFlag[] = [
+  "dr",
+  "ce",
+  "ce-weighted",
+  "balanced-softmax",
+  "ldam-drw",
+];
 /** Batch sampler, as spelled on the command line. */
 export type SamplerFlag = "instance" | "class-balanced" | "sqrt" | "progressive";
 
@@ -276,10 +288,11 @@ const SHARED: FlagSpec[] = [
   {
     flag: "loss",
     key: "loss",
-    arg: "dr|ce",
-    help: "dot-regression or cross-entropy",
+    arg: LOSS_FLAGS.join("|"),
+    help: "dot-regression, cross-entropy, CE with balanced class weights, balanced softmax, " +
+      "LDAM + deferred re-weighting",
     kind: "value",
-    parse: choice(["dr", "ce"]),
+    parse: choice(LOSS_FLAGS),
   },
   {
     flag: "mixup",

@@ -705,7 +705,11 @@ async function train(
   const { model, backbone } = buildRunModel(spec, flags, data);
   const schedule = scheduleFromParams(sp, lr);
   const optimizer = makeOptimizer(schedule, flags.weightDecay);
-  const loss = makeLoss(flags.loss, spec.drNormRegularizer);
+  const loss = makeLoss(flags.loss, spec.drNormRegularizer, {
+    trainCounts: data.trainCounts,
+    epochs: flags.epochs,
+    classifier: flags.classifier,
+  });
   const notes = [...spec.notes, `lr schedule: ${describeSchedule(sp, lr)}`, ...scheduleNotes];
   const pretrained = extraString(flags, "pretrained");
   if (initialEpoch > 0) {
