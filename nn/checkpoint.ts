@@ -50,12 +50,17 @@ export interface SaveCheckpointOptions {
 export interface CheckpointInfo {
   /** Epochs completed when it was written. */
   epoch: number;
+  /** The run's seed, as saved. */
   seed?: number;
+  /** The training RNG's state, as saved (to resume the same random stream). */
   rngState?: number[];
+  /** The run configuration, as saved. */
   config?: unknown;
+  /** The input shape the model was built with, as saved. */
   inputShape?: number[];
   /** The optimizer's `getConfig()` at save time, if its state was saved. */
   optimizer?: Record<string, unknown>;
+  /** The extra JSON saved with the checkpoint ({} when none). */
   extra: Record<string, unknown>;
   /** The raw `__metadata__` strings. */
   metadata: Record<string, string>;
@@ -110,8 +115,18 @@ function json(v: unknown): string {
  * mid-write leaves the previous file intact). One GPU round trip reads every tensor.
  *
  * @example
- * ```ts ignore
- * await saveCheckpoint("runs/a/last.safetensors", model, { optimizer, epoch: 10, seed: 1 });
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Dense, initDevice, readCheckpointInfo, saveCheckpoint, Sequential, SGD } from "@collapse/collapse";
+ *
+ * await initDevice();
+ * const model = new Sequential([new Dense(3)], { inputShape: [4] });
+ * const optimizer = new SGD({ learningRate: 0.1, momentum: 0.9 });
+ * model.compile({ optimizer, loss: "sparse_categorical_crossentropy" });
+ * await model.fit([[1, 0, 0, 0], [0, 1, 0, 0]], [0, 2], { epochs: 10 });
+ * const path = `${await Deno.makeTempDir()}/last.safetensors`;
+ * await saveCheckpoint(path, model, { optimizer, epoch: 10, seed: 1 });
+ * assertEquals((await readCheckpointInfo(path)).epoch, 10);
  * ```
  */
 export async function saveCheckpoint(
@@ -223,9 +238,28 @@ function list(xs: string[], max = 12): string {
  * unexpected, mis-shaped or mis-typed tensor.
  *
  * @example
- * ```ts ignore
- * const info = await loadCheckpoint("runs/a/last.safetensors", model, { optimizer });
- * await fit(model, data, { epochs: 200, initialEpoch: info.epoch, seed: info.seed });
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Dense, initDevice, loadCheckpoint, saveCheckpoint, Sequential, SGD } from "@collapse/collapse";
+ *
+ * await initDevice();
+ * const x = [[1, 0, 0, 0], [0, 1, 0, 0]], y = [0, 2];
+ * const build = () => {
+ *   const model = new Sequential([new Dense(3)], { inputShape: [4] });
+ *   const optimizer = new SGD({ learningRate: 0.1, momentum: 0.9 });
+ *   model.compile({ optimizer, loss: "sparse_categorical_crossentropy" });
+ *   return { model, optimizer };
+ * };
+ * const first = build();
+ * await first.model.fit(x, y, { epochs: 3 });
+ * const path = `${await Deno.makeTempDir()}/last.safetensors`;
+ * await saveCheckpoint(path, first.model, { optimizer: first.optimizer, epoch: 3, seed: 1 });
+ *
+ * const { model, optimizer } = build(); // e.g. in a new process, after a kill
+ * const info = await loadCheckpoint(path, model, { optimizer });
+ * assertEquals(info.epoch, 3);
+ * const history = await model.fit(x, y, { epochs: 5, initialEpoch: info.epoch }); // epochs 4 and 5
+ * assertEquals(history.epoch, [3, 4]);
  * ```
  */
 export async function loadCheckpoint(

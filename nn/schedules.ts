@@ -18,6 +18,7 @@ export interface Schedule {
 
 /** A fixed learning rate. */
 export class ConstantSchedule implements Schedule {
+  /** A schedule that always gives `base`. */
   constructor(readonly base: number) {}
   lr(): number {
     return this.base;
@@ -64,12 +65,18 @@ const WARMUP_MULTISTEP_KEYS: OptionKeys = optionKeys<WarmupMultiStepOptions>({
  * ```
  */
 export class WarmupMultiStepSchedule implements Schedule {
+  /** The peak learning rate (after warmup, before the first milestone). */
   readonly base: number;
+  /** Epochs of linear warmup. */
   readonly warmupEpochs: number;
+  /** Epochs at which the rate is multiplied by `gamma`, ascending. */
   readonly milestones: number[];
+  /** The factor applied at each milestone. */
   readonly gamma: number;
+  /** Warmup granularity: per epoch (as the official code) or per step. */
   readonly warmupBy: "epoch" | "step";
 
+  /** The schedule of `o` (5 warmup epochs, x0.1 at 160 and 180 by default). */
   constructor(o: WarmupMultiStepOptions) {
     checkOptions("new WarmupMultiStepSchedule()", o, WARMUP_MULTISTEP_KEYS, { required: ["base"] });
     this.base = o.base;
@@ -103,6 +110,7 @@ export class WarmupMultiStepSchedule implements Schedule {
 
 /** Cosine decay from `base` to `min` over `epochs`, after a linear warmup (per step). */
 export class CosineSchedule implements Schedule {
+  /** Cosine decay from `base` to `min` over `epochs`, after `warmupEpochs` of linear warmup. */
   constructor(
     readonly base: number,
     readonly epochs: number,

@@ -55,8 +55,11 @@ export type TensorData =
  * BigInt64Array is written as is and other arrays must hold integers.
  */
 export interface SafetensorsInput {
+  /** The element type to store. */
   dtype: SafetensorsDtype;
+  /** The tensor's shape. */
   shape: readonly number[];
+  /** The values, row-major. */
   data: TensorData;
 }
 
@@ -65,14 +68,19 @@ export type DecodedData = Float64Array | Float32Array | Int32Array | Uint8Array 
 
 /** One decoded tensor; `dtype` is the stored dtype (so re-encoding round-trips). */
 export interface SafetensorsTensor {
+  /** The stored element type. */
   dtype: SafetensorsDtype;
+  /** The tensor's shape. */
   shape: number[];
+  /** The values, row-major (see {@link DecodedData} for the array types). */
   data: DecodedData;
 }
 
 /** The result of {@linkcode decodeSafetensors}. */
 export interface DecodedSafetensors {
+  /** The tensors by name. */
   tensors: Record<string, SafetensorsTensor>;
+  /** The `__metadata__` strings ({} when absent). */
   metadata: Record<string, string>;
 }
 
@@ -139,14 +147,19 @@ export function verifySafetensorsChecksum(bytes: Uint8Array, header: Safetensors
 
 /** One header entry, as stored. */
 export interface SafetensorsHeaderEntry {
+  /** The stored element type name, e.g. "F32". */
   dtype: string;
+  /** The tensor's shape. */
   shape: number[];
+  /** Start and end byte of the tensor in the data section. */
   data_offsets: [number, number];
 }
 
 /** A parsed and validated header: entries in file order and where the data section starts. */
 export interface SafetensorsHeader {
+  /** The tensors' entries by name, in file order. */
   entries: Record<string, SafetensorsHeaderEntry>;
+  /** The `__metadata__` strings ({} when absent). */
   metadata: Record<string, string>;
   /** Byte offset of the data section from the start of the file (8 + N). */
   dataStart: number;
