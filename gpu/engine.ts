@@ -4,7 +4,7 @@
  * validation errors into thrown errors that name the kernel, reads tensors back in one round trip,
  * and records a step's dispatch list for replay ({@link CapturedStep}).
  *
- * Device-side errors (helper-13): kernels that index with data (gather indices, class labels) can
+ * Device-side errors: kernels that index with data (gather indices, class labels) can
  * bind the engine's persistent error words ({@link Engine.errorBinding}, WGSL from
  * {@link deviceErrorWgsl}) and call `report_error(code, value, bound, pos, extra)` with a code from
  * {@link registerDeviceError} when an index is out of range. Every readback ({@link Engine.read})
@@ -91,7 +91,7 @@ export interface Launch {
   entryPoint?: string;
 }
 
-// ---------------------------------------------------------------- device-side errors (helper-13)
+// ---------------------------------------------------------------- device-side errors
 
 /** What a kernel reported through `report_error` (the first report since the last readback). */
 export interface DeviceErrorInfo {
@@ -401,7 +401,7 @@ export class Engine {
       await this.device.queue.onSubmittedWorkDone();
       return await this.#drainErrors();
     }
-    // (helper-13): the error words ride along with the submission, as in read().
+    // The error words ride along with the submission, as in read().
     this.#ensureEncoder();
     this.#endPass();
     const errStage = this.#stageErrorWords();
@@ -466,7 +466,7 @@ export class Engine {
       this.#encoder!.copyBufferToBuffer(s.buffer, s.byteOffset, buf, 0, size);
       return buf;
     });
-    const errStage = this.#stageErrorWords(); // (helper-13): same submission, no extra sync
+    const errStage = this.#stageErrorWords(); // same submission, no extra sync
     this.flush();
     this.#stats.readbacks++;
     await Promise.all([...staging, errStage].map((b) => b.mapAsync(GPUMapMode.READ)));
