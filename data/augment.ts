@@ -34,6 +34,7 @@ export type AugmentSpec =
 
 /** A built augmentation: maps one uint8 HWC image to float32 normalised HWC. */
 export interface Augmenter {
+  /** The spec the augmenter was built from. */
   readonly spec: AugmentSpec;
   /** Output [height, width, channels] for an input of the given shape. */
   outputShape(height: number, width: number, channels: number): [number, number, number];
@@ -190,10 +191,14 @@ class CropFlip implements Augmenter {
 }
 
 /** Crop window in source pixels. */
-interface Window {
+export interface CropWindow {
+  /** First row of the window. */
   top: number;
+  /** First column of the window. */
   left: number;
+  /** Rows in the window. */
   height: number;
+  /** Columns in the window. */
   width: number;
 }
 
@@ -207,7 +212,7 @@ export function randomResizedCropWindow(
   scale: readonly [number, number],
   ratio: readonly [number, number],
   rng: Rng,
-): Window {
+): CropWindow {
   const area = height * width;
   const logR0 = Math.log(ratio[0]), logR1 = Math.log(ratio[1]);
   for (let attempt = 0; attempt < 10; attempt++) {
@@ -265,7 +270,7 @@ function resampleWindow(
   src: Uint8Array,
   w: number,
   c: number,
-  win: Window,
+  win: CropWindow,
   outH: number,
   outW: number,
   flip: boolean,

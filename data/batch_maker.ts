@@ -24,16 +24,23 @@ export type SourceSpec =
 
 /** A decoded image (uint8 HWC). */
 export interface RawImage {
+  /** H*W*C bytes, row-major, channels last. */
   data: Uint8Array;
+  /** Rows. */
   height: number;
+  /** Columns. */
   width: number;
+  /** Channels (3 for RGB). */
   channels: number;
 }
 
 /** Random access to the images and labels of a dataset. */
 export interface ImageSource {
+  /** Number of images. */
   readonly length: number;
+  /** The label of every image, in index order. */
   readonly labels: Int32Array;
+  /** Number of classes. */
   readonly numClasses: number;
   /** Images at `indices[start..end)`, decoded. */
   images(indices: Int32Array, start: number, end: number): Promise<RawImage[]> | RawImage[];
@@ -41,12 +48,18 @@ export interface ImageSource {
 
 /** In-memory source over an ImageArray. */
 export class MemorySource implements ImageSource {
+  /** Number of images. */
   readonly length: number;
+  /** The label of every image, in index order. */
   readonly labels: Int32Array;
+  /** Number of classes. */
   readonly numClasses: number;
+  /** The images and labels served. */
   readonly array: ImageArray;
+  /** Bytes per image (H*W*C). */
   readonly stride: number;
 
+  /** A source over `array` (checks that its byte count matches its shape). */
   constructor(array: ImageArray) {
     this.array = array;
     this.labels = array.labels;
@@ -83,11 +96,16 @@ export async function decodeImage(bytes: Uint8Array, name: string): Promise<RawI
 
 /** A shard folder source: raw records of the manifest's shape, or encoded images decoded by sharp. */
 export class ShardSource implements ImageSource {
+  /** The shard folder's reader. */
   readonly reader: ShardReader;
+  /** Number of records. */
   readonly length: number;
+  /** The label of every record, in index order. */
   readonly labels: Int32Array;
+  /** Number of classes (from the manifest). */
   readonly numClasses: number;
 
+  /** A source over an open shard reader. */
   constructor(reader: ShardReader) {
     this.reader = reader;
     this.length = reader.length;
@@ -95,6 +113,7 @@ export class ShardSource implements ImageSource {
     this.numClasses = reader.manifest.numClasses;
   }
 
+  /** Opens the shard folder `dir`, caching up to `cacheShards` decompressed shards. */
   static async open(dir: string, cacheShards = 4): Promise<ShardSource> {
     return new ShardSource(await ShardReader.open(dir, { cacheShards }));
   }
@@ -125,10 +144,14 @@ export async function openSource(spec: SourceSpec): Promise<ImageSource> {
 
 /** Makes augmented batches from a source. */
 export class BatchMaker {
+  /** Where the images come from. */
   readonly source: ImageSource;
+  /** The augmentation applied to every image. */
   readonly augmenter: Augmenter;
+  /** The seed of the per-image augmentation randomness. */
   readonly seed: number;
 
+  /** Batches of `source` augmented by `augment`, with randomness from `seed`. */
   constructor(source: ImageSource, augment: AugmentSpec, seed: number) {
     this.source = source;
     this.augmenter = makeAugmenter(augment);

@@ -9,8 +9,11 @@ export interface CatalogEntry {
   fileName: string;
   /** Official URL; "" when the file must be obtained by hand. */
   url: string;
+  /** Published MD5 of the file (lowercase hex), if any. */
   md5?: string;
+  /** SHA-256 of the file (lowercase hex), if known. */
   sha256?: string;
+  /** Size in bytes, if known. */
   size?: number;
   /** Instructions for obtaining the file by hand. */
   manual?: string;
@@ -90,7 +93,7 @@ export type CatalogId = keyof typeof CATALOG;
  * Returns the local path of an official file, downloading and verifying it when needed.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * const tgz = await fetchDataset("cifar10"); // ~/.cache/collapse/cifar-10-binary.tar.gz
  * ```
  */

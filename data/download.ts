@@ -185,7 +185,7 @@ async function transfer(o: EnsureFileOptions, part: string): Promise<void> {
  * from where, and where to put it.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * const path = await ensureFile({
  *   url: "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
  *   md5: "c32a1d4ab5d03f1284b67883e8d87530",

@@ -6,7 +6,9 @@
 
 /** Mean and standard deviation per channel. */
 export interface ChannelStats {
+  /** Per-channel mean, in [0, 1] pixel units. */
   mean: readonly number[];
+  /** Per-channel standard deviation, in [0, 1] pixel units. */
   std: readonly number[];
 }
 

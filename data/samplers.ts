@@ -43,6 +43,7 @@ export function mixSeed(seed: number, ...parts: number[]): number {
 
 /** Options shared by the samplers. */
 export interface SamplerOptions {
+  /** Seed of the sampler's randomness (default 0). */
   seed?: number;
   /** Indices per epoch; default: the dataset size. */
   epochLength?: number;
@@ -65,6 +66,7 @@ export class InstanceSampler implements Sampler {
   #seed: number;
   #shuffle: boolean;
 
+  /** A sampler over `size` images, shuffled per epoch unless `shuffle` is false. */
   constructor(size: number, opts: SamplerOptions & { shuffle?: boolean } = {}) {
     if (!(Number.isInteger(size) && size > 0)) throw new Error(`InstanceSampler: bad size ${size}`);
     this.#size = size;
@@ -94,6 +96,7 @@ export class InstanceSampler implements Sampler {
  */
 export class ClassWeightedSampler implements Sampler {
   readonly length: number;
+  /** Number of classes. */
   readonly numClasses: number;
   /** Image indices of each class. */
   readonly byClass: Int32Array[];
@@ -101,6 +104,7 @@ export class ClassWeightedSampler implements Sampler {
   #weights: (epoch: number, counts: number[]) => number[];
 
   /**
+   * A sampler over images with `labels`, drawing classes by `weights`.
    * @param labels one label per image
    * @param weights unnormalised class weights for an epoch, given the class counts
    */
@@ -199,10 +203,13 @@ class ClassCycler {
  */
 export class ClassBalancedSampler implements Sampler {
   readonly length: number;
+  /** Number of classes. */
   readonly numClasses: number;
+  /** Image indices of each class. */
   readonly byClass: Int32Array[];
   #seed: number;
 
+  /** A class-balanced sampler over images with `labels`. */
   constructor(labels: ArrayLike<number>, numClasses: number, opts: SamplerOptions = {}) {
     const base = new ClassWeightedSampler(labels, numClasses, (_e, n) => n.map(() => 1), opts);
     this.byClass = base.byClass;

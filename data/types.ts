@@ -11,15 +11,21 @@ export interface ImageArray {
   images: Uint8Array;
   /** N labels in [0, numClasses). */
   labels: Int32Array;
+  /** Image height in pixels. */
   height: number;
+  /** Image width in pixels. */
   width: number;
+  /** Channels per pixel (3 for RGB). */
   channels: number;
+  /** Number of classes. */
   numClasses: number;
+  /** Class names, index = label. */
   classNames?: string[];
 }
 
 /** One encoded (e.g. JPEG) image with its label, as streamed from large datasets (CUB, ImageNet). */
 export interface EncodedImage {
+  /** The image's class. */
   label: number;
   /** The file's bytes as found in the archive (JPEG). */
   bytes: Uint8Array;
@@ -29,7 +35,9 @@ export interface EncodedImage {
 
 /** A loader batch ready for upload: float32 NHWC images (normalised) and int32 labels. */
 export interface Batch {
+  /** batch*H*W*C normalised values (NHWC). */
   images: Float32Array;
+  /** The label of each image. */
   labels: Int32Array;
   /** [batch, height, width, channels] */
   shape: [number, number, number, number];

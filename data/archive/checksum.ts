@@ -8,7 +8,9 @@ export type HashAlgorithm = "md5" | "sha256";
 
 /** An incremental hasher: feed bytes, then read the lowercase hex digest. */
 export interface Hasher {
+  /** Feeds the next bytes. */
   update(bytes: Uint8Array): void;
+  /** The digest of every byte fed so far, as lowercase hex. */
   hex(): string;
 }
 
@@ -25,7 +27,7 @@ export function createHasher(algorithm: HashAlgorithm): Hasher {
  * Hashes a file without loading it whole; returns the lowercase hex digest.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * const md5 = await hashFile("cifar-10-binary.tar.gz", "md5");
  * ```
  */

@@ -25,7 +25,7 @@ export interface OpenStreamOptions {
  * The file handle closes when the stream ends or is cancelled.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * for await (const chunk of await openByteStream("cifar-10-binary.tar.gz")) console.log(chunk.length);
  * ```
  */

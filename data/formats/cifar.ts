@@ -97,8 +97,8 @@ async function readBatches(path: string, spec: BatchSpec): Promise<ImageArray> {
  * folder): train = data_batch_1..5 in order (50000 images), test = test_batch (10000).
  *
  * @example
- * ```ts ignore
- * const train = await readCifar10("~/.cache/collapse/cifar-10-binary.tar.gz", "train");
+ * ```ts
+ * const train = await readCifar10("cifar-10-binary.tar.gz", "train");
  * console.log(train.labels.length, train.classNames);
  * ```
  */
@@ -126,7 +126,7 @@ export interface Cifar100Options {
  * folder): train.bin (50000) or test.bin (10000), with fine or coarse labels.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * const test = await readCifar100("cifar-100-binary.tar.gz", "test", { labels: "fine" });
  * ```
  */

@@ -8,11 +8,13 @@ import { datasetMembers, lines, type Member } from "./members.ts";
 
 /** One image of CUB as listed by the metadata files. */
 export interface CubImage {
+  /** The image's id in images.txt (1-based). */
   id: number;
   /** Path relative to CUB_200_2011/images, e.g. "001.Black_footed_Albatross/x.jpg". */
   path: string;
   /** 0-based class. */
   label: number;
+  /** Whether train_test_split.txt puts the image in the training split. */
   isTrain: boolean;
 }
 
@@ -20,6 +22,7 @@ export interface CubImage {
 export interface CubMetadata {
   /** 200 class names (e.g. "001.Black_footed_Albatross"), index = 0-based label. */
   classNames: string[];
+  /** Every image, in images.txt order. */
   images: CubImage[];
 }
 
@@ -56,6 +59,7 @@ function buildMetadata(texts: Map<string, string>, where: string): CubMetadata {
 
 /** Options for {@link cubImages}. */
 export interface CubOptions {
+  /** Which images: the official training split, the test split, or all of them. */
   split: "train" | "test" | "all";
   /** Metadata from {@link readCubMetadata}, to skip the metadata pass. */
   metadata?: CubMetadata;
@@ -92,7 +96,7 @@ function imageKey(name: string): string | null {
  * otherwise a first pass reads them.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * for await (const img of cubImages("CUB_200_2011.tgz", { split: "train" })) {
  *   console.log(img.name, img.label, img.bytes.length);
  * }

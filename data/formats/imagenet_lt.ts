@@ -9,6 +9,7 @@ import { lines } from "./members.ts";
 export interface ListedImage {
   /** Path relative to the ImageNet root. */
   path: string;
+  /** The class index on the line. */
   label: number;
 }
 
@@ -39,8 +40,8 @@ export interface ImageNetLtOptions {
  * train/ and val/). A missing file throws an Error naming it.
  *
  * @example
- * ```ts ignore
- * for await (const im of imageNetLtImages("ImageNet_LT_train.txt", "/data/imagenet")) {
+ * ```ts
+ * for await (const im of imageNetLtImages("ImageNet_LT_train.txt", "imagenet")) {
  *   console.log(im.name, im.label);
  * }
  * ```

@@ -9,9 +9,13 @@ export interface Member {
   name: string;
   /** The part after the last "/". */
   basename: string;
+  /** Size in bytes. */
   size: number;
+  /** The member's bytes, streamed. */
   chunks(): AsyncGenerator<Uint8Array>;
+  /** The member's bytes, read whole. */
   bytes(): Promise<Uint8Array>;
+  /** The member's bytes decoded as UTF-8. */
   text(): Promise<string>;
 }
 

@@ -24,8 +24,8 @@ export function svhnToHwc(src: Uint8Array, out: Uint8Array, offset: number): voi
  * labels 0..9 (the file's label 10 is digit 0).
  *
  * @example
- * ```ts ignore
- * const test = await readSvhn("~/.cache/collapse/test_32x32.mat"); // 26032 images
+ * ```ts
+ * const test = await readSvhn("test_32x32.mat"); // 26032 images in the official file
  * ```
  */
 export async function readSvhn(path: string): Promise<ImageArray> {

@@ -55,25 +55,39 @@ export type ShardKind = "raw" | "encoded";
 
 /** One shard file as listed in the manifest. */
 export interface ShardEntry {
+  /** The shard's file name in the folder. */
   file: string;
+  /** Records in the shard. */
   records: number;
+  /** Global index of the shard's first record. */
   firstIndex: number;
+  /** Size of the shard file in bytes. */
   bytes: number;
+  /** CRC-32 of the shard file. */
   crc32: number;
 }
 
 /** Contents of `manifest.json`. */
 export interface ShardManifest {
+  /** The format's identifier. */
   format: typeof SHARD_FORMAT;
+  /** The format version. */
   version: number;
+  /** What the records hold: raw pixels or encoded image files. */
   kind: ShardKind;
   /** [height, width, channels] of every record (raw) or a nominal shape / null (encoded). */
   shape: [number, number, number] | null;
+  /** Number of classes. */
   numClasses: number;
+  /** Class names, if known. */
   classNames?: string[];
+  /** Records in the whole folder. */
   total: number;
+  /** Records per class. */
   classCounts: number[];
+  /** How records are compressed. */
   compression: "deflate";
+  /** The shard files, in record order. */
   shards: ShardEntry[];
   /** Free-form provenance (dataset, split, source archive...). */
   meta?: Record<string, unknown>;
@@ -81,10 +95,15 @@ export interface ShardManifest {
 
 /** Decoded fixed header of a shard file. */
 export interface ShardHeader {
+  /** The format version. */
   version: number;
+  /** What the records hold. */
   kind: ShardKind;
+  /** Records in the shard. */
   records: number;
+  /** Uncompressed bytes of all records. */
   rawBytes: number;
+  /** Compressed bytes of all records. */
   compressedBytes: number;
 }
 
@@ -149,6 +168,7 @@ export function decodeHeader(bytes: Uint8Array, file: string): ShardHeader {
 
 /** The decoded index of a shard file. */
 export interface ShardIndex {
+  /** The label of each record. */
   labels: Int32Array;
   /** Uncompressed record lengths. */
   lengths: Uint32Array;

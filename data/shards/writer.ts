@@ -22,18 +22,23 @@ import {
 
 /** One record to write: a label and its bytes (HWC pixels for "raw", a file's bytes for "encoded"). */
 export interface ShardRecord {
+  /** The record's class. */
   label: number;
+  /** The record's bytes. */
   data: Uint8Array;
 }
 
 /** Options of {@link writeShards}. */
 export interface WriteShardsOptions {
+  /** What the records hold: "raw" pixels or "encoded" image files. */
   kind: ShardKind;
   /** [height, width, channels]: required for "raw" (every record must have h*w*c bytes). */
   shape?: [number, number, number] | null;
   /** Records per shard file (default: 10,000 raw, 1,000 encoded). */
   recordsPerShard?: number;
+  /** Number of classes. */
   numClasses: number;
+  /** Class names, stored in the manifest. */
   classNames?: string[];
   /** DEFLATE level 0-9 (default 6 raw, 0 = stored for encoded: JPEG bytes do not compress). */
   level?: number;
