@@ -8,7 +8,7 @@
 // (`deno check --doc-only`); TYPE_CHECK_ONLY lists their files and why. README.md's blocks are
 // run by tests/readme_example_test.ts.
 //
-// Usage: deno task doc:test [paths...]   (default: every source folder)
+// Usage: deno task doc:test [paths...]   (default: the whole repository but tests/ and bench/)
 
 import { encodeJpeg } from "../data/formats/jpeg.ts";
 import { writeCifar100Fixture, writeCifar10Fixture } from "./fixtures/cifar_fixture.ts";
@@ -18,8 +18,14 @@ import { writeStl10Fixture } from "./fixtures/stl10_fixture.ts";
 
 const root = decodeURIComponent(new URL("../", import.meta.url).pathname);
 
-/** Source folders and files whose JSDoc examples run. */
-const SOURCES = ["mod.ts", "gpu/", "nn/", "data/", "recipes/"];
+/**
+ * What the examples are collected from by default: the whole repository, less the tests and
+ * benches (no examples) and README.md (tests/readme_example_test.ts runs its blocks). One folder
+ * with `--ignore`, because `deno test --doc` does not apply `--ignore` to folders given next to a
+ * file.
+ */
+const SOURCES = ["."];
+const NOT_SOURCES = ["tests/", "bench/", "README.md"];
 
 /** Files whose examples are type-checked but not run, with the reason. */
 const TYPE_CHECK_ONLY: Record<string, string> = {
@@ -90,7 +96,14 @@ if (import.meta.main) {
     code = await deno(["check", "--doc-only", ...config, ...checkOnly], dir);
     if (code === 0) {
       code = await deno(
-        ["test", "--doc", "-A", ...config, `--ignore=${checkOnly.join(",")}`, ...sources],
+        [
+          "test",
+          "--doc",
+          "-A",
+          ...config,
+          `--ignore=${[...NOT_SOURCES.map((p) => `${root}${p}`), ...checkOnly].join(",")}`,
+          ...sources,
+        ],
         dir,
       );
     }
