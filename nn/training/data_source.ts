@@ -309,9 +309,16 @@ export function hostArraySource(
  * anywhere a DataSource is taken.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { arraySource } from "@collapse/collapse";
+ *
+ * const x = new Float32Array(100 * 8 * 8 * 3); // 100 images of 8x8x3, flat
+ * const y = Array.from({ length: 100 }, (_, i) => i % 4);
  * const train = await arraySource(x, y, { batchSize: 64, shuffle: true, inputShape: [8, 8, 3] });
- * await model.fit(train, { epochs: 5 });
+ * assertEquals(train.batchesPerEpoch?.(0), 2); // 64 and 36 examples
+ * assertEquals(train.classCounts(), [25, 25, 25, 25]);
+ * // then: await model.fit(train, { epochs: 5 });
  * ```
  */
 export async function arraySource(

@@ -139,12 +139,21 @@ function nonNegativeInt(where: string, what: string, v: number): number {
  * `EarlyStopping`), optionally restoring the weights of the best epoch.
  *
  * @example
- * ```ts ignore
- * await model.fit(x, y, {
- *   epochs: 100,
- *   validationSplit: 0.2,
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { Dense, EarlyStopping, initDevice, Sequential } from "@collapse/collapse";
+ *
+ * await initDevice();
+ * const y = Array.from({ length: 64 }, (_, i) => i % 2);
+ * const x = y.map((c, i) => [c + Math.sin(i), c - Math.cos(i)]);
+ * const model = new Sequential([new Dense(2)], { inputShape: [2], seed: 0 });
+ * model.compile({ optimizer: "adamw", loss: "sparse_categorical_crossentropy" });
+ * const history = await model.fit(x, y, {
+ *   epochs: 30,
+ *   validationSplit: 0.25,
  *   callbacks: [new EarlyStopping({ monitor: "val_loss", patience: 3, restoreBestWeights: true })],
  * });
+ * assert(history.epoch.length <= 30); // fewer when val_loss stopped improving for 3 epochs
  * ```
  */
 export class EarlyStopping extends MonitorCallback {

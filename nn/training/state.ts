@@ -95,21 +95,28 @@ export function forwardOutputs(model: TrainableModel, x: Tensor, training: boole
 
 /** Something a state owns that must be freed when it is reset. */
 export interface Releasable {
+  /** Frees what the object owns. */
   dispose(): void;
 }
 
 /** The training state of one model. */
 export class TrainingState {
+  /** The model being trained. */
   readonly model: TrainableModel;
+  /** The optimizer `compile` set. */
   optimizer: Optimizer;
+  /** The loss `compile` set. */
   loss: Loss;
+  /** The metric names `compile` set (default ["accuracy"]). */
   metrics: string[];
+  /** The trainable weights packed for the optimizer (null until the first step). */
   arena: ParamArena | null = null;
   /** The trainable weights in arena order. */
   packed: Weight[] = [];
   /** Cached steps (training and evaluation), by key; freed on recompile. */
   readonly steps: Map<string, Releasable> = new Map();
 
+  /** The state of `model` trained with the resolved `compile` options. */
   constructor(model: TrainableModel, options: ResolvedCompile) {
     this.model = model;
     this.optimizer = options.optimizer;
@@ -179,12 +186,16 @@ const states = new WeakMap<object, TrainingState>();
  * optimizer, loss or metric names are an error.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { compile, Dense, DotRegressionLoss, resnet32, Sequential, SGD } from "@collapse/collapse";
+ *
+ * const model = resnet32({ numClasses: 10, head: "etf" });
  * compile(model, {
  *   optimizer: new SGD({ learningRate: 0.1, momentum: 0.9, weightDecay: 2e-4 }),
  *   loss: new DotRegressionLoss(),
  * });
- * compile(model, { optimizer: "adamw", loss: "sparse_categorical_crossentropy", metrics: ["top5"] });
+ * const mlp = new Sequential([new Dense(10)]);
+ * compile(mlp, { optimizer: "adamw", loss: "sparse_categorical_crossentropy", metrics: ["top5"] });
  * ```
  */
 export function compile(model: TrainableModel, compileOptions: CompileOptions): void {
