@@ -11,6 +11,7 @@ import { compile, type CompileOptions, type DataSource } from "./state.ts";
 
 export * from "./state.ts";
 export * from "./train_step.ts";
+export * from "./train_steps.ts";
 export * from "./fit.ts";
 export * from "./evaluate.ts";
 export * from "./predict.ts";
