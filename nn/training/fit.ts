@@ -228,14 +228,14 @@ export async function fit(
         if (failure) throw failure;
         if (n >= nextRead) {
           await settle();
-          const at = n;
+          const at = n, lrAt = lr; // the values of this step, not of the steps run meanwhile
           pending = steps.readStats().then(async (s) => {
             check(s, at);
             const now = performance.now();
             const logs: Logs = {
               loss: s.lossSum / Math.max(1, s.samples),
               accuracy: s.correct / Math.max(1, s.samples),
-              lr,
+              lr: lrAt,
               images_per_sec: s.samples / ((now - t0) / 1000),
             };
             if (every === "auto") {
