@@ -42,7 +42,7 @@ export interface ParityVariant {
  * within float32 rounding of 0 (the gradient jumps there), and at lr 0.1 the branches part by
  * 1e-1 within 20 steps (PyTorch float32 against float64 as much as collapse against float64), so
  * no step-exact comparison can hold. At these rates float32-level noise moves nothing by more than
- * 1e-4 (certified by torch_reference.py) while the changes the guard must catch move the losses,
+ * ~1e-4 (certified by torch_reference.py) while the changes the guard must catch move the losses,
  * weights or logits by 1e-2 or more.
  */
 export const PARITY = {
