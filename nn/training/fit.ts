@@ -40,6 +40,10 @@ export interface FitOptions {
   validationData?: DataInput | [ArrayInput, LabelInput];
   /** Options of the per-epoch evaluation (e.g. `neuralCollapse: true` adds val_nc1, ...). */
   validationOptions?: EvaluateOptions;
+  /**
+   * Callbacks called around the epochs and steps (progress bar, loggers, checkpoints, Keras
+   * callbacks).
+   */
   callbacks?: Callback[];
   /** Seed of the run's randomness (mixup), combined with the epoch. Default 0. */
   seed?: number;
@@ -106,6 +110,10 @@ type LoopOptions = Omit<FitOptions, "validationData" | "classWeight"> & {
  * it); the message counts epochs from 1, as the progress and summary lines do.
  */
 export class NonFiniteLossError extends Error {
+  /**
+   * The error for a non-finite loss at 0-based `epoch` and 1-based `step` of it; `detail` says
+   * where it was found.
+   */
   constructor(readonly epoch: number, readonly step: number, detail: string) {
     super(
       `collapse: fit: the loss became NaN/Inf in epoch ${epoch + 1} (counting from 1), step ` +
@@ -161,14 +169,42 @@ function checkBatch(b: Batch): void {
  * loss and accuracy are means over examples.
  *
  * @example
- * ```ts ignore
- * compile(model, { optimizer: new SGD({ learningRate: sched, momentum: 0.9, weightDecay: 2e-4 }),
- *   loss: new DotRegressionLoss() });
- * const history = await fit(model, loader, {
- *   epochs: 200, validationData: test, mixupAlpha: 1, seed: 1,
- *   callbacks: [new CheckpointCallback({ dir: "runs/a" })],
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import {
+ *   arraySource,
+ *   CheckpointCallback,
+ *   compile,
+ *   Dense,
+ *   fit,
+ *   initDevice,
+ *   Sequential,
+ *   SGD,
+ * } from "@collapse/collapse";
+ *
+ * await initDevice();
+ * const y = Array.from({ length: 60 }, (_, i) => i % 3);
+ * const x = y.map((c, i) => [c, Math.sin(i)]);
+ * const model = new Sequential([new Dense(8, { activation: "relu" }), new Dense(3)], {
+ *   inputShape: [2],
  * });
- * await fit(model, x, y, { epochs: 5, batchSize: 64, validationSplit: 0.1, classWeight: "balanced" });
+ * compile(model, {
+ *   optimizer: new SGD({ learningRate: 0.1, momentum: 0.9 }),
+ *   loss: "sparse_categorical_crossentropy",
+ * });
+ * // In-memory arrays, as Keras' fit(x, y):
+ * await fit(model, x, y, { epochs: 5, batchSize: 16, validationSplit: 0.2, classWeight: "balanced" });
+ * // Any DataSource (a Loader, an arraySource, an array of batches), with validation and callbacks:
+ * const train = await arraySource(x, y, { batchSize: 16, shuffle: true });
+ * const dir = await Deno.makeTempDir();
+ * const history = await fit(model, train, {
+ *   epochs: 3,
+ *   validationData: await arraySource(x, y),
+ *   seed: 1,
+ *   callbacks: [new CheckpointCallback({ dir })], // last.safetensors, best.safetensors
+ * });
+ * assertEquals(history.epoch, [0, 1, 2]);
+ * assertEquals(Object.keys(history.history).includes("val_accuracy"), true);
  * ```
  */
 export function fit(model: TrainableModel, data: DataInput, options?: FitOptions): Promise<History>;
