@@ -27,7 +27,7 @@ export interface FitOptions {
   epochs: number;
   /** First epoch to run (resume: the checkpoint's `epoch`). Default 0. */
   initialEpoch?: number;
-  /** Evaluated after every epoch; adds val_loss, val_accuracy, val_head/medium/tail. */
+  /** Evaluated after every epoch; adds val_loss, val_accuracy, val_head/medium/tail, val_ece. */
   validationData?: DataSource;
   /** Options of the per-epoch evaluation (e.g. `neuralCollapse: true` adds val_nc1, ...). */
   validationOptions?: EvaluateOptions;
@@ -72,6 +72,7 @@ function valLogs(r: EvaluationResult, logs: Logs): void {
   logs.val_head = r.report.head;
   logs.val_medium = r.report.medium;
   logs.val_tail = r.report.tail;
+  logs.val_ece = r.ece;
   const nc = r.neuralCollapse;
   if (nc) {
     logs.val_nc1 = nc.nc1;
