@@ -39,8 +39,9 @@ export interface FitOptions {
   /** Replay a captured step after the first (default true); false: eager every step (debugging). */
   capture?: boolean;
   /**
-   * Steps between statistic readbacks (progress, NaN check), or "auto" (default): about one
-   * readback every 2 seconds. Each readback costs >= ~10 ms on Deno.
+   * Steps between statistic readbacks (progress, NaN check), or "auto" (default): after the first
+   * and second step of every epoch, then about one readback every 2 seconds. Each readback costs
+   * >= ~10 ms on Deno.
    */
   progressEvery?: number | "auto";
   /**
@@ -179,7 +180,9 @@ export async function fit(
       let n = 0;
       let lr = NaN;
       const t0 = performance.now();
-      let readEvery = every === "auto" ? 8 : every;
+      // Readbacks: with "auto", after the first and the second step of the epoch (the progress
+      // bar shows steps and images/s at once), then about every 2 s as timed between readbacks.
+      let readEvery = every === "auto" ? 1 : every;
       let nextRead = readEvery;
       let lastRead = { t: t0, n: 0 };
       let pending: Promise<void> | null = null;
@@ -215,7 +218,9 @@ export async function fit(
         n++;
         if (failure) throw failure;
         if (n >= nextRead) {
-          await settle();
+          await settle(); // the previous readback has landed and may have moved nextRead
+        }
+        if (n >= nextRead) {
           const at = n, cur = step;
           pending = cur.readStats().then(async (s) => {
             check(s, at);
@@ -224,21 +229,27 @@ export async function fit(
               loss: s.lossSum / Math.max(1, s.steps),
               accuracy: s.correct / Math.max(1, s.steps * cur.batchSize),
               lr,
-              images_per_sec: (at * cur.batchSize) / ((now - t0) / 1000),
+              images_per_sec: ((at - lastRead.n) * cur.batchSize) / ((now - lastRead.t) / 1000),
             };
             if (every === "auto") {
-              const msPerStep = (now - lastRead.t) / Math.max(1, at - lastRead.n);
-              readEvery = Math.max(
-                1,
-                Math.min(100000, Math.round(2000 / Math.max(msPerStep, 1e-3))),
-              );
+              if (at < 2) nextRead = 2;
+              else {
+                // Timed over the steps since the previous readback (the first step of a run
+                // also compiles the pipelines: it is never the only step timed here).
+                const msPerStep = (now - lastRead.t) / Math.max(1, at - lastRead.n);
+                readEvery = Math.max(
+                  1,
+                  Math.min(100000, Math.round(2000 / Math.max(msPerStep, 1e-3))),
+                );
+                nextRead = at + readEvery;
+              }
             }
             lastRead = { t: now, n: at };
             await emit("onProgress", epoch, at, logs, ctx);
           }).catch((e) => {
             failure ??= e;
           });
-          nextRead = n + readEvery;
+          nextRead = n + readEvery; // until the readback lands (a source that never yields)
         }
       }
       await settle();
@@ -263,6 +274,7 @@ export async function fit(
       }
       history.record(epoch, logs);
       lastLogs = logs;
+      ctx.stepsPerEpoch = n;
       await emit("onEpochEnd", epoch, logs, ctx);
     }
     history.params.steps = prevSteps;

@@ -34,7 +34,7 @@ import type { Logs } from "../../nn/training/history.ts";
 import { compile, type DataSource } from "../../nn/training/state.ts";
 import { DATASETS, DataUnavailableError, prepareDataset, type PreparedData } from "./datasets.ts";
 import { parseRecipeFlags, type RecipeFlags, recipeUsage, samplerKind } from "./flags.ts";
-import { paperTop1 } from "./paper_results.ts";
+import { differingFlags, paperTop1, protocolDifferences, runBackbone } from "./paper_results.ts";
 import { effectiveLr, type RecipeSpec, scheduleParams } from "./recipe_specs.ts";
 import {
   appendMetrics,
@@ -45,11 +45,12 @@ import {
   writeConfig,
 } from "./run_dir.ts";
 import {
+  addEvaluation,
   bestRecord,
   type EpochRecord,
-  type NcRecord,
   type OutputContext,
   summaryLine,
+  trainingRecord,
   writeRunOutputs,
 } from "./run_outputs.ts";
 import {
@@ -163,21 +164,6 @@ function versions(): Record<string, string> {
   };
 }
 
-function ncRecord(nc: NcRecord | undefined): NcRecord | undefined {
-  if (!nc) return undefined;
-  return {
-    nc1: nc.nc1,
-    normalizedDistance: nc.normalizedDistance,
-    meanCosH: nc.meanCosH,
-    stdCosH: nc.stdCosH,
-    meanCosW: nc.meanCosW,
-    stdCosW: nc.stdCosW,
-    meanCosHW: nc.meanCosHW,
-    stdCosHW: nc.stdCosHW,
-    meanDiagCosHW: nc.meanDiagCosHW,
-  };
-}
-
 /**
  * Whether the neural-collapse metrics are affordable at every evaluation: their host finaliser
  * (nn/metrics/neural_collapse.ts) costs about K d^2 multiply-adds for K classes present in the test
@@ -220,27 +206,14 @@ class RecipeCallback implements Callback {
 
   async onEpochEnd(epoch: number, logs: Logs, ctx: FitContext): Promise<void> {
     const { flags, records, io } = this.o;
-    const e1 = epoch + 1;
-    const rec: EpochRecord = {
-      epoch: e1,
-      lr: logs.lr,
-      train_loss: logs.loss,
-      train_accuracy: logs.accuracy * 100,
-      images_per_sec: logs.images_per_sec,
-      epoch_seconds: (performance.now() - this.#t0) / 1000,
-    };
+    const e1 = epoch + 1; // epochs completed
+    const rec = trainingRecord(epoch, logs, (performance.now() - this.#t0) / 1000);
     if (e1 % flags.evalEvery === 0 || e1 === ctx.epochs) {
       const r = await evaluate(this.o.model, this.o.test, {
         neuralCollapse: this.o.neuralCollapse,
         groups: this.o.data.groups,
       });
-      rec.test_loss = r.loss;
-      rec.top1 = r.report.top1 * 100;
-      rec.head = r.report.head * 100;
-      rec.medium = r.report.medium * 100;
-      rec.tail = r.report.tail * 100;
-      rec.per_class = r.report.perClass.map((a) => a * 100);
-      rec.nc = ncRecord(r.neuralCollapse);
+      addEvaluation(rec, r);
     }
     await appendMetrics(flags.out, rec);
     records.push(rec);
@@ -248,7 +221,7 @@ class RecipeCallback implements Callback {
     if (rec.top1 !== undefined && best === rec) {
       await ctx.saveCheckpoint(`${flags.out}/${BEST_CHECKPOINT}`, e1, {
         top1: rec.top1,
-        bestEpoch: e1,
+        bestEpoch: epoch,
       });
     }
     await ctx.saveCheckpoint(`${flags.out}/${LAST_CHECKPOINT}`, e1, {
@@ -444,7 +417,7 @@ async function run(spec: RecipeSpec, flags: RecipeFlags, io: RecipeIO): Promise<
       trainableParameters: paramCount,
       featureDim,
       neuralCollapse,
-      paperTop1: paperTop1(spec.name, flags.ratio) ?? null,
+      paperTop1: paperTop1(spec.name, flags.ratio, { backbone: runBackbone(spec, flags) }) ?? null,
     },
     data: {
       key: data.key,
@@ -469,7 +442,8 @@ async function run(spec: RecipeSpec, flags: RecipeFlags, io: RecipeIO): Promise<
       ...(flags.resume ? [{ at: new Date().toISOString(), fromEpoch: initialEpoch }] : []),
     ],
   };
-  const kept = await truncateMetricsAfterEpoch(out, initialEpoch);
+  // metrics.jsonl holds 0-based epoch indices: keep epochs 0 .. initialEpoch - 1.
+  const kept = await truncateMetricsAfterEpoch(out, initialEpoch - 1);
   await writeConfig(out, config);
   const records = (await readMetrics(out)) as EpochRecord[];
   if (flags.resume) {
@@ -507,6 +481,8 @@ async function run(spec: RecipeSpec, flags: RecipeFlags, io: RecipeIO): Promise<
     adapter: adapterText(),
     config: { ...config, adapter: adapterText() },
     notes,
+    backbone: runBackbone(spec, flags),
+    protocolDifferences: protocolDifferences(spec, flags),
   };
   try {
     const train = await sourceOf(trainLoader, true);
@@ -535,12 +511,19 @@ async function run(spec: RecipeSpec, flags: RecipeFlags, io: RecipeIO): Promise<
   }
   await writeRunOutputs(out, records, outputs);
   const best = bestRecord(records);
-  const paper = paperTop1(spec.name, flags.ratio);
+  const paper = paperTop1(spec.name, flags.ratio, { backbone: runBackbone(spec, flags) });
   io.out(
-    `done: best top-1 ${best?.top1?.toFixed(2) ?? "n/a"}% (epoch ${best?.epoch ?? "-"})` +
-      (paper !== undefined ? `, paper ${paper}%` : "") + `; report: ${out}/report.md`,
+    `done: best top-1 ${best?.top1 !== undefined ? (best.top1 * 100).toFixed(2) : "n/a"}% ` +
+      `(epoch ${best ? best.epoch + 1 : "-"})` +
+      (paper !== undefined ? `, paper ${paper}%${comparability(outputs)}` : "") +
+      `; report: ${out}/report.md`,
   );
   return 0;
+}
+
+function comparability(outputs: OutputContext): string {
+  const d = outputs.protocolDifferences ?? [];
+  return d.length ? ` (not comparable: ${differingFlags(d)} differ)` : "";
 }
 
 /** Entry point of a recipe file: runs it with `Deno.args` and exits with its code. */
