@@ -93,7 +93,7 @@ function checkSvg(text: string, file: string): void {
   for (const t of text.split(/<[^>]*>/)) assert(!/&(?!amp;|lt;|gt;|quot;|apos;)/.test(t), file);
 }
 
-const TIMING = new Set(["images_per_sec", "epoch_seconds"]);
+const TIMING = new Set(["images_per_sec", "epoch_seconds", "eval_images_per_sec"]);
 
 interface RecipeExpect {
   recipe: RecipeName;

@@ -25,20 +25,10 @@ import {
   textWidth,
 } from "../recipes/lib/svg_plot.ts";
 import type { EvaluationResult } from "../nn/training/evaluate.ts";
+import { CIFAR10_CLASSES, CIFAR10_LT_COUNTS } from "./fixtures/cifar10_lt.ts";
 
-const CIFAR10 = [
-  "airplane",
-  "automobile",
-  "bird",
-  "cat",
-  "deer",
-  "dog",
-  "frog",
-  "horse",
-  "ship",
-  "truck",
-];
-const COUNTS = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50];
+const CIFAR10 = [...CIFAR10_CLASSES];
+const COUNTS = [...CIFAR10_LT_COUNTS];
 
 function evaluation(top1: number, ece: number): EvaluationResult {
   const perClass = CIFAR10.map((_, k) => top1 + (k < 3 ? 0.1 : k > 6 ? -0.1 : 0));

@@ -59,6 +59,8 @@ export interface EpochRecord extends MetricsRecord {
   tail?: number;
   /** Expected calibration error, 15 bins, a fraction. */
   ece?: number;
+  /** Test images evaluated per second (the evaluation's wall time). */
+  eval_images_per_sec?: number;
   per_class?: number[];
   calibration?: CalibrationRecord;
   nc?: NcRecord;
@@ -118,9 +120,17 @@ function ncRecord(nc: NcRecord | undefined): NcRecord | undefined {
   };
 }
 
-/** Adds an evaluation's results (test loss, accuracies, ECE and its bins, NC metrics) to `rec`. */
-export function addEvaluation(rec: EpochRecord, r: EvaluationResult): EpochRecord {
+/**
+ * Adds an evaluation's results (test loss, accuracies, ECE and its bins, NC metrics) to `rec`;
+ * with `seconds`, the evaluation's wall time, also its images/s.
+ */
+export function addEvaluation(
+  rec: EpochRecord,
+  r: EvaluationResult,
+  seconds?: number,
+): EpochRecord {
   rec.test_loss = r.loss;
+  if (seconds !== undefined && seconds > 0) rec.eval_images_per_sec = r.count / seconds;
   rec.top1 = r.report.top1;
   rec.head = r.report.head;
   rec.medium = r.report.medium;

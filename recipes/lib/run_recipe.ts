@@ -209,11 +209,12 @@ class RecipeCallback implements Callback {
     const e1 = epoch + 1; // epochs completed
     const rec = trainingRecord(epoch, logs, (performance.now() - this.#t0) / 1000);
     if (e1 % flags.evalEvery === 0 || e1 === ctx.epochs) {
+      const t = performance.now();
       const r = await evaluate(this.o.model, this.o.test, {
         neuralCollapse: this.o.neuralCollapse,
         groups: this.o.data.groups,
       });
-      addEvaluation(rec, r);
+      addEvaluation(rec, r, (performance.now() - t) / 1000);
     }
     await appendMetrics(flags.out, rec);
     records.push(rec);

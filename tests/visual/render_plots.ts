@@ -13,24 +13,14 @@
 import { parseArgs } from "jsr:@std/cli@^1.0.32/parse-args";
 import { readMetrics } from "../../recipes/lib/run_dir.ts";
 import { type EpochRecord, PLOT_FILES, renderPlots } from "../../recipes/lib/run_outputs.ts";
+import { CIFAR10_CLASSES, CIFAR10_LT_COUNTS } from "../fixtures/cifar10_lt.ts";
 
 const args = parseArgs(Deno.args, { string: ["out", "run"], default: { out: "runs/plots_check" } });
 const out = args.out as string;
 await Deno.mkdir(out, { recursive: true });
 
-const CIFAR10 = [
-  "airplane",
-  "automobile",
-  "bird",
-  "cat",
-  "deer",
-  "dog",
-  "frog",
-  "horse",
-  "ship",
-  "truck",
-];
-const COUNTS = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50];
+const CIFAR10 = [...CIFAR10_CLASSES];
+const COUNTS = [...CIFAR10_LT_COUNTS];
 
 /** Deterministic synthetic records: smooth curves with a little seeded noise. */
 function synthetic(epochs: number, K: number): EpochRecord[] {
