@@ -8,10 +8,9 @@
 // (the real class names and long-tail counts; accuracies chosen so that labels crowd as they do
 // in real runs: airplane/automobile near the top, ship/truck close together in the tail, medium
 // and tail curves that coincide), plus a 2-epoch run (integer epoch ticks) and a 100-class run.
-// With --run it draws a finished run folder's metrics.jsonl and config.json instead.
+// With --run DIR it renders the SVG files of a run folder (or a sweep root's table.svg) as they are.
 // deno-lint-ignore no-import-prefix -- a script, importable by URL like the library
 import { parseArgs } from "jsr:@std/cli@^1.0.32/parse-args";
-import { readMetrics } from "../../recipes/lib/run_dir.ts";
 import { type EpochRecord, PLOT_FILES, renderPlots } from "../../recipes/lib/run_outputs.ts";
 import { CIFAR10_CLASSES, CIFAR10_LT_COUNTS } from "../fixtures/cifar10_lt.ts";
 
@@ -81,15 +80,13 @@ interface Case {
 }
 
 const cases: Case[] = [];
+/** SVG files to render as they are (a run folder's own plots, a sweep's table.svg). */
+const files: string[] = [];
 if (args.run) {
-  const config = JSON.parse(await Deno.readTextFile(`${args.run}/config.json`));
-  cases.push({
-    name: "run",
-    records: (await readMetrics(args.run as string)) as EpochRecord[],
-    classNames: config.data.classNames ??
-      Array.from({ length: config.data.numClasses }, (_, k) => String(k)),
-    trainCounts: config.data.trainCounts,
-  });
+  for (const e of Deno.readDirSync(args.run as string)) {
+    if (e.isFile && e.name.endsWith(".svg")) files.push(`${args.run}/${e.name}`);
+  }
+  files.sort();
 } else {
   cases.push({
     name: "cifar10_200",
@@ -111,32 +108,36 @@ if (args.run) {
     trainCounts: Array.from({ length: K }, (_, k) => Math.floor(500 * 0.01 ** (k / (K - 1)))),
   });
 }
-
-const chromium = Deno.env.get("CHROMIUM") ?? "chromium";
 for (const c of cases) {
   const plots = renderPlots(c.records, { title: `check ${c.name}`, ...c });
   for (const file of PLOT_FILES) {
-    const svg = plots[file];
-    const base = `${out}/${c.name}_${file.replace(".svg", "")}`;
-    await Deno.writeTextFile(`${base}.svg`, svg);
-    const w = Number(svg.match(/width="(\d+)"/)![1]), h = Number(svg.match(/height="(\d+)"/)![1]);
-    const r = await new Deno.Command(chromium, {
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--hide-scrollbars",
-        `--window-size=${w},${h}`,
-        `--screenshot=${await Deno.realPath(out)}/${base.split("/").pop()}.png`,
-        `file://${await Deno.realPath(`${base}.svg`)}`,
-      ],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (!r.success) {
-      console.error(new TextDecoder().decode(r.stderr));
-      Deno.exit(1);
-    }
-    console.log(`${base}.png`);
+    const path = `${out}/${c.name}_${file}`;
+    await Deno.writeTextFile(path, plots[file]);
+    files.push(path);
   }
+}
+
+const chromium = Deno.env.get("CHROMIUM") ?? "chromium";
+for (const file of files) {
+  const svg = await Deno.readTextFile(file);
+  const w = Number(svg.match(/width="(\d+)"/)![1]), h = Number(svg.match(/height="(\d+)"/)![1]);
+  const png = `${await Deno.realPath(out)}/${file.split("/").pop()!.replace(/\.svg$/, "")}.png`;
+  const r = await new Deno.Command(chromium, {
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--hide-scrollbars",
+      `--window-size=${w},${h}`,
+      `--screenshot=${png}`,
+      `file://${await Deno.realPath(file)}`,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!r.success) {
+    console.error(new TextDecoder().decode(r.stderr));
+    Deno.exit(1);
+  }
+  console.log(png);
 }
