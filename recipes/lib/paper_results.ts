@@ -127,6 +127,15 @@ export function runBackbone(spec: RecipeSpec, flags: RecipeFlags): string {
   return typeof own === "string" ? own : spec.backbone.kind;
 }
 
+/** The recipes whose defaults are the paper's protocol (the official configs). */
+const PAPER_PROTOCOL_RECIPES = new Set([
+  "cifar10_lt",
+  "cifar100_lt",
+  "svhn_lt",
+  "stl10_lt",
+  "imagenet_lt",
+]);
+
 /** Settings that do not change what is trained (where data live, logging, resuming, seeds). */
 const NOT_PROTOCOL = new Set([
   "dataDir",
@@ -141,6 +150,7 @@ const NOT_PROTOCOL = new Set([
   "evalOnly",
   "config",
   "printConfig",
+  "extend",
   "extra",
 ]);
 
@@ -157,13 +167,14 @@ function show(v: unknown): string {
  * paper's settings) and from the method the published number is for; one phrase per difference,
  * e.g. "--epochs 2 (the paper: 200)", "--limit 256 (the paper: every image)". Empty when the run
  * is comparable with the published number. The seed, folders, logging and `--eval-every` do not
- * count.
+ * count. Empty for recipes whose defaults are not the paper's (CUB: the paper has no CUB setting).
  */
 export function protocolDifferences(
   spec: RecipeSpec,
   flags: RecipeFlags,
   method: PaperMethod = "etf+dr",
 ): string[] {
+  if (!PAPER_PROTOCOL_RECIPES.has(spec.name)) return [];
   const out: string[] = [];
   if (flags.limit !== undefined) out.push(`--limit ${flags.limit} (the paper: every image)`);
   const defaults = spec.defaults as unknown as Record<string, unknown>;
