@@ -305,19 +305,31 @@ async function estimate(o: Options): Promise<string> {
   return lines.join("\n");
 }
 
-async function measure(o: Options): Promise<void> {
+/** Measures every backbone and dataset of the grid; returns how many measurements failed. */
+async function measure(o: Options): Promise<number> {
   const ctx = await initDevice();
   const adapter = adapterKey(ctx.adapter);
-  const got = new Map<string, Throughput>();
+  let failed = 0;
   for (const b of o.grid.backbones) {
     for (const d of o.grid.datasets) {
       if (b !== "resnet32" && !recipesTakeBackbone(recipeOf(d))) continue;
       const batch = batchOf(o, d);
       console.error(`collapse: measuring ${b} on ${d} (batch ${batch}) ...`);
       const t0 = performance.now();
-      const m = await measureThroughput(d, b, batch);
+      let m: Awaited<ReturnType<typeof measureThroughput>>;
+      try {
+        m = await measureThroughput(d, b, batch);
+      } catch (e) {
+        failed++;
+        console.error(`collapse: ${b} on ${d}: measurement failed: ${(e as Error).message}`);
+        continue;
+      }
       const t: Throughput = { ...m, source: `measured ${new Date().toISOString().slice(0, 10)}` };
-      got.set(throughputKey(adapter, b, d, batch), t);
+      // Cached at once: a later failure keeps what was measured.
+      await writeThroughputCache(
+        o.dataDir ?? defaultDataDir(),
+        new Map([[throughputKey(adapter, b, d, batch), t]]),
+      );
       console.error(
         `collapse: ${b} on ${d}: ${m.train.toFixed(1)} img/s training, ${
           m.eval?.toFixed(1)
@@ -325,7 +337,7 @@ async function measure(o: Options): Promise<void> {
       );
     }
   }
-  await writeThroughputCache(o.dataDir ?? defaultDataDir(), got);
+  return failed;
 }
 
 async function main(): Promise<number> {
@@ -335,9 +347,9 @@ async function main(): Promise<number> {
     return 0;
   }
   if (o.measure) {
-    await measure(o);
+    const failed = await measure(o);
     console.log(wrap(await estimate(o)));
-    return 0;
+    return failed ? 1 : 0;
   }
   if (o.tableOnly) {
     const t = await writePaperTable(o.out, o.grid, o.settings);
