@@ -55,6 +55,7 @@ function evaluation(top1: number, ece: number): EvaluationResult {
     correct: [],
     total: [],
     count: 100,
+    metrics: {},
     neuralCollapse: {
       nc1: 1.5,
       normalizedDistance: 0.8,

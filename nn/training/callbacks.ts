@@ -8,6 +8,7 @@
  * @module
  */
 import { parseSafetensorsHeader } from "../io/safetensors.ts";
+import { checkChoice, checkOptions, type OptionKeys, optionKeys } from "../options.ts";
 import type { Optimizer } from "../optimizers/optimizer.ts";
 import type { Trainable } from "../types.ts";
 import type { History, Logs } from "./history.ts";
@@ -107,7 +108,8 @@ export class ProgressBarCallback implements Callback {
 
   /** A progress bar drawing on `options.writable` (default stderr). */
   constructor(options: ProgressBarOptions = {}) {
-    this.#opts = options;
+    checkOptions("new ProgressBarCallback()", options, PROGRESS_KEYS);
+    this.#opts = options ?? {};
   }
 
   #bar(): string {
@@ -227,10 +229,26 @@ export interface LoggerOptions {
   append?: boolean;
 }
 
+const PROGRESS_KEYS: OptionKeys = optionKeys<ProgressBarOptions>({
+  writable: true,
+  barLength: true,
+  interval: true,
+});
+const LOGGER_KEYS: OptionKeys = optionKeys<LoggerOptions>({ append: true });
+const CHECKPOINT_KEYS: OptionKeys = optionKeys<CheckpointOptions>({
+  dir: true,
+  monitor: true,
+  mode: true,
+  saveLast: true,
+  saveBest: true,
+});
+
 /** Writes one JSON object per epoch ({epoch, ...logs, time}) to a `.jsonl` file. */
 export class JsonlLogger implements Callback {
   #t0 = 0;
-  constructor(readonly path: string, readonly options: LoggerOptions = {}) {}
+  constructor(readonly path: string, readonly options: LoggerOptions = {}) {
+    checkOptions("new JsonlLogger()", options, LOGGER_KEYS);
+  }
 
   async onTrainBegin(ctx: FitContext): Promise<void> {
     this.#t0 = Date.now();
@@ -253,7 +271,9 @@ export class JsonlLogger implements Callback {
  */
 export class CsvLogger implements Callback {
   #keys: string[] | null = null;
-  constructor(readonly path: string, readonly options: LoggerOptions = {}) {}
+  constructor(readonly path: string, readonly options: LoggerOptions = {}) {
+    checkOptions("new CsvLogger()", options, LOGGER_KEYS);
+  }
 
   async onTrainBegin(ctx: FitContext): Promise<void> {
     this.#keys = null;
@@ -313,9 +333,19 @@ export class CheckpointCallback implements Callback {
   #warned = false;
 
   constructor(options: CheckpointOptions) {
+    checkOptions("new CheckpointCallback()", options, CHECKPOINT_KEYS, { required: ["dir"] });
     this.dir = options.dir;
     this.monitor = options.monitor ?? "val_accuracy";
-    const mode = options.mode ?? "auto";
+    const mode = checkChoice(
+      "new CheckpointCallback()",
+      "mode",
+      options.mode ?? "auto",
+      [
+        "auto",
+        "min",
+        "max",
+      ] as const,
+    );
     this.mode = mode === "auto" ? (this.monitor.includes("loss") ? "min" : "max") : mode;
     this.saveLast = options.saveLast ?? true;
     this.saveBest = options.saveBest ?? true;
