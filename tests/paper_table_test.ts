@@ -60,7 +60,8 @@ function sweep(extra: string[] = []) {
 async function finished(name: string): Promise<boolean> {
   try {
     const lines = (await Deno.readTextFile(`${OUT}/${name}/metrics.jsonl`)).trim().split("\n");
-    return lines.length === 2 && (await Deno.stat(`${OUT}/${name}/report.md`)).isFile;
+    const report = await Deno.readTextFile(`${OUT}/${name}/report.md`);
+    return lines.length === 2 && report.includes("- epochs run: 2;");
   } catch {
     return false;
   }

@@ -7,9 +7,12 @@ import { assert, assertEquals, assertFalse, assertStringIncludes } from "@std/as
 import { parseRecipeFlags } from "../recipes/lib/flags.ts";
 import { differingFlags, protocolDifferences } from "../recipes/lib/paper_results.ts";
 import { RECIPES } from "../recipes/lib/recipe_specs.ts";
+import { runState } from "../recipes/lib/paper_grid.ts";
+import { appendMetrics, writeConfig } from "../recipes/lib/run_dir.ts";
 import {
   addEvaluation,
   type EpochRecord,
+  epochsInReport,
   type OutputContext,
   renderPlots,
   renderRunReport,
@@ -268,4 +271,22 @@ Deno.test("plots: one neural-collapse panel per metric with its ETF target; cali
     references: [{ value: 3, label: "three" }],
   });
   assertStringIncludes(svg, "three");
+});
+
+Deno.test("paper grid: a run is finished only once its final report is written", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    assertEquals((await runState(`${dir}/none`)).status, "missing");
+    await writeConfig(dir, { flags: { epochs: 2 } });
+    for (const r of records(2)) await appendMetrics(dir, r);
+    // Killed between the last metrics line and the report: the report is the epoch-1 one.
+    await Deno.writeTextFile(`${dir}/report.md`, renderRunReport(records(1), CTX));
+    assertEquals(epochsInReport(await Deno.readTextFile(`${dir}/report.md`)), 1);
+    assertEquals((await runState(dir)).status, "started");
+    await Deno.writeTextFile(`${dir}/report.md`, renderRunReport(records(2), CTX));
+    const st = await runState(dir);
+    assertEquals([st.status, st.epochsDone, st.epochs], ["finished", 2, 2]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -12,7 +12,7 @@ import { join } from "jsr:@std/path@^1/join";
 import { pathExists } from "../../data/path_exists.ts";
 import type { PaperMethod } from "./paper_results.ts";
 import { CONFIG_FILE, readConfig, readMetrics } from "./run_dir.ts";
-import type { EpochRecord } from "./run_outputs.ts";
+import { type EpochRecord, epochsInReport } from "./run_outputs.ts";
 import { type RecipeName, RECIPES, type RecipeSpec } from "./recipe_specs.ts";
 
 /** The datasets of the paper's CIFAR-style table. */
@@ -135,7 +135,10 @@ export interface RunState {
   config?: Record<string, unknown>;
 }
 
-/** Reads a run folder's state from its config.json, metrics.jsonl and report.md. */
+/**
+ * Reads a run folder's state from its config.json, metrics.jsonl and report.md: "finished" when
+ * every epoch is in the metrics, the last evaluated, and report.md is the final one.
+ */
 export async function runState(dir: string): Promise<RunState> {
   if (!(await pathExists(join(dir, CONFIG_FILE)))) {
     const started = await pathExists(dir);
@@ -146,9 +149,14 @@ export async function runState(dir: string): Promise<RunState> {
   const flags = (config?.flags ?? {}) as { epochs?: number };
   const epochs = flags.epochs;
   const lastEpoch = records.length ? records[records.length - 1].epoch : -1;
+  // Finished: every epoch in the metrics, the last one evaluated, and the final report written
+  // (the report follows the metrics line, so a run killed in between is not finished).
+  let reported: number | undefined;
+  try {
+    reported = epochsInReport(await Deno.readTextFile(join(dir, "report.md")));
+  } catch { /* no report yet */ }
   const finished = epochs !== undefined && lastEpoch + 1 >= epochs &&
-    typeof records[records.length - 1].top1 === "number" &&
-    (await pathExists(join(dir, "report.md")));
+    typeof records[records.length - 1].top1 === "number" && reported === lastEpoch + 1;
   return {
     status: finished ? "finished" : "started",
     epochsDone: lastEpoch + 1,

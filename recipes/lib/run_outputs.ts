@@ -348,6 +348,18 @@ export function lastEvaluated(records: readonly EpochRecord[]): EpochRecord | un
   return ev[ev.length - 1];
 }
 
+const EPOCHS_RUN_NOTE = "epochs run: ";
+
+/**
+ * The number of epochs a report.md was written for (its "epochs run: N" line), or undefined. The
+ * report is rewritten after the metrics line of every epoch, so a report that states the run's
+ * last epoch is the run's final report.
+ */
+export function epochsInReport(markdown: string): number | undefined {
+  const m = markdown.match(new RegExp(`^- ${EPOCHS_RUN_NOTE}(\\d+);`, "m"));
+  return m ? Number(m[1]) : undefined;
+}
+
 /** The markdown report. */
 export function renderRunReport(records: readonly EpochRecord[], ctx: OutputContext): string {
   const ev = evaluated(records);
@@ -372,7 +384,7 @@ export function renderRunReport(records: readonly EpochRecord[], ctx: OutputCont
     nc: last?.nc ? { ...last.nc } : undefined,
     imagesPerSec: speeds.length ? speeds.reduce((a, b) => a + b, 0) / speeds.length : NaN,
     adapter: ctx.adapter,
-    notes: [`epochs run: ${epochsRun}; evaluated: ${ev.length}`, ...ctx.notes],
+    notes: [`${EPOCHS_RUN_NOTE}${epochsRun}; evaluated: ${ev.length}`, ...ctx.notes],
   });
 }
 
