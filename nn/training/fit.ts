@@ -100,12 +100,15 @@ type LoopOptions = Omit<FitOptions, "validationData" | "classWeight"> & {
   validationData?: DataSource;
 };
 
-/** Error raised by the NaN/Inf guard. */
+/**
+ * Error raised by the NaN/Inf guard. `epoch` is the 0-based epoch index (as callbacks receive
+ * it); the message counts epochs from 1, as the progress and summary lines do.
+ */
 export class NonFiniteLossError extends Error {
   constructor(readonly epoch: number, readonly step: number, detail: string) {
     super(
-      `collapse: fit: the loss became NaN/Inf in epoch ${epoch} (0-based), step ${step} ` +
-        `(1-based within the epoch)${detail}; the weights are no longer usable. ` +
+      `collapse: fit: the loss became NaN/Inf in epoch ${epoch + 1} (counting from 1), step ` +
+        `${step} of the epoch${detail}; the weights are no longer usable. ` +
         "Lower the learning rate, check the inputs and labels, or resume from the last checkpoint.",
     );
     this.name = "NonFiniteLossError";

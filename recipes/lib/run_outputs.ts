@@ -121,29 +121,34 @@ function ncRecord(nc: NcRecord | undefined): NcRecord | undefined {
 }
 
 /**
- * Adds an evaluation's results (test loss, accuracies, ECE and its bins, NC metrics) to `rec`;
- * with `seconds`, the evaluation's wall time, also its images/s.
+ * An evaluation's fields of a record (test loss, accuracies, ECE and its bins, NC metrics); with
+ * `seconds`, the evaluation's wall time, also its images/s.
  */
+export function evaluationFields(r: EvaluationResult, seconds?: number): Partial<EpochRecord> {
+  const f: Partial<EpochRecord> = { test_loss: r.loss };
+  if (seconds !== undefined && seconds > 0) f.eval_images_per_sec = r.count / seconds;
+  f.top1 = r.report.top1;
+  f.head = r.report.head;
+  f.medium = r.report.medium;
+  f.tail = r.report.tail;
+  f.ece = r.ece;
+  f.per_class = r.report.perClass;
+  f.calibration = {
+    count: r.calibration.bins.map((b) => b.count),
+    confidence: r.calibration.bins.map((b) => b.confidence),
+    accuracy: r.calibration.bins.map((b) => b.accuracy),
+  };
+  f.nc = ncRecord(r.neuralCollapse);
+  return f;
+}
+
+/** Adds {@linkcode evaluationFields} to `rec`. */
 export function addEvaluation(
   rec: EpochRecord,
   r: EvaluationResult,
   seconds?: number,
 ): EpochRecord {
-  rec.test_loss = r.loss;
-  if (seconds !== undefined && seconds > 0) rec.eval_images_per_sec = r.count / seconds;
-  rec.top1 = r.report.top1;
-  rec.head = r.report.head;
-  rec.medium = r.report.medium;
-  rec.tail = r.report.tail;
-  rec.ece = r.ece;
-  rec.per_class = r.report.perClass;
-  rec.calibration = {
-    count: r.calibration.bins.map((b) => b.count),
-    confidence: r.calibration.bins.map((b) => b.confidence),
-    accuracy: r.calibration.bins.map((b) => b.accuracy),
-  };
-  rec.nc = ncRecord(r.neuralCollapse);
-  return rec;
+  return Object.assign(rec, evaluationFields(r, seconds));
 }
 
 const pct = (v: number | undefined | null) =>
