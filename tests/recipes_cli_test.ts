@@ -366,7 +366,7 @@ Deno.test(
     );
     assert(!(await pathExists(`${k}/run.lock`)));
     const records = await readMetrics(k);
-    assertEquals(records.map((r) => r.epoch), Array.from({ length: 24 }, (_, j) => j + 1));
+    assertEquals(records.map((r) => r.epoch), Array.from({ length: 24 }, (_, j) => j));
   },
 );
 
