@@ -15,10 +15,13 @@ import type { History, Logs } from "./history.ts";
 
 /** What callbacks see of a running `fit`. */
 export interface FitContext {
+  /** The model being trained. */
   model: Trainable;
+  /** Its optimizer. */
   optimizer: Optimizer;
   /** Total epochs (the run ends after epoch `epochs - 1`). */
   epochs: number;
+  /** The first epoch of this run (0, or the epoch a resumed run starts at). */
   initialEpoch: number;
   /**
    * Steps of the current epoch when known (from the data, the option, or the previous epoch); in
@@ -29,6 +32,7 @@ export interface FitContext {
   batchSize: number;
   /** Set to true to stop after the current epoch (like Keras' `model.stop_training`). */
   stopTraining: boolean;
+  /** The run's per-epoch logs so far. */
   history: History;
   /** The error that ended training, seen by `onTrainEnd` (undefined on success). */
   error?: unknown;
@@ -41,7 +45,9 @@ export interface FitContext {
 
 /** Hooks of a training run; every hook is optional and may be async. */
 export interface Callback {
+  /** Called once before the first epoch. */
   onTrainBegin?(ctx: FitContext): void | Promise<void>;
+  /** Called before each epoch (0-based `epoch`). */
   onEpochBegin?(epoch: number, ctx: FitContext): void | Promise<void>;
   /**
    * Called at each readback of the GPU statistics (never every step: by default after the first
@@ -246,10 +252,14 @@ const CHECKPOINT_KEYS: OptionKeys = optionKeys<CheckpointOptions>({
 /** Writes one JSON object per epoch ({epoch, ...logs, time}) to a `.jsonl` file. */
 export class JsonlLogger implements Callback {
   #t0 = 0;
+  /**
+   * A logger writing to `path` (appending when resuming, unless `options.append` says otherwise).
+   */
   constructor(readonly path: string, readonly options: LoggerOptions = {}) {
     checkOptions("new JsonlLogger()", options, LOGGER_KEYS);
   }
 
+  /** Empties the file, unless the run appends to it. */
   async onTrainBegin(ctx: FitContext): Promise<void> {
     this.#t0 = Date.now();
     if (!(this.options.append ?? ctx.initialEpoch > 0)) await Deno.writeTextFile(this.path, "");
@@ -271,10 +281,14 @@ export class JsonlLogger implements Callback {
  */
 export class CsvLogger implements Callback {
   #keys: string[] | null = null;
+  /**
+   * A logger writing to `path` (appending when resuming, unless `options.append` says otherwise).
+   */
   constructor(readonly path: string, readonly options: LoggerOptions = {}) {
     checkOptions("new CsvLogger()", options, LOGGER_KEYS);
   }
 
+  /** Empties the file or, when appending, reads the column order of its header. */
   async onTrainBegin(ctx: FitContext): Promise<void> {
     this.#keys = null;
     const append = this.options.append ?? ctx.initialEpoch > 0;
@@ -321,17 +335,23 @@ export interface CheckpointOptions {
  * replaces the best checkpoint with a better one).
  */
 export class CheckpointCallback implements Callback {
+  /** The folder of the checkpoints. */
   readonly dir: string;
+  /** The metric that picks the best checkpoint. */
   readonly monitor: string;
+  /** Whether a larger ("max") or smaller ("min") monitored value is better. */
   readonly mode: "max" | "min";
+  /** Whether `last.safetensors` is written after every epoch. */
   readonly saveLast: boolean;
+  /** Whether `best.safetensors` is written when the monitored value improves. */
   readonly saveBest: boolean;
   /** Best monitored value so far (NaN before any). */
-  best = NaN;
+  best: number = NaN;
   /** Epoch (0-based) of the best value. */
-  bestEpoch = -1;
+  bestEpoch: number = -1;
   #warned = false;
 
+  /** A checkpoint callback writing into `options.dir`. */
   constructor(options: CheckpointOptions) {
     checkOptions("new CheckpointCallback()", options, CHECKPOINT_KEYS, { required: ["dir"] });
     this.dir = options.dir;
@@ -361,6 +381,7 @@ export class CheckpointCallback implements Callback {
     return `${this.dir}/best.safetensors`;
   }
 
+  /** Creates the folder; a resumed run reads the best value so far from `best.safetensors`. */
   async onTrainBegin(ctx: FitContext): Promise<void> {
     await Deno.mkdir(this.dir, { recursive: true });
     this.best = NaN;

@@ -81,6 +81,7 @@ export interface EvaluationResult {
   report: AccuracyReport;
   /** Per-class correct and total counts. */
   correct: number[];
+  /** Examples of each class seen. */
   total: number[];
   /** Examples seen. */
   count: number;
@@ -90,8 +91,11 @@ export interface EvaluationResult {
   metrics: Record<string, number>;
 }
 
-interface Accumulators {
+/** The GPU accumulators of an {@link EvalStep}, sized for K classes and features of dimension d. */
+export interface EvalAccumulators {
+  /** Number of classes. */
   K: number;
+  /** Feature dimension of the NC statistics (0 when they are not gathered). */
   d: number;
   /**
    * f32[1 + 2K + 3B]: loss sum, correct per class, total per class, then per confidence bin the
@@ -108,9 +112,12 @@ interface Accumulators {
 
 /** The evaluation step of one model for one batch size (kept across calls). */
 export class EvalStep {
+  /** The step's input batch tensor, written before each run. */
   readonly x: Tensor;
+  /** The step's label tensor, written before each run. */
   readonly labels: Tensor;
-  accs: Accumulators | null = null;
+  /** The accumulators the runs add into (allocated at the first run). */
+  accs: EvalAccumulators | null = null;
   /** Calibration thresholds [1, B + 1] (see `calibrationEdges`). */
   readonly edges: Tensor;
   /** [B + 1, B]: bin membership = (c > t_{b-1}) - (c > t_b) as one matmul. */
@@ -118,6 +125,10 @@ export class EvalStep {
   #captured: CapturedStep | null = null;
   #runs = 0;
 
+  /**
+   * An evaluation step of `model` for batches of `shape`, with NC statistics, the loss and top-k
+   * counts as asked.
+   */
   constructor(
     readonly model: TrainableModel,
     readonly shape: readonly number[],
@@ -232,6 +243,7 @@ export class EvalStep {
     engine().flush();
   }
 
+  /** Frees the step's tensors and its captured replay. */
   dispose(): void {
     this.#captured?.dispose();
     this.x.dispose();
@@ -288,8 +300,27 @@ function checkBatch(batch: Batch): void {
  * (classifier W = M^T for the ETF head, the Dense kernel^T for a learnable head). One readback.
  *
  * @example
- * ```ts ignore
- * const r = await evaluate(model, testLoader, { neuralCollapse: true });
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import {
+ *   arraySource,
+ *   Classifier,
+ *   compile,
+ *   Dense,
+ *   DotRegressionLoss,
+ *   ETFClassifier,
+ *   evaluate,
+ *   initDevice,
+ * } from "@collapse/collapse";
+ *
+ * await initDevice();
+ * // A backbone giving 16 features, then the fixed ETF head over 4 classes.
+ * const model = new Classifier(new Dense(16, { activation: "relu" }), new ETFClassifier(4));
+ * compile(model, { optimizer: "sgd", loss: new DotRegressionLoss() });
+ * const y = Array.from({ length: 40 }, (_, i) => i % 4);
+ * const test = await arraySource(y.map((c) => [c, 1 - c, c * c]), y, { batchSize: 16 });
+ * const r = await evaluate(model, test, { neuralCollapse: true });
+ * assertEquals(r.count, 40);
  * console.log(r.accuracy, r.report.tail, r.neuralCollapse?.nc1);
  * ```
  */
