@@ -99,7 +99,39 @@ export function hasDevice(): boolean {
   return resolved !== null;
 }
 
+/**
+ * Sets a private `XDG_RUNTIME_DIR` (created with mode 0700) for this process when it is unset or
+ * not an absolute path, as on a server or in a container without a login session: Mesa's drivers
+ * connect to Wayland while the adapter is enumerated, and libwayland prints
+ * `error: XDG_RUNTIME_DIR is invalid or not set in the environment.` otherwise. Best effort: without
+ * the permissions to read the environment or create the folder, nothing changes. Returns the folder
+ * set, or null.
+ */
+export function ensureRuntimeDir(): string | null {
+  try {
+    if (Deno.build.os === "windows" || Deno.build.os === "darwin") return null;
+    if (Deno.env.get("XDG_RUNTIME_DIR")?.startsWith("/")) return null;
+    const base = Deno.env.get("TMPDIR")?.startsWith("/") ? Deno.env.get("TMPDIR")! : "/tmp";
+    let dir = `${base}/collapse-runtime-${Deno.uid() ?? "user"}`;
+    try {
+      Deno.mkdirSync(dir, { mode: 0o700 });
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+    const st = Deno.lstatSync(dir);
+    if (!st.isDirectory || st.uid !== Deno.uid() || ((st.mode ?? 0) & 0o077) !== 0) {
+      dir = Deno.makeTempDirSync({ dir: base, prefix: "collapse-runtime-" }); // 0700, ours
+    }
+    Deno.chmodSync(dir, 0o700);
+    Deno.env.set("XDG_RUNTIME_DIR", dir);
+    return dir;
+  } catch {
+    return null;
+  }
+}
+
 async function acquire(options: DeviceOptions): Promise<GpuContext> {
+  ensureRuntimeDir();
   const nav = globalThis.navigator as Navigator & { gpu?: GPU };
   if (!nav?.gpu) {
     throw new Error(

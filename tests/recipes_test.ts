@@ -13,7 +13,7 @@ import { runRecipe } from "../recipes/lib/run_recipe.ts";
 import { readMetrics } from "../recipes/lib/run_dir.ts";
 import type { EpochRecord } from "../recipes/lib/run_outputs.ts";
 import { buildClassifier } from "../recipes/lib/training_setup.ts";
-import { capPerClass, longTailSelection } from "../recipes/lib/datasets.ts";
+import { capPerClass, longTailSelection } from "../data/datasets/mod.ts";
 import { writeCifar100Fixture, writeCifar10Fixture } from "./fixtures/cifar_fixture.ts";
 import { makeMat5, svhnVars } from "./fixtures/mat5_writer.ts";
 import { writeStl10Fixture } from "./fixtures/stl10_fixture.ts";
@@ -197,6 +197,7 @@ async function svhnFixture(dir: string): Promise<void> {
     return makeMat5(svhnVars(images, labels, "double"), true);
   };
   await Deno.writeFile(`${dir}/train_32x32.mat`, split(40));
+  await Deno.writeFile(`${dir}/extra_32x32.mat`, split(30));
   await Deno.writeFile(`${dir}/test_32x32.mat`, split(20));
 }
 
@@ -292,6 +293,7 @@ Deno.test(
       "3",
       "--eval-every",
       "2",
+      "--no-verify", // the fixture is not the official release
     ];
     const expect = {
       recipe: "cifar10_lt" as const,
@@ -367,7 +369,8 @@ Deno.test(
 
 // ---- end to end, one per recipe -----------------------------------------------------------------
 
-const common = ["--epochs", "1", "--workers", "0", "--eval-every", "1"];
+// The fixtures are in the official formats but not the official releases: --no-verify.
+const common = ["--epochs", "1", "--workers", "0", "--eval-every", "1", "--no-verify"];
 
 Deno.test(
   "recipes: cifar100_lt end to end (ETF head with --loss ce, no mixup, r = 1)",
@@ -428,6 +431,18 @@ Deno.test("recipes: svhn_lt end to end from .mat files", opts, async () => {
   ]);
   assertEquals(r.code, 0, r.err);
   await checkRun(out, { recipe: "svhn_lt", epochs: 1, numClasses: 10, limit: 16 });
+  // train + extra by default (the official protocol); the report says how the official numbers
+  // were made.
+  const config = JSON.parse(await Deno.readTextFile(`${out}/config.json`));
+  assertEquals(config.data.sources.map((f: { id: string }) => f.id), [
+    "svhn-train",
+    "svhn-extra",
+    "svhn-test",
+  ]);
+  assertStringIncludes(
+    await Deno.readTextFile(`${out}/report.md`),
+    "the published SVHN numbers were made with that bug",
+  );
 });
 
 Deno.test("recipes: stl10_lt end to end from the STL-10 tarball (96x96)", opts, async () => {
@@ -529,7 +544,18 @@ Deno.test("recipes: imagenet_lt end to end from split lists + JPEG folder", opts
   });
   const config = JSON.parse(await Deno.readTextFile(`${out}/config.json`));
   assertAlmostEquals(config.effective.lr, 0.1 * 3 / 1024, 1e-12);
-  assertEquals(config.data.groups.kind, "train-count");
+  // The official many/medium/few index ranges over classes re-indexed by training count, and the
+  // count thresholds beside them.
+  assertEquals(config.data.groups, {
+    kind: "ranges",
+    head: [0, 389],
+    medium: [390, 834],
+    tail: [835, 999],
+  });
+  assertEquals(config.data.groupings[1].rule.kind, "train-count");
+  assert(records[0].extra_groups![0].name === "train count");
+  const report = await Deno.readTextFile(`${out}/report.md`);
+  assertStringIncludes(report, "| last, by train count | 1 |");
   assertEquals(records[0].per_class!.filter((v) => v !== null).length, 3);
 });
 

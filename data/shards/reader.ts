@@ -362,3 +362,48 @@ export async function loadShardsToMemory(dir: string): Promise<ImageArray> {
     ...(m.classNames ? { classNames: m.classNames } : {}),
   };
 }
+
+/**
+ * Checks every shard file of a folder against its manifest (size and CRC-32 of the whole file),
+ * streaming each file once. Returns the problems found (empty when the folder is intact); a
+ * missing or unreadable manifest is a problem too.
+ *
+ * @example
+ * ```ts
+ * import { checkShardFolder } from "./reader.ts";
+ * import { writeShards } from "./writer.ts";
+ * import { syntheticDataset } from "../synthetic.ts";
+ * const dir = `${await Deno.makeTempDir()}/test`;
+ * await writeShards(dir, syntheticDataset({ testPerClass: 4 }).test, { kind: "raw", numClasses: 10 });
+ * console.log(await checkShardFolder(dir)); // []
+ * ```
+ */
+export async function checkShardFolder(dir: string): Promise<string[]> {
+  let m: ShardManifest;
+  try {
+    m = await readManifest(dir);
+  } catch (e) {
+    return [(e as Error).message];
+  }
+  const problems: string[] = [];
+  for (const entry of m.shards) {
+    const path = `${dir}/${entry.file}`;
+    let crc = 0, size = 0;
+    try {
+      const f = await Deno.open(path);
+      for await (const chunk of f.readable) { // the stream closes the file at its end
+        crc = crc32(chunk, crc);
+        size += chunk.length;
+      }
+    } catch (e) {
+      problems.push(`shard ${path}: cannot read (${(e as Error).message})`);
+      continue;
+    }
+    if (size !== entry.bytes) {
+      problems.push(`shard ${path}: ${size} bytes, the manifest says ${entry.bytes}`);
+    } else if (crc !== entry.crc32) {
+      problems.push(`shard ${path}: CRC-32 differs from the manifest's`);
+    }
+  }
+  return problems;
+}

@@ -36,6 +36,8 @@ export interface EvaluateOptions {
   neuralCollapse?: boolean;
   /** Head/medium/tail grouping (default: the paper's for K classes). */
   groups?: GroupRule;
+  /** Further groupings reported beside `groups` (e.g. ImageNet-LT by training count). */
+  extraGroups?: readonly { name: string; rule: GroupRule }[];
   /** Replay a captured step for full batches (default true). */
   capture?: boolean;
   /** Epoch passed to `data.batches` (default 0). */
@@ -59,6 +61,8 @@ export interface EvaluationResult {
   count: number;
   /** With `neuralCollapse: true`. */
   neuralCollapse?: NeuralCollapseMetrics;
+  /** Head/medium/tail accuracy under each of the options' `extraGroups`, in order. */
+  extraGroups?: { name: string; head: number; medium: number; tail: number }[];
 }
 
 interface Accumulators {
@@ -284,6 +288,12 @@ export async function evaluate(
     total,
     count,
   };
+  if (options.extraGroups?.length) {
+    result.extraGroups = options.extraGroups.map((g) => {
+      const r = accuracyReport(correct, total, g.rule);
+      return { name: g.name, head: r.head, medium: r.medium, tail: r.tail };
+    });
+  }
   if (a.nc) {
     const d = a.d;
     const ncHost = host[1] as Float32Array;

@@ -13,6 +13,8 @@ export interface SplitAccuracy {
   head: number;
   medium: number;
   tail: number;
+  /** Head/medium/tail under further groupings (e.g. ImageNet-LT by training count). */
+  extraGroups?: readonly { name: string; head: number; medium: number; tail: number }[];
 }
 
 /** One class's test accuracy (percent) and its training-image count. */
@@ -109,6 +111,14 @@ export function renderReport(r: ReportInput): string {
       `| ${name} | ${a.epoch} | ${pct(a.top1)} | ${pct(a.head)} | ${pct(a.medium)} | ` +
         `${pct(a.tail)} |`,
     );
+  }
+  for (const [name, a] of [["best", r.best], ["last", r.last]] as const) {
+    for (const g of a.extraGroups ?? []) {
+      lines.push(
+        `| ${name}, by ${cell(g.name)} | ${a.epoch} | | ${pct(g.head)} | ${pct(g.medium)} | ` +
+          `${pct(g.tail)} |`,
+      );
+    }
   }
   lines.push("");
 

@@ -38,6 +38,8 @@ export interface EpochRecord extends MetricsRecord {
   tail?: number;
   per_class?: number[];
   nc?: NcRecord;
+  /** Head/medium/tail under the dataset's further groupings (ImageNet-LT: by training count). */
+  extra_groups?: { name: string; head: number; medium: number; tail: number }[];
 }
 
 /** What the report needs besides the metrics. */
@@ -159,6 +161,7 @@ function split(r: EpochRecord | undefined): SplitAccuracy {
     head: r?.head ?? NaN,
     medium: r?.medium ?? NaN,
     tail: r?.tail ?? NaN,
+    ...(r?.extra_groups?.length ? { extraGroups: r.extra_groups } : {}),
   };
 }
 

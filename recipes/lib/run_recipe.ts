@@ -22,8 +22,14 @@ import denoJson from "../../deno.json" with { type: "json" };
 import { gpu, initDevice } from "../../gpu/device.ts";
 import "../../gpu/ops/mod.ts"; // plugs the ops autograd's backward needs
 import { dataDir as defaultDataDir } from "../../data/download.ts";
-import { Loader } from "../../data/loader.ts";
-import { InstanceSampler } from "../../data/samplers.ts";
+import {
+  type DatasetInfo,
+  DatasetOptionsError,
+  DATASETS,
+  DataUnavailableError,
+  loadDataset,
+  type LoadedDataset,
+} from "../../data/datasets/mod.ts";
 import { pathExists } from "../../data/path_exists.ts";
 import { loadCheckpoint, readCheckpointInfo } from "../../nn/checkpoint.ts";
 import type { ClassifierModel } from "../../nn/model/classifier.ts";
@@ -32,7 +38,7 @@ import { evaluate } from "../../nn/training/evaluate.ts";
 import { fit } from "../../nn/training/fit.ts";
 import type { Logs } from "../../nn/training/history.ts";
 import { compile, type DataSource } from "../../nn/training/state.ts";
-import { DATASETS, DataUnavailableError, prepareDataset, type PreparedData } from "./datasets.ts";
+import { datasetOptions } from "./dataset_flags.ts";
 import { parseRecipeFlags, type RecipeFlags, recipeUsage, samplerKind } from "./flags.ts";
 import { paperTop1 } from "./paper_results.ts";
 import { effectiveLr, type RecipeSpec, scheduleParams } from "./recipe_specs.ts";
@@ -189,14 +195,6 @@ export function ncAffordable(testCounts: readonly number[], featureDim: number):
   return featureDim > 0 && k <= 300 && k * featureDim * featureDim <= 2e9;
 }
 
-/** A data source over a loader with a known number of full batches per epoch. */
-async function sourceOf(loader: Loader, dropLast: boolean): Promise<DataSource> {
-  const { sampler } = await loader.ready();
-  const bs = loader.options.batchSize;
-  const n = dropLast ? Math.floor(sampler.length / bs) : Math.ceil(sampler.length / bs);
-  return { batches: (e) => loader.batches(e), batchesPerEpoch: () => n };
-}
-
 /** Evaluates, logs, checkpoints and reports after every epoch. */
 class RecipeCallback implements Callback {
   #t0 = 0;
@@ -204,7 +202,7 @@ class RecipeCallback implements Callback {
     readonly o: {
       model: ClassifierModel;
       test: DataSource;
-      data: PreparedData;
+      data: DatasetInfo;
       flags: RecipeFlags;
       records: EpochRecord[];
       outputs: OutputContext;
@@ -233,6 +231,7 @@ class RecipeCallback implements Callback {
       const r = await evaluate(this.o.model, this.o.test, {
         neuralCollapse: this.o.neuralCollapse,
         groups: this.o.data.groups,
+        extraGroups: this.o.data.groupings.slice(1),
       });
       rec.test_loss = r.loss;
       rec.top1 = r.report.top1 * 100;
@@ -241,6 +240,7 @@ class RecipeCallback implements Callback {
       rec.tail = r.report.tail * 100;
       rec.per_class = r.report.perClass.map((a) => a * 100);
       rec.nc = ncRecord(r.neuralCollapse);
+      if (r.extraGroups?.length) rec.extra_groups = r.extraGroups;
     }
     await appendMetrics(flags.out, rec);
     records.push(rec);
@@ -349,25 +349,38 @@ async function run(spec: RecipeSpec, flags: RecipeFlags, io: RecipeIO): Promise<
 
   const dsSpec = DATASETS[spec.dataset];
   const imageSize = extraNumber(flags, "image-size");
-  const data = await prepareDataset(spec.dataset, {
-    dataDir: flags.dataDir,
-    ratio: flags.ratio,
-    seed: flags.seed,
-    limit: flags.limit,
-    imageSize,
-    svhnExtra: flags.extra.extra === true,
-    imagenetDir: extraString(flags, "imagenet-dir"),
-    recipe: spec.name,
-    log: io.err,
-  });
-  const trainSize = data.trainCounts.reduce((a, b) => a + b, 0);
-  const testSize = data.testCounts.reduce((a, b) => a + b, 0);
-  if (flags.batchSize > trainSize) {
-    throw new UsageError(
-      `--batch-size ${flags.batchSize} is larger than the training split (${trainSize} images` +
-        `${flags.limit ? ` with --limit ${flags.limit}` : ""}); lower it`,
-    );
+  let loaded: LoadedDataset;
+  try {
+    loaded = await loadDataset(spec.dataset, {
+      dataDir: flags.dataDir,
+      ratio: flags.ratio,
+      seed: flags.seed,
+      limit: flags.limit,
+      imageSize,
+      imagenetDir: extraString(flags, "imagenet-dir"),
+      ...datasetOptions(spec.dataset, flags),
+      batchSize: flags.batchSize,
+      sampler: samplerKind(flags.sampler),
+      workers: flags.workers,
+      totalEpochs: flags.epochs,
+      context: spec.name,
+      log: io.err,
+    });
+  } catch (e) {
+    // Checked from the counts before any shard is written.
+    if (e instanceof DatasetOptionsError && e.option === "batchSize") {
+      throw new UsageError(
+        `${
+          e.message.replace(/^loadDataset: batchSize/, "--batch-size")
+            .replace("with limit", "with --limit")
+        }; lower it`,
+      );
+    }
+    throw e;
   }
+  const data = loaded.info;
+  const trainSize = data.trainSize;
+  const testSize = data.testSize;
 
   const planes = extraNumber(flags, "layer4-planes");
   const backbone = spec.backbone.kind === "resnet50" && planes !== undefined
@@ -390,7 +403,15 @@ async function run(spec: RecipeSpec, flags: RecipeFlags, io: RecipeIO): Promise<
   );
   const optimizer = makeOptimizer(schedule, flags.weightDecay);
   const loss = makeLoss(flags.loss, spec.drNormRegularizer);
-  const notes = [...spec.notes];
+  const notes = [...spec.notes, ...data.notes];
+  if (data.groupings.length > 1) {
+    notes.push(
+      data.groupings.map((g, i) =>
+        `${i === 0 ? "head/medium/tail" : `by ${g.name}`}: ${g.description}`
+      )
+        .join("; "),
+    );
+  }
   const pretrained = extraString(flags, "pretrained");
   if (initialEpoch > 0) {
     await loadCheckpoint(lastPath, model, { optimizer });
@@ -458,6 +479,8 @@ async function run(spec: RecipeSpec, flags: RecipeFlags, io: RecipeIO): Promise<
       trainAugment: data.trainAugment,
       testAugment: data.testAugment,
       groups: data.groups,
+      groupings: data.groupings,
+      stats: data.stats,
       sources: data.sources,
     },
     adapter: adapterInfo(),
@@ -480,24 +503,6 @@ async function run(spec: RecipeSpec, flags: RecipeFlags, io: RecipeIO): Promise<
     );
   }
 
-  const trainLoader = new Loader({
-    source: data.trainDir,
-    sampler: samplerKind(flags.sampler),
-    batchSize: flags.batchSize,
-    dropLast: true,
-    augment: data.trainAugment,
-    seed: flags.seed,
-    workers: flags.workers,
-    totalEpochs: flags.epochs,
-  });
-  const testLoader = new Loader({
-    source: data.testDir,
-    sampler: new InstanceSampler(testSize, { shuffle: false }),
-    batchSize: flags.batchSize,
-    augment: data.testAugment,
-    seed: flags.seed,
-    workers: flags.workers,
-  });
   const outputs: OutputContext = {
     recipe: spec.name,
     title: spec.title,
@@ -509,12 +514,11 @@ async function run(spec: RecipeSpec, flags: RecipeFlags, io: RecipeIO): Promise<
     notes,
   };
   try {
-    const train = await sourceOf(trainLoader, true);
-    const test = await sourceOf(testLoader, false);
+    const { train, test } = loaded;
     io.err(
       `collapse: ${spec.name}: ${describeBackbone(backbone)}, ${flags.classifier} head, ` +
         `${flags.loss} loss; ${trainSize} train / ${testSize} test images, ${data.numClasses} ` +
-        `classes; ${train.batchesPerEpoch!(0)} steps per epoch on ${adapterText()}`,
+        `classes; ${train.batchesPerEpoch()} steps per epoch on ${adapterText()}`,
     );
     if (initialEpoch < flags.epochs) {
       await fit(model, train, {
@@ -530,8 +534,7 @@ async function run(spec: RecipeSpec, flags: RecipeFlags, io: RecipeIO): Promise<
       });
     }
   } finally {
-    trainLoader.close();
-    testLoader.close();
+    loaded.close();
   }
   await writeRunOutputs(out, records, outputs);
   const best = bestRecord(records);
