@@ -18,7 +18,7 @@ import { writeCifar100Fixture, writeCifar10Fixture } from "./fixtures/cifar_fixt
 import { makeMat5, svhnVars } from "./fixtures/mat5_writer.ts";
 import { writeStl10Fixture } from "./fixtures/stl10_fixture.ts";
 import { writeCubFixture } from "./fixtures/cub_fixture.ts";
-import { encodeJpeg } from "../data/formats/jpeg.ts";
+import { writeImageNetLtFixture } from "./fixtures/imagenet_lt_fixture.ts";
 
 // End-to-end runs build many shapes: small register tiles compile in a fraction of the time on
 // lavapipe (kernel tests cover the large variants). Inherited by the recipe subprocesses.
@@ -202,22 +202,7 @@ async function svhnFixture(dir: string): Promise<void> {
 }
 
 async function imagenetLtFixture(dir: string): Promise<void> {
-  const wnids = ["n01440764", "n01443537", "n01484850"];
-  const train: string[] = [];
-  const test: string[] = [];
-  for (let c = 0; c < 3; c++) {
-    for (let j = 0; j < 4; j++) {
-      const split = j < 3 ? "train" : "val";
-      const rel = `${split}/${wnids[c]}/${wnids[c]}_${j}.JPEG`;
-      await Deno.mkdir(`${dir}/imagenet/${split}/${wnids[c]}`, { recursive: true });
-      const w = 40 + 4 * j, h = 36 + 2 * c;
-      const rgb = Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * (c + 3) + j * 17) & 255);
-      await Deno.writeFile(`${dir}/imagenet/${rel}`, await encodeJpeg(rgb, w, h, 90));
-      (split === "train" ? train : test).push(`${rel} ${c}`);
-    }
-  }
-  await Deno.writeTextFile(`${dir}/ImageNet_LT_train.txt`, train.join("\n") + "\n");
-  await Deno.writeTextFile(`${dir}/ImageNet_LT_test.txt`, test.join("\n") + "\n");
+  await writeImageNetLtFixture(dir, [3, 3, 3], 1);
 }
 
 // ---- usage, offline -----------------------------------------------------------------------------
@@ -243,6 +228,25 @@ Deno.test("recipes: usage errors exit 2, print the usage and write nothing", opt
   assertStringIncludes(help.out, "--eval-every");
   assertStringIncludes(help.out, "--limit");
   assert(!(await exists(out)) && !(await exists(`${TMP}/nodata`)), "nothing written");
+  // A batch larger than the training split: exit 2 before any shard is written.
+  const bsData = `${TMP}/bs_data`;
+  await Deno.mkdir(bsData, { recursive: true });
+  await Deno.copyFile(`${DATA}/cifar-10-binary.tar.gz`, `${bsData}/cifar-10-binary.tar.gz`);
+  const bs = await runIn("cifar10_lt", [
+    ...["--data-dir", bsData, "--out", out, "--limit", "48", "--batch-size", "999", "--no-verify"],
+  ]);
+  assertEquals(bs.code, 2, bs.err);
+  assertStringIncludes(
+    bs.err,
+    "--batch-size 999 is larger than the training split (48 images with --limit 48); lower it",
+  );
+  assert(!(await exists(`${bsData}/prepared/cifar10-r0.01-s0-l48/train`)), "no shard written");
+  // The fixture is not the official release: refused, naming --no-verify; exit 1.
+  const unverified = await runIn("cifar10_lt", ["--data-dir", bsData, "--out", out]);
+  assertEquals(unverified.code, 1);
+  assertStringIncludes(unverified.err, "is not the official cifar-10-binary.tar.gz");
+  assertStringIncludes(unverified.err, "--no-verify");
+  assert(!(await exists(out)), "no run folder");
   // The real process exit code.
   const p = await spawnOutcome("cifar10_lt.ts", ["--bogus", "--out", out]);
   assertEquals(p.code, 2);
@@ -266,6 +270,19 @@ Deno.test(
     assertStringIncludes(r.err, "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz");
     assertStringIncludes(r.err, `put it at ${empty}/cifar-10-binary.tar.gz`);
     assert(!/^\s+at /m.test(r.err), `no stack trace:\n${r.err}`);
+    assert(!(await exists(out)), "no run folder");
+    // SVHN needs three files: all are named, each with its URL.
+    const svhn = await spawnOutcome(
+      "svhn_lt.ts",
+      ["--data-dir", empty, "--out", out],
+      ["-A", "--deny-net"],
+    );
+    assertEquals(svhn.code, 1, svhn.err);
+    assertStringIncludes(svhn.err, "3 files are missing");
+    for (const f of ["train_32x32.mat", "extra_32x32.mat", "test_32x32.mat"]) {
+      assertStringIncludes(svhn.err, `http://ufldl.stanford.edu/housenumbers/${f}`);
+      assertStringIncludes(svhn.err, `put it at ${empty}/${f}`);
+    }
     assert(!(await exists(out)), "no run folder");
   },
 );

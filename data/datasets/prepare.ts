@@ -455,9 +455,9 @@ export async function prepareResolved(
     const tmp = `${dir}/${PREPARED_FILE}.tmp-${Deno.pid}`;
     await Deno.writeTextFile(tmp, JSON.stringify(rec, null, 1) + "\n");
     await Deno.rename(tmp, `${dir}/${PREPARED_FILE}`);
-    return await info(id, o, dir, rec, false);
+    return await info(id, o, dir, rec, sources, false);
   }
-  const result = await info(id, o, dir, reuse, true);
+  const result = await info(id, o, dir, reuse, sources, true);
   checkBatch(o, result.trainSize);
   return result;
 }
@@ -474,6 +474,7 @@ async function info(
   o: ResolvedPrepareOptions,
   dir: string,
   rec: PreparedRecord,
+  sources: SourceFile[],
   reused: boolean,
 ): Promise<DatasetInfo> {
   const spec = DATASETS[id];
@@ -494,8 +495,7 @@ async function info(
         : "normalised with the CIFAR-10 mean/std, as the official code does",
     );
   }
-  const sourcesUnverified = rec.sources.filter((s) => s.official === false);
-  for (const s of sourcesUnverified) {
+  for (const s of sources.filter((s) => s.official === false)) {
     notes.push(`${s.path} is not the official release (MD5 ${s.md5}); accepted with --no-verify`);
   }
   return {
@@ -519,7 +519,7 @@ async function info(
     testAugment: spec.testAugment(size, stats),
     groups: groupings[0].rule,
     groupings,
-    sources: rec.sources,
+    sources,
     reused,
     notes,
   };
