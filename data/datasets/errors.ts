@@ -8,6 +8,7 @@
 
 /** Data that cannot be found or downloaded; the message says what to fetch and where to put it. */
 export class DataUnavailableError extends Error {
+  /** The error's name. */
   override name = "DataUnavailableError";
 }
 
@@ -17,9 +18,11 @@ export class DataUnavailableError extends Error {
  * `--no-verify` (the `verify: false` option), which accepts it with a warning.
  */
 export class DataVerificationError extends DataUnavailableError {
+  /** The error's name. */
   override name = "DataVerificationError";
   /** The file that failed. */
   readonly path: string;
+  /** An error about the file at `path`. */
   constructor(message: string, path: string) {
     super(message);
     this.path = path;
@@ -28,9 +31,11 @@ export class DataVerificationError extends DataUnavailableError {
 
 /** An option of {@linkcode loadDataset} that is unknown, malformed or cannot work with the data. */
 export class DatasetOptionsError extends Error {
+  /** The error's name. */
   override name = "DatasetOptionsError";
   /** The option at fault, e.g. `"batchSize"`. */
   readonly option: string;
+  /** An error about `option`. */
   constructor(message: string, option: string) {
     super(message);
     this.option = option;

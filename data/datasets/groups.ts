@@ -22,6 +22,7 @@ export interface NamedGrouping {
   name: string;
   /** What it is, e.g. `"classes 0-389 / 390-834 / 835-999 (the official ranges)"`. */
   description: string;
+  /** The rule itself. */
   rule: ClassGrouping;
 }
 

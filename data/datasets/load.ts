@@ -45,9 +45,11 @@ export interface LoadedDataset {
   train: Loader;
   /** The whole test split in order, normalised, the last batch possibly smaller. */
   test: Loader;
+  /** Counts, class names, groupings, sources and notes of the prepared data. */
   info: DatasetInfo;
   /** Stops both loaders' workers. */
   close(): void;
+  /** Same as {@linkcode LoadedDataset.close}, for `using`. */
   [Symbol.dispose](): void;
 }
 

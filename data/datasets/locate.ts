@@ -18,9 +18,11 @@ import { recordDigest } from "./verify.ts";
 export interface SourceFile {
   /** Catalog id, e.g. `"cifar10"`, or `"imagenet"` for the ImageNet image folder. */
   id: string;
+  /** Where it is. */
   path: string;
   /** "local": found in the data folder; "downloaded": fetched and verified now. */
   origin: "local" | "downloaded";
+  /** An archive or list file, or an extracted folder. */
   kind: "file" | "folder";
   /** Bytes (files; for folders the sum over their files). */
   size?: number;

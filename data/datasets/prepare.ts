@@ -68,29 +68,41 @@ export interface PrepareOptions {
 
 /** Everything known about a prepared dataset. */
 export interface DatasetInfo {
+  /** The dataset's id, e.g. "cifar10". */
   id: DatasetId;
   /** e.g. "CIFAR-10". */
   title: string;
   /** Cache key: the folder name under `<dataDir>/prepared`. */
   key: string;
+  /** The prepared folder `<dataDir>/prepared/<key>`. */
   dir: string;
+  /** The training split's shard folder. */
   trainDir: string;
+  /** The test split's shard folder. */
   testDir: string;
+  /** Number of classes K (labels are 0..K-1). */
   numClasses: number;
+  /** Class names by label. */
   classNames: string[];
   /** Training images per class (after the long tail and `limit`). */
   trainCounts: number[];
   /** Training images per class after the long tail, before `limit`. */
   fullTrainCounts: number[];
+  /** Test images per class (after `limit`). */
   testCounts: number[];
+  /** Training images in all. */
   trainSize: number;
+  /** Test images in all. */
   testSize: number;
   /** Model input [height, width, channels]. */
   inputShape: [number, number, number];
-  /** Normalisation statistics, and whether they are the official code's or the dataset's own. */
+  /** Normalisation statistics (per-channel mean and std on [0, 1] pixels). */
   stats: ChannelStats;
+  /** Whether `stats` are the official code's or the dataset's own. */
   statsChoice: StatsChoice;
+  /** The training loader's augmentation (with the normalisation). */
   trainAugment: AugmentSpec;
+  /** The test loader's preprocessing (with the normalisation). */
   testAugment: AugmentSpec;
   /** The grouping the paper reports as head/medium/tail. */
   groups: ClassGrouping;

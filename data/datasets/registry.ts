@@ -19,7 +19,9 @@ export type StatsChoice = "official" | "dataset";
 
 /** One official file of a dataset, with the extracted folder names accepted instead of it. */
 export interface DatasetFile {
+  /** The file's catalog entry (URL, size, published MD5). */
   id: CatalogId;
+  /** Names of the extracted folder accepted instead of the archive. */
   folders: readonly string[];
   /** SVHN's extra split: needed only with `extra: true`. */
   extraSplit?: boolean;
@@ -27,6 +29,7 @@ export interface DatasetFile {
 
 /** How a dataset is read, normalised and augmented. */
 export interface DatasetSpec {
+  /** The dataset's id. */
   id: DatasetId;
   /** Display name, e.g. `"CIFAR-10"`. */
   title: string;

@@ -18,6 +18,7 @@ export const VERDICT_SUFFIX = ".verified.json";
 
 /** The identity of a source file: what the prepared-shard cache is keyed by. */
 export interface FileIdentity {
+  /** Bytes. */
   size: number;
   /** Modification time, ms since the epoch (0 when the platform gives none). */
   mtimeMs: number;
