@@ -107,6 +107,7 @@ Deno.test("loadDataset: every recipe dataset from its official-format files", op
       assertEquals(info.trainCounts.reduce((a, b) => a + b), trainSize, id);
       assert(info.sources.length >= 1 && info.sources.every((s) => s.md5 || s.kind === "folder"));
       assertEquals(info.groups, info.groupings[0].rule);
+      assertEquals(ds.train.classCounts(), info.trainCounts, id);
       // The last partial batch is kept (the official loader's default).
       assertEquals(ds.train.batchesPerEpoch(), Math.ceil(trainSize / 4), id);
       const sizes: number[] = [];

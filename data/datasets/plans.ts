@@ -51,7 +51,8 @@ export interface PreparePlan {
  * The official SVHN-LT code's label shift, which this implementation does not reproduce; reports of
  * SVHN runs carry it.
  */
-export const SVHN_LABEL_NOTE: string = "SVHN-LT follows the official protocol: train_32x32.mat and " +
+export const SVHN_LABEL_NOTE: string =
+  "SVHN-LT follows the official protocol: train_32x32.mat and " +
   "extra_32x32.mat are each made long-tailed (n_max = len(split) / 10) and concatenated, a class " +
   "with fewer images than its count keeping all it has. The official code then appends the " +
   "requested number of labels for such a class (`new_targets.extend([c] * the_img_num)`), which " +

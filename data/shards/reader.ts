@@ -183,7 +183,11 @@ export interface IndexedRecord {
  * @example
  * ```ts
  * import { streamShards } from "./reader.ts";
- * for await (const { index, label, data } of streamShards("/path/to/shards")) {
+ * import { writeShards } from "./writer.ts";
+ * import { syntheticDataset } from "../synthetic.ts";
+ * const dir = `${await Deno.makeTempDir()}/test`;
+ * await writeShards(dir, syntheticDataset({ testPerClass: 20 }).test, { kind: "raw", numClasses: 10 });
+ * for await (const { index, label, data } of streamShards(dir)) {
  *   console.log(index, label, data.length);
  * }
  * ```
@@ -244,8 +248,13 @@ export async function readShardLabels(dir: string, manifest?: ShardManifest): Pr
  * @example
  * ```ts
  * import { ShardReader } from "./reader.ts";
- * const reader = await ShardReader.open("/path/to/shards");
+ * import { writeShards } from "./writer.ts";
+ * import { syntheticDataset } from "../synthetic.ts";
+ * const dir = `${await Deno.makeTempDir()}/test`;
+ * await writeShards(dir, syntheticDataset({ testPerClass: 20 }).test, { kind: "raw", numClasses: 10 });
+ * const reader = await ShardReader.open(dir);
  * const { label, data } = await reader.get(123);
+ * console.log(label, data.length);
  * ```
  */
 export class ShardReader {
@@ -330,8 +339,12 @@ export class ShardReader {
  * @example
  * ```ts
  * import { loadShardsToMemory } from "./reader.ts";
- * const train = await loadShardsToMemory("data/cifar10/train");
- * console.log(train.labels.length, train.height, train.width);
+ * import { writeShards } from "./writer.ts";
+ * import { syntheticDataset } from "../synthetic.ts";
+ * const dir = `${await Deno.makeTempDir()}/test`;
+ * await writeShards(dir, syntheticDataset({ testPerClass: 20 }).test, { kind: "raw", numClasses: 10 });
+ * const test = await loadShardsToMemory(dir);
+ * console.log(test.labels.length, test.height, test.width); // 200 32 32
  * ```
  */
 export async function loadShardsToMemory(dir: string): Promise<ImageArray> {
