@@ -357,15 +357,16 @@ Deno.test(
     const dead = `${third.dir}/train.tmp-999999999-abc`;
     const deadRoot = `${d}/prepared/cifar10-r1-s0-lall.tmp-999999999-x`;
     const live = `${third.dir}/test.tmp-${Deno.pid}-abc`;
-    for (const p of [dead, deadRoot, live]) await Deno.mkdir(p, { recursive: true });
+    const deadOther = `${d}/prepared/cifar10-r0.5-s0-lall/train.tmp-999999999-z`; // another key
+    for (const p of [dead, deadRoot, live, deadOther]) await Deno.mkdir(p, { recursive: true });
     await Deno.writeTextFile(`${third.dir}/train.list-999999999.txt`, "x");
     logs.length = 0;
     assertEquals((await prepareDataset("cifar10", { ...o, ...quiet(logs) })).reused, true);
-    for (const p of [dead, deadRoot, `${third.dir}/train.list-999999999.txt`]) {
+    for (const p of [dead, deadRoot, deadOther, `${third.dir}/train.list-999999999.txt`]) {
       await assertRejects(() => Deno.stat(p), Deno.errors.NotFound, undefined, p);
     }
     await Deno.stat(live);
-    assert(logs.some((l) => l.includes("removed 3 temporary")), logs.join("\n"));
+    assert(logs.some((l) => l.includes("removed 4 temporary")), logs.join("\n"));
 
     // The archive gone, intact shards are still used.
     await Deno.remove(archive);

@@ -326,8 +326,13 @@ function checkBatch(o: ResolvedPrepareOptions, trainSize: number): void {
   }
 }
 
-async function cleanTemps(root: string, dir: string, log: (l: string) => void): Promise<void> {
-  const removed = [...await removeStaleTemps(root), ...await removeStaleTemps(dir)];
+/** Removes the temporaries of dead processes in `<dataDir>/prepared` and in every folder there. */
+async function cleanTemps(root: string, log: (l: string) => void): Promise<void> {
+  const removed = await removeStaleTemps(root);
+  const folders = await Array.fromAsync(Deno.readDir(root)).catch(() => [] as Deno.DirEntry[]);
+  for (const e of folders) {
+    if (e.isDirectory) removed.push(...await removeStaleTemps(`${root}/${e.name}`));
+  }
   if (removed.length) {
     log(`collapse: removed ${removed.length} temporary file(s) left by killed runs in ${root}`);
   }
@@ -405,7 +410,7 @@ export async function prepareResolved(
   const root = `${o.dataDir}/prepared`;
   const dir = `${root}/${key}`;
   const trainDir = `${dir}/train`, testDir = `${dir}/test`;
-  await cleanTemps(root, dir, o.log);
+  await cleanTemps(root, o.log);
   const files = spec.files.filter((f) => !f.extraSplit || o.extra);
   const ctx = `${o.context} needs ${spec.title}`;
 
