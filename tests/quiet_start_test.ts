@@ -1,6 +1,7 @@
 // A quiet start: on a fresh Deno cache, a CIFAR recipe's --help and an import of mod.ts fetch no
 // sharp (it is loaded on the first JPEG only) and print no "Ignored build scripts" box; without
-// XDG_RUNTIME_DIR, acquiring the adapter prints no Mesa/Wayland `error:` line.
+// XDG_RUNTIME_DIR, acquiring the adapter prints no Mesa/Wayland `error:` line; with a Vulkan
+// driver installed, OpenGL's EGL is not loaded.
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -68,18 +69,28 @@ Deno.test("a fresh cache: --help and importing mod.ts fetch no sharp, print no b
 Deno.test("without XDG_RUNTIME_DIR the adapter comes up without an error line", async () => {
   const env = Deno.env.toObject();
   delete env.XDG_RUNTIME_DIR;
+  delete env.DENO_WEBGPU_BACKEND;
   await Deno.writeTextFile(
     `${TMP}/init.ts`,
     `import { initDevice } from "${ROOT}gpu/device.ts";\nawait initDevice();\n` +
       `const d = Deno.env.get("XDG_RUNTIME_DIR")!;\n` +
-      `console.log(d, (Deno.statSync(d).mode! & 0o777).toString(8));\n`,
+      `const egl = Deno.readTextFileSync("/proc/self/maps").includes("libEGL");\n` +
+      `console.log(d, (Deno.statSync(d).mode! & 0o777).toString(8), ` +
+      `Deno.env.get("DENO_WEBGPU_BACKEND") ?? "-", egl);\n`,
   );
   const r = await run(["run", "-A", `${TMP}/init.ts`], env, true);
   assertEquals(r.code, 0, r.err);
   assert(!/error:/i.test(r.err), r.err);
-  const [dir, mode] = r.out.trim().split(" ");
+  const [dir, mode, backend, egl] = r.out.trim().split(" ");
   assert(dir.startsWith("/"), r.out);
   assertEquals(mode, "700");
+  // With a Vulkan driver, only the Vulkan backend: OpenGL's EGL (whose per-thread state corrupts
+  // the heap when threads exit during process exit) is never loaded.
+  const icds = await Array.fromAsync(Deno.readDir("/usr/share/vulkan/icd.d")).catch(() => []);
+  if (Deno.build.os === "linux" && icds.some((e) => e.name.endsWith(".json"))) {
+    assertEquals(backend, "vulkan");
+    assertEquals(egl, "false", "libEGL is not loaded");
+  }
 });
 
 Deno.test("quiet start: cleanup", async () => {
