@@ -66,7 +66,7 @@ const base = (out: string, limit = 32) => [
   "--no-verify", // the fixture is not the official release
 ];
 
-const TIMING = new Set(["images_per_sec", "epoch_seconds"]);
+const TIMING = new Set(["images_per_sec", "epoch_seconds", "eval_images_per_sec"]);
 function comparable(r: EpochRecord): Record<string, unknown> {
   return Object.fromEntries(Object.entries(r).filter(([k]) => !TIMING.has(k)));
 }
@@ -220,9 +220,10 @@ Deno.test(
     assertEquals(er[0].top1, best.top1);
     assertEquals(er[0].per_class, best.per_class);
     assertStringIncludes(await Deno.readTextFile(`${a}/eval-best/report.md`), "evaluation only");
+    // metrics.jsonl's epoch is the 0-based index; a checkpoint's epoch counts epochs completed.
     assertEquals(JSON.parse(await Deno.readTextFile(`${a}/eval-best/config.json`)).evalOnly, {
       checkpoint: `${a}/best.safetensors`,
-      epoch: best.epoch,
+      epoch: best.epoch + 1,
     });
     // --config reads a run's config.json back.
     const pc = await tiny(["--config", `${a}/config.json`, "--print-config"]);
@@ -265,7 +266,7 @@ Deno.test(
     assertEquals(e.code, 0, e.err);
     const ra = (await readMetrics(a)) as EpochRecord[];
     const rf = (await readMetrics(fork)) as EpochRecord[];
-    assertEquals(ra.map((x) => x.epoch), [1, 2, 3]);
+    assertEquals(ra.map((x) => x.epoch), [0, 1, 2]);
     assertEquals(rf.map(comparable), ra.map(comparable));
     assertEquals((await readCheckpointInfo(`${fork}/last.safetensors`)).epoch, 3);
     const ca = JSON.parse(await Deno.readTextFile(`${a}/config.json`));
@@ -387,7 +388,7 @@ Deno.test(
     );
     assert(!(await pathExists(`${k}/run.lock`)));
     const records = await readMetrics(k);
-    assertEquals(records.map((r) => r.epoch), Array.from({ length: 24 }, (_, j) => j + 1));
+    assertEquals(records.map((r) => r.epoch), Array.from({ length: 24 }, (_, j) => j));
   },
 );
 

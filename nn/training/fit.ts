@@ -1,7 +1,8 @@
 /**
  * The epoch loop (Keras' `fit`): per step it writes the batch, the scheduled learning rate and the
  * mixup lambda/permutation into persistent GPU tensors and replays the captured training step
- * (see train_step.ts); loss/accuracy stay on the GPU and are read back asynchronously every
+ * (see train_step.ts; a last partial batch has a captured step of its own, see train_steps.ts);
+ * loss/accuracy stay on the GPU and are read back asynchronously every
  * `progressEvery` steps (default: about every 2 s) and once at the end of each epoch. The NaN/Inf
  * guard reads a GPU step monitor at those readbacks and names the exact epoch and step of the first
  * non-finite loss. Randomness (mixup) comes from `Rng(seed * 1000003 + epoch)` and the data order
@@ -23,7 +24,8 @@ import { History, type Logs } from "./history.ts";
 import type { ArrayInput, DataInput, LabelInput } from "./data_source.ts";
 import { prepareFit } from "./fit_inputs.ts";
 import { type DataSource, type TrainableModel, trainingState } from "./state.ts";
-import { type StepStats, TrainStep } from "./train_step.ts";
+import type { StepStats } from "./train_step.ts";
+import { TrainSteps } from "./train_steps.ts";
 
 /** Options of {@link fit}. */
 export interface FitOptions {
@@ -32,8 +34,8 @@ export interface FitOptions {
   /** First epoch to run (resume: the checkpoint's `epoch`). Default 0. */
   initialEpoch?: number;
   /**
-   * Evaluated after every epoch; adds val_loss, val_accuracy, val_head/medium/tail (and the
-   * compiled top-k metrics). A DataSource, an array of batches, or `[x, y]` arrays.
+   * Evaluated after every epoch; adds val_loss, val_accuracy, val_head/medium/tail, val_ece (and
+   * the compiled top-k metrics). A DataSource, an array of batches, or `[x, y]` arrays.
    */
   validationData?: DataInput | [ArrayInput, LabelInput];
   /** Options of the per-epoch evaluation (e.g. `neuralCollapse: true` adds val_nc1, ...). */
@@ -46,8 +48,9 @@ export interface FitOptions {
   /** Replay a captured step after the first (default true); false: eager every step (debugging). */
   capture?: boolean;
   /**
-   * Steps between statistic readbacks (progress, NaN check), or "auto" (default): about one
-   * readback every 2 seconds. Each readback costs >= ~10 ms on Deno.
+   * Steps between statistic readbacks (progress, NaN check), or "auto" (default): after the first
+   * and second step of every epoch, then about one readback every 2 seconds. Each readback costs
+   * >= ~10 ms on Deno.
    */
   progressEvery?: number | "auto";
   /**
@@ -114,12 +117,22 @@ export class NonFiniteLossError extends Error {
   }
 }
 
+/**
+ * The generator of `fit`'s randomness in `epoch` (the mixup lambda and permutation of each step,
+ * drawn in step order): `Rng(seed * 1000003 + epoch)`, so a resumed run draws what the
+ * uninterrupted run drew, and the draws can be reproduced outside `fit`.
+ */
+export function fitRng(seed: number, epoch: number): Rng {
+  return new Rng(seed * 1000003 + epoch);
+}
+
 function valLogs(r: EvaluationResult, logs: Logs): void {
   logs.val_loss = r.loss;
   logs.val_accuracy = r.accuracy;
   logs.val_head = r.report.head;
   logs.val_medium = r.report.medium;
   logs.val_tail = r.report.tail;
+  logs.val_ece = r.ece;
   for (const [k, v] of Object.entries(r.metrics)) logs[`val_${k}`] = v;
   const nc = r.neuralCollapse;
   if (nc) {
@@ -145,7 +158,9 @@ function checkBatch(b: Batch): void {
  * Trains a compiled model on `data` (a DataSource such as a Loader, or an array of batches) or on
  * in-memory arrays `x`, `y` (Keras' `fit(x, y, { batchSize, epochs, validationSplit, shuffle })`)
  * from `initialEpoch` to `epochs`, returning the per-epoch {@link History}. Unknown option keys
- * are an error.
+ * are an error. Every batch is trained on, a last partial batch included (as PyTorch's DataLoader
+ * without `drop_last`): it gets a captured step of its own, reused in later epochs. The epoch's
+ * loss and accuracy are means over examples.
  *
  * @example
  * ```ts ignore
@@ -200,7 +215,7 @@ async function fitLoop(
   }
   const history = new History();
   const optimizer = state.optimizer;
-  let step: TrainStep | null = null;
+  let steps: TrainSteps | null = null;
   const ctx: FitContext = {
     model,
     optimizer,
@@ -217,7 +232,7 @@ async function fitLoop(
         seed,
         config: options.config,
         extra,
-        inputShape: step ? [-1, ...step.shape.slice(1)] : undefined,
+        inputShape: steps ? [-1, ...steps.shape.slice(1)] : undefined,
       }),
   };
   history.params = { epochs, initialEpoch, seed, mixupAlpha: alpha, capture };
@@ -239,14 +254,16 @@ async function fitLoop(
       const known = options.stepsPerEpoch ?? (fromData > 0 ? fromData : null);
       ctx.stepsPerEpoch = known ?? prevSteps;
       await emit("onEpochBegin", epoch, ctx);
-      const rng = new Rng(seed * 1000003 + epoch);
-      step?.resetStats();
+      const rng = fitRng(seed, epoch);
+      steps?.resetStats();
       let n = 0;
       let lr = NaN;
       const t0 = performance.now();
-      let readEvery = every === "auto" ? 8 : every;
+      // Readbacks: with "auto", after the first and the second step of the epoch (the progress
+      // bar shows steps and images/s at once), then about every 2 s as timed between readbacks.
+      let readEvery = every === "auto" ? 1 : every;
       let nextRead = readEvery;
-      let lastRead = { t: t0, n: 0 };
+      let lastRead = { t: t0, n: 0, samples: 0 };
       let pending: Promise<void> | null = null;
       let failure: unknown = null;
       const settle = async () => {
@@ -265,14 +282,14 @@ async function fitLoop(
       };
       for await (const batch of data.batches(epoch)) {
         checkBatch(batch);
-        if (!step) {
+        if (!steps) {
           model.build(batch.shape);
           state.ensureArena();
           const mixup = alpha > 0 ? new Mixup(alpha) : null;
-          step = new TrainStep(state, batch.shape, { mixup, capture });
-          ctx.batchSize = step.batchSize;
+          steps = new TrainSteps(state, batch.shape, { mixup, capture });
+          ctx.batchSize = steps.batchSize;
         }
-        if (batch.shape[0] !== step.batchSize) continue; // drop the last partial batch
+        const step = steps.stepFor(batch);
         lr = optimizer.applySchedule(epoch, known ? Math.min(n / known, 1 - 1e-9) : 0);
         step.mixup?.sample(step.batchSize, rng);
         step.write(batch);
@@ -280,59 +297,65 @@ async function fitLoop(
         n++;
         if (failure) throw failure;
         if (n >= nextRead) {
-          await settle();
-          const at = n, cur = step;
-          pending = cur.readStats().then(async (s) => {
+          await settle(); // the previous readback has landed and may have moved nextRead
+        }
+        if (n >= nextRead) {
+          const at = n, lrAt = lr; // the values of this step, not of the steps run meanwhile
+          pending = steps.readStats().then(async (s) => {
             check(s, at);
             const now = performance.now();
             const logs: Logs = {
-              loss: s.lossSum / Math.max(1, s.steps),
-              accuracy: s.correct / Math.max(1, s.steps * cur.batchSize),
-              lr,
-              images_per_sec: (at * cur.batchSize) / ((now - t0) / 1000),
+              loss: s.lossSum / Math.max(1, s.samples),
+              accuracy: s.correct / Math.max(1, s.samples),
+              lr: lrAt,
+              // Since the previous readback of the epoch (the first: since the epoch began).
+              images_per_sec: (s.samples - lastRead.samples) / ((now - lastRead.t) / 1000),
             };
             if (every === "auto") {
-              const msPerStep = (now - lastRead.t) / Math.max(1, at - lastRead.n);
-              readEvery = Math.max(
-                1,
-                Math.min(100000, Math.round(2000 / Math.max(msPerStep, 1e-3))),
-              );
+              if (at < 2) nextRead = 2;
+              else {
+                // Timed over the steps since the previous readback (the first step of a run
+                // also compiles the pipelines: it is never the only step timed here).
+                const msPerStep = (now - lastRead.t) / Math.max(1, at - lastRead.n);
+                readEvery = Math.max(
+                  1,
+                  Math.min(100000, Math.round(2000 / Math.max(msPerStep, 1e-3))),
+                );
+                nextRead = at + readEvery;
+              }
             }
-            lastRead = { t: now, n: at };
+            lastRead = { t: now, n: at, samples: s.samples };
             await emit("onProgress", epoch, at, logs, ctx);
           }).catch((e) => {
             failure ??= e;
           });
-          nextRead = n + readEvery;
+          nextRead = n + readEvery; // until the readback lands (a source that never yields)
         }
       }
       await settle();
-      if (!step || n === 0) {
-        throw new Error(
-          `collapse: fit: epoch ${epoch} yielded no full batch` +
-            (step ? ` of size ${step.batchSize}` : ""),
-        );
-      }
-      const s = await step.readStats();
+      if (!steps || n === 0) throw new Error(`collapse: fit: epoch ${epoch} yielded no batch`);
+      const s = await steps.readStats();
       check(s, n);
       prevSteps = n;
       const secs = (performance.now() - t0) / 1000;
       const logs: Logs = {
-        loss: s.lossSum / n,
-        accuracy: s.correct / (n * step.batchSize),
+        loss: s.lossSum / s.samples,
+        accuracy: s.correct / s.samples,
         lr,
-        images_per_sec: (n * step.batchSize) / secs,
+        images_per_sec: s.samples / secs,
       };
       if (options.validationData) {
         valLogs(await evaluate(model, options.validationData, options.validationOptions), logs);
       }
       history.record(epoch, logs);
       lastLogs = logs;
+      ctx.stepsPerEpoch = n;
       await emit("onEpochEnd", epoch, logs, ctx);
     }
     history.params.steps = prevSteps;
     history.params.batchSize = ctx.batchSize;
-    history.params.dispatchesPerStep = step?.dispatchCount ?? 0;
+    history.params.dispatchesPerStep = steps?.dispatchCount ?? 0;
+    history.params.capturedSteps = steps?.captures ?? 0;
   } catch (e) {
     ctx.error = e;
     throw e;
@@ -340,7 +363,7 @@ async function fitLoop(
     try {
       await emit("onTrainEnd", lastLogs, ctx);
     } finally {
-      step?.dispose();
+      steps?.dispose();
       engine().flush();
     }
   }

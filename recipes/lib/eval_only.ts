@@ -156,7 +156,8 @@ export async function runEvalOnly(c: EvalOnlyContext): Promise<number> {
     } finally {
       test.close();
     }
-    const record = { epoch: info.epoch, ...fields } as EpochRecord;
+    // The 0-based index of the checkpoint's last trained epoch (metrics.jsonl's convention).
+    const record = { epoch: info.epoch - 1, ...fields } as EpochRecord;
     const notes = [
       ...spec.notes,
       `evaluation only: ${ckpt} (after ${info.epoch} training epochs); no training in this folder`,
@@ -188,7 +189,7 @@ export async function runEvalOnly(c: EvalOnlyContext): Promise<number> {
     await writeConfig(out, config);
     await writeMetrics(out, [record]);
     await writeRunOutputs(out, [record], c.outputContext(flags, data, config, notes));
-    const pct = (v: number | undefined) => v === undefined ? "n/a" : v.toFixed(2);
+    const pct = (v: number | undefined) => v === undefined ? "n/a" : (v * 100).toFixed(2);
     io.out(
       `eval: top-1 ${pct(record.top1)}% (head ${pct(record.head)} / medium ` +
         `${pct(record.medium)} / tail ${pct(record.tail)}), test loss ` +

@@ -62,7 +62,7 @@ import {
   samplerKind,
   settingsOf,
 } from "./flags.ts";
-import { paperTop1 } from "./paper_results.ts";
+import { differingFlags, paperTop1, protocolDifferences, runBackbone } from "./paper_results.ts";
 import {
   type BackboneSpec,
   describeSchedule,
@@ -87,9 +87,10 @@ import { acquireRunLock, type RunLock, RunLockedError } from "./run_lock.ts";
 import {
   bestRecord,
   type EpochRecord,
-  type NcRecord,
+  evaluationFields,
   type OutputContext,
   summaryLine,
+  trainingRecord,
   writeRunOutputs,
 } from "./run_outputs.ts";
 import {
@@ -217,21 +218,6 @@ function versions(): Record<string, string> {
   };
 }
 
-function ncRecord(nc: NcRecord | undefined): NcRecord | undefined {
-  if (!nc) return undefined;
-  return {
-    nc1: nc.nc1,
-    normalizedDistance: nc.normalizedDistance,
-    meanCosH: nc.meanCosH,
-    stdCosH: nc.stdCosH,
-    meanCosW: nc.meanCosW,
-    stdCosW: nc.stdCosW,
-    meanCosHW: nc.meanCosHW,
-    stdCosHW: nc.stdCosHW,
-    meanDiagCosHW: nc.meanDiagCosHW,
-  };
-}
-
 /**
  * Whether the neural-collapse metrics are affordable at every evaluation: their host finaliser
  * (nn/metrics/neural_collapse.ts) costs about K d^2 multiply-adds for K classes present in the test
@@ -251,28 +237,23 @@ async function sourceOf(loader: Loader, dropLast: boolean): Promise<DataSource> 
   return { batches: (e) => loader.batches(e), batchesPerEpoch: () => n };
 }
 
-/** The test-split fields of a metrics record (accuracies in percent). */
+/**
+ * The test-split fields of a metrics record (fractions, ECE and its bins, the evaluation's
+ * images/s; see `evaluationFields`).
+ */
 async function testRecord(
   model: ClassifierModel,
   test: DataSource,
   data: DatasetInfo,
   neuralCollapse: boolean,
 ): Promise<Partial<EpochRecord>> {
+  const t = performance.now();
   const r = await evaluate(model, test, {
     neuralCollapse,
     groups: data.groups,
     extraGroups: data.groupings.slice(1),
   });
-  return {
-    test_loss: r.loss,
-    top1: r.report.top1 * 100,
-    head: r.report.head * 100,
-    medium: r.report.medium * 100,
-    tail: r.report.tail * 100,
-    per_class: r.report.perClass.map((a) => a * 100),
-    nc: ncRecord(r.neuralCollapse),
-    ...(r.extraGroups?.length ? { extra_groups: r.extraGroups } : {}),
-  };
+  return evaluationFields(r, (performance.now() - t) / 1000);
 }
 
 /** Evaluates, logs, checkpoints and reports after every epoch. */
@@ -298,15 +279,8 @@ class RecipeCallback implements Callback {
 
   async onEpochEnd(epoch: number, logs: Logs, ctx: FitContext): Promise<void> {
     const { flags, records, io } = this.o;
-    const e1 = epoch + 1;
-    const rec: EpochRecord = {
-      epoch: e1,
-      lr: logs.lr,
-      train_loss: logs.loss,
-      train_accuracy: logs.accuracy * 100,
-      images_per_sec: logs.images_per_sec,
-      epoch_seconds: (performance.now() - this.#t0) / 1000,
-    };
+    const e1 = epoch + 1; // epochs completed
+    const rec = trainingRecord(epoch, logs, (performance.now() - this.#t0) / 1000);
     if (e1 % flags.evalEvery === 0 || e1 === ctx.epochs) {
       Object.assign(
         rec,
@@ -319,7 +293,7 @@ class RecipeCallback implements Callback {
     if (rec.top1 !== undefined && best === rec) {
       await ctx.saveCheckpoint(`${flags.out}/${BEST_CHECKPOINT}`, e1, {
         top1: rec.top1,
-        bestEpoch: e1,
+        bestEpoch: epoch,
       });
     }
     await ctx.saveCheckpoint(`${flags.out}/${LAST_CHECKPOINT}`, e1, {
@@ -630,6 +604,8 @@ function outputContext(
     adapter: adapterText(),
     config,
     notes,
+    backbone: runBackbone(spec, flags),
+    protocolDifferences: protocolDifferences(spec, flags),
   };
 }
 
@@ -828,7 +804,7 @@ async function train(
       trainableParameters: paramCount,
       featureDim,
       neuralCollapse,
-      paperTop1: paperTop1(spec.name, flags.ratio) ?? null,
+      paperTop1: paperTop1(spec.name, flags.ratio, { backbone: runBackbone(spec, flags) }) ?? null,
     },
     data: {
       key: data.key,
@@ -863,14 +839,16 @@ async function train(
   };
   const warn = { onWarning: io.err };
   if (target.fork && initialEpoch > 0) {
-    // A new folder continuing another run's checkpoint keeps that run's history up to it.
+    // A new folder continuing another run's checkpoint keeps that run's history up to it
+    // (0-based epoch indices: the epochs before initialEpoch).
     const source = dirname(target.checkpoint!);
     const history = (await readMetrics(source, warn)).filter((r) =>
-      typeof r.epoch === "number" && r.epoch <= initialEpoch
+      typeof r.epoch === "number" && r.epoch < initialEpoch
     );
     await writeMetrics(out, history);
   }
-  const kept = await truncateMetricsAfterEpoch(out, initialEpoch, warn);
+  // metrics.jsonl holds 0-based epoch indices: keep epochs 0 .. initialEpoch - 1.
+  const kept = await truncateMetricsAfterEpoch(out, initialEpoch - 1, warn);
   await writeConfig(out, config);
   const records = (await readMetrics(out, warn)) as EpochRecord[];
   if (flags.resume) {
@@ -909,12 +887,19 @@ async function train(
   }
   await writeRunOutputs(out, records, outputs);
   const best = bestRecord(records);
-  const paper = paperTop1(spec.name, flags.ratio);
+  const paper = paperTop1(spec.name, flags.ratio, { backbone: runBackbone(spec, flags) });
   io.out(
-    `done: best top-1 ${best?.top1?.toFixed(2) ?? "n/a"}% (epoch ${best?.epoch ?? "-"})` +
-      (paper !== undefined ? `, paper ${paper}%` : "") + `; report: ${out}/report.md`,
+    `done: best top-1 ${best?.top1 !== undefined ? (best.top1 * 100).toFixed(2) : "n/a"}% ` +
+      `(epoch ${best ? best.epoch + 1 : "-"})` +
+      (paper !== undefined ? `, paper ${paper}%${comparability(outputs)}` : "") +
+      `; report: ${out}/report.md`,
   );
   return 0;
+}
+
+function comparability(outputs: OutputContext): string {
+  const d = outputs.protocolDifferences ?? [];
+  return d.length ? ` (not comparable: ${differingFlags(d)} differ)` : "";
 }
 
 /** Entry point of a recipe file: runs it with `Deno.args` and exits with its code. */
