@@ -91,6 +91,7 @@ Flags:
   --batch-size N            batch size of every run (default: the recipes' 128)
   --eval-every N            evaluate every N epochs (default 1)
   --data-dir DIR            dataset folder (default: $COLLAPSE_DATA_DIR or ~/.cache/collapse)
+  --no-verify               pass --no-verify to the recipes (archives not the official release)
   --parallel N              recipe processes at once on the one GPU (default 1)
   --measure                 measure training/evaluation images/s of each backbone and dataset
                             of the grid on this adapter (a few steps each), cache them in
@@ -127,7 +128,7 @@ function parse(args: string[]): Options {
       "data-dir",
       "parallel",
     ],
-    boolean: ["measure", "table-only", "help"],
+    boolean: ["measure", "table-only", "help", "no-verify"],
     alias: { h: "help" },
     unknown: (a) => {
       unknown.push(a);
@@ -177,6 +178,7 @@ function parse(args: string[]): Options {
       limit: positiveInt("limit", p.limit),
       batchSize: positiveInt("batch-size", p["batch-size"]),
       evalEvery: positiveInt("eval-every", p["eval-every"]),
+      ...(p["no-verify"] === true ? { noVerify: true } : {}),
     },
     dataDir: (p["data-dir"] as string | undefined) || undefined,
     parallel: positiveInt("parallel", p.parallel) ?? 1,

@@ -42,6 +42,7 @@ const ARGS = [
   "4",
   "--parallel",
   "2",
+  "--no-verify", // the fixtures are not the official releases
 ];
 const NAMES = ["cifar10", "cifar100"].flatMap((d) =>
   ["etf_dr", "learnable_ce"].flatMap((m) => [0, 1].map((s) => `${d}-r0.02-resnet32-${m}-seed${s}`))

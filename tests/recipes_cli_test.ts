@@ -63,6 +63,7 @@ const base = (out: string, limit = 32) => [
   "16",
   "--workers",
   "0",
+  "--no-verify", // the fixture is not the official release
 ];
 
 const TIMING = new Set(["images_per_sec", "epoch_seconds", "eval_images_per_sec"]);
@@ -204,7 +205,13 @@ Deno.test(
     const best = recs.filter((x) => x.top1 !== undefined).reduce((p, q) =>
       q.top1! > p.top1! ? q : p
     );
-    const ev = await tiny(["--eval-only", `${a}/best.safetensors`, "--data-dir", DATA]);
+    const ev = await tiny([
+      "--eval-only",
+      `${a}/best.safetensors`,
+      "--data-dir",
+      DATA,
+      "--no-verify",
+    ]);
     assertEquals(ev.code, 0, ev.err);
     assertStringIncludes(ev.out, `report: ${a}/eval-best/report.md`);
     const er = (await readMetrics(`${a}/eval-best`)) as EpochRecord[];
@@ -246,7 +253,16 @@ Deno.test(
     assertStringIncludes(f.err, "--extend: --epochs was 2, now 3");
     assertStringIncludes(f.err, "epochs 1-2 ran under the old schedule");
     // ... and in a itself, named by its folder (no --out: the run continues there).
-    const e = await tiny(["--resume", a, "--epochs", "3", "--extend", "--data-dir", DATA]);
+    const e = await tiny([
+      "--resume",
+      a,
+      "--epochs",
+      "3",
+      "--extend",
+      "--data-dir",
+      DATA,
+      "--no-verify",
+    ]);
     assertEquals(e.code, 0, e.err);
     const ra = (await readMetrics(a)) as EpochRecord[];
     const rf = (await readMetrics(fork)) as EpochRecord[];
@@ -282,7 +298,13 @@ Deno.test(
     assertStringIncludes(d.err, "does not match its checksum");
     assertStringIncludes(d.err, "damaged");
     assertEquals(await Deno.readTextFile(`${c}/metrics.jsonl`), metricsBefore);
-    const de = await tiny(["--eval-only", `${c}/last.safetensors`, "--data-dir", DATA]);
+    const de = await tiny([
+      "--eval-only",
+      `${c}/last.safetensors`,
+      "--data-dir",
+      DATA,
+      "--no-verify",
+    ]);
     assertEquals(de.code, 1);
     assertStringIncludes(de.err, "does not match its checksum");
   },

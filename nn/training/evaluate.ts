@@ -44,6 +44,8 @@ export interface EvaluateOptions {
   neuralCollapse?: boolean;
   /** Head/medium/tail grouping (default: the paper's for K classes). */
   groups?: GroupRule;
+  /** Further groupings reported beside `groups` (e.g. ImageNet-LT by training count). */
+  extraGroups?: readonly { name: string; rule: GroupRule }[];
   /** Replay a captured step for full batches (default true). */
   capture?: boolean;
   /** Epoch passed to `data.batches` (default 0). */
@@ -58,6 +60,7 @@ export interface EvaluateOptions {
 export const EVALUATE_KEYS: OptionKeys = optionKeys<EvaluateOptions>({
   neuralCollapse: true,
   groups: true,
+  extraGroups: true,
   capture: true,
   epoch: true,
   loss: true,
@@ -87,6 +90,8 @@ export interface EvaluationResult {
   count: number;
   /** With `neuralCollapse: true`. */
   neuralCollapse?: NeuralCollapseMetrics;
+  /** Head/medium/tail accuracy under each of the options' `extraGroups`, in order. */
+  extraGroups?: { name: string; head: number; medium: number; tail: number }[];
   /** The top-k accuracies of the requested metrics, by name ("top5_accuracy": 0.93). */
   metrics: Record<string, number>;
 }
@@ -398,6 +403,12 @@ export async function evaluate(
     count,
     metrics,
   };
+  if (options.extraGroups?.length) {
+    result.extraGroups = options.extraGroups.map((g) => {
+      const r = accuracyReport(correct, total, g.rule);
+      return { name: g.name, head: r.head, medium: r.medium, tail: r.tail };
+    });
+  }
   if (a.nc) {
     const d = a.d;
     const ncHost = host[1] as Float32Array;

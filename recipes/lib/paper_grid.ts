@@ -86,6 +86,8 @@ export interface SweepSettings {
   limit?: number;
   batchSize?: number;
   evalEvery?: number;
+  /** Pass `--no-verify` to the recipes: accept archives that are not the official release. */
+  noVerify?: boolean;
 }
 
 /** Whether the recipes of this checkout take `--backbone` (DenseNet-BC needs it). */
@@ -120,6 +122,7 @@ export function runArgs(
   if (s.batchSize !== undefined) args.push("--batch-size", String(s.batchSize));
   if (s.evalEvery !== undefined) args.push("--eval-every", String(s.evalEvery));
   if (dataDir !== undefined) args.push("--data-dir", dataDir);
+  if (s.noVerify) args.push("--no-verify");
   return args;
 }
 

@@ -23,6 +23,8 @@ export interface SplitAccuracy {
   tail: number;
   /** Expected calibration error (15 bins), a fraction; NaN or absent when not measured. */
   ece?: number;
+  /** Head/medium/tail under further groupings (e.g. ImageNet-LT by training count). */
+  extraGroups?: readonly { name: string; head: number; medium: number; tail: number }[];
 }
 
 /** One class's test accuracy (a fraction) and its training-image count. */
@@ -172,6 +174,14 @@ export function renderReport(r: ReportInput): string {
       `| ${name} | ${a.epoch + 1} | ${percent(a.top1)} | ${percent(a.head)} | ` +
         `${percent(a.medium)} | ${percent(a.tail)} | ${percent(a.ece)} |`,
     );
+  }
+  for (const [name, a] of [["best", r.best], ["last", r.last]] as const) {
+    for (const g of a.extraGroups ?? []) {
+      lines.push(
+        `| ${name}, by ${cell(g.name)} | ${a.epoch + 1} | | ${percent(g.head)} | ` +
+          `${percent(g.medium)} | ${percent(g.tail)} | |`,
+      );
+    }
   }
   lines.push("");
   lines.push(

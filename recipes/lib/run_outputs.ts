@@ -64,6 +64,8 @@ export interface EpochRecord extends MetricsRecord {
   per_class?: number[];
   calibration?: CalibrationRecord;
   nc?: NcRecord;
+  /** Head/medium/tail under the dataset's further groupings (ImageNet-LT: by training count). */
+  extra_groups?: { name: string; head: number; medium: number; tail: number }[];
 }
 
 /** What the report needs besides the metrics. */
@@ -139,6 +141,7 @@ export function evaluationFields(r: EvaluationResult, seconds?: number): Partial
     accuracy: r.calibration.bins.map((b) => b.accuracy),
   };
   f.nc = ncRecord(r.neuralCollapse);
+  if (r.extraGroups?.length) f.extra_groups = r.extraGroups;
   return f;
 }
 
@@ -337,6 +340,7 @@ function split(r: EpochRecord | undefined): SplitAccuracy {
     medium: r?.medium ?? NaN,
     tail: r?.tail ?? NaN,
     ece: r?.ece ?? NaN,
+    ...(r?.extra_groups?.length ? { extraGroups: r.extra_groups } : {}),
   };
 }
 

@@ -27,6 +27,16 @@ import denoJson from "../../deno.json" with { type: "json" };
 import { gpu, initDevice } from "../../gpu/device.ts";
 import "../../gpu/ops/mod.ts"; // plugs the ops autograd's backward needs
 import { dataDir as defaultDataDir } from "../../data/download.ts";
+import {
+  type DatasetInfo,
+  DatasetOptionsError,
+  DATASETS,
+  DataUnavailableError,
+  loadDataset,
+  type LoadDatasetOptions,
+  type LoadedDataset,
+  prepareDataset,
+} from "../../data/datasets/mod.ts";
 import { Loader } from "../../data/loader.ts";
 import { InstanceSampler } from "../../data/samplers.ts";
 import { pathExists } from "../../data/path_exists.ts";
@@ -38,7 +48,7 @@ import { evaluate } from "../../nn/training/evaluate.ts";
 import { fit } from "../../nn/training/fit.ts";
 import type { Logs } from "../../nn/training/history.ts";
 import { compile, type DataSource } from "../../nn/training/state.ts";
-import { DATASETS, DataUnavailableError, prepareDataset, type PreparedData } from "./datasets.ts";
+import { datasetOptions } from "./dataset_flags.ts";
 // deno-lint-ignore no-import-prefix -- library code uses full specifiers (importable by URL)
 import { dirname } from "jsr:@std/path@^1/dirname";
 // deno-lint-ignore no-import-prefix -- library code uses full specifiers (importable by URL)
@@ -234,11 +244,15 @@ async function sourceOf(loader: Loader, dropLast: boolean): Promise<DataSource> 
 async function testRecord(
   model: ClassifierModel,
   test: DataSource,
-  data: PreparedData,
+  data: DatasetInfo,
   neuralCollapse: boolean,
 ): Promise<Partial<EpochRecord>> {
   const t = performance.now();
-  const r = await evaluate(model, test, { neuralCollapse, groups: data.groups });
+  const r = await evaluate(model, test, {
+    neuralCollapse,
+    groups: data.groups,
+    extraGroups: data.groupings.slice(1),
+  });
   return evaluationFields(r, (performance.now() - t) / 1000);
 }
 
@@ -249,7 +263,7 @@ class RecipeCallback implements Callback {
     readonly o: {
       model: ClassifierModel;
       test: DataSource;
-      data: PreparedData;
+      data: DatasetInfo;
       flags: RecipeFlags;
       records: EpochRecord[];
       outputs: OutputContext;
@@ -495,38 +509,69 @@ async function run(
   }
 }
 
-/** The recipe's data, prepared (found or downloaded, long-tailed, sharded) for these flags. */
-async function prepareRunData(
+/** `loadDataset`'s options for this recipe and these flags. */
+function datasetLoadOptions(
   spec: RecipeSpec,
   flags: RecipeFlags,
   io: RecipeIO,
-): Promise<PreparedData> {
-  const data = await prepareDataset(spec.dataset, {
+): LoadDatasetOptions {
+  return {
     dataDir: flags.dataDir,
     ratio: flags.ratio,
     seed: flags.seed,
     limit: flags.limit,
     imageSize: extraNumber(flags, "image-size"),
-    svhnExtra: flags.extra.extra === true,
     imagenetDir: extraString(flags, "imagenet-dir"),
-    recipe: spec.name,
+    ...datasetOptions(spec.dataset, flags),
+    context: spec.name,
     log: io.err,
-  });
-  const trainSize = data.trainCounts.reduce((a, b) => a + b, 0);
-  if (flags.batchSize > trainSize) {
-    throw new UsageError(
-      `--batch-size ${flags.batchSize} is larger than the training split (${trainSize} images` +
-        `${flags.limit ? ` with --limit ${flags.limit}` : ""}); lower it`,
-    );
+  };
+}
+
+/** The recipe's data, prepared (found or downloaded, verified, long-tailed, sharded). */
+async function prepareRunData(
+  spec: RecipeSpec,
+  flags: RecipeFlags,
+  io: RecipeIO,
+): Promise<DatasetInfo> {
+  return await prepareDataset(spec.dataset, datasetLoadOptions(spec, flags, io));
+}
+
+/**
+ * The recipe's data with its training and test loaders. A batch larger than the training split
+ * is a usage error, found from the counts before any shard is written.
+ */
+async function loadRunData(
+  spec: RecipeSpec,
+  flags: RecipeFlags,
+  io: RecipeIO,
+): Promise<LoadedDataset> {
+  try {
+    return await loadDataset(spec.dataset, {
+      ...datasetLoadOptions(spec, flags, io),
+      batchSize: flags.batchSize,
+      sampler: samplerKind(flags.sampler),
+      workers: flags.workers,
+      totalEpochs: flags.epochs,
+    });
+  } catch (e) {
+    if (e instanceof DatasetOptionsError && e.option === "batchSize") {
+      throw new UsageError(
+        `${
+          e.message.replace(/^loadDataset: batchSize/, "--batch-size")
+            .replace("with limit", "with --limit")
+        }; lower it`,
+      );
+    }
+    throw e;
   }
-  return data;
 }
 
 /** The recipe's model for these flags and data, built for the data's input shape. */
 function buildRunModel(
   spec: RecipeSpec,
   flags: RecipeFlags,
-  data: PreparedData,
+  data: DatasetInfo,
 ): { model: ClassifierModel; backbone: BackboneSpec } {
   const planes = extraNumber(flags, "layer4-planes");
   const backbone = spec.backbone.kind === "resnet50" && planes !== undefined
@@ -546,7 +591,7 @@ function buildRunModel(
 function outputContext(
   spec: RecipeSpec,
   flags: RecipeFlags,
-  data: PreparedData,
+  data: DatasetInfo,
   config: Record<string, unknown>,
   notes: string[],
 ): OutputContext {
@@ -565,10 +610,10 @@ function outputContext(
 }
 
 /** The loader of the test split, in order. */
-function testLoaderFor(flags: RecipeFlags, data: PreparedData): Loader {
+function testLoaderFor(flags: RecipeFlags, data: DatasetInfo): Loader {
   return new Loader({
     source: data.testDir,
-    sampler: new InstanceSampler(data.testCounts.reduce((a, b) => a + b, 0), { shuffle: false }),
+    sampler: new InstanceSampler(data.testSize, { shuffle: false }),
     batchSize: flags.batchSize,
     augment: data.testAugment,
     seed: flags.seed,
@@ -675,9 +720,10 @@ async function train(
 
   const dsSpec = DATASETS[spec.dataset];
   const imageSize = extraNumber(flags, "image-size");
-  const data = await prepareRunData(spec, flags, io);
-  const trainSize = data.trainCounts.reduce((a, b) => a + b, 0);
-  const testSize = data.testCounts.reduce((a, b) => a + b, 0);
+  const loaded = await loadRunData(spec, flags, io);
+  const data = loaded.info;
+  const trainSize = data.trainSize;
+  const testSize = data.testSize;
 
   const { model, backbone } = buildRunModel(spec, flags, data);
   const schedule = scheduleFromParams(sp, lr);
@@ -687,7 +733,20 @@ async function train(
     epochs: flags.epochs,
     classifier: flags.classifier,
   });
-  const notes = [...spec.notes, `lr schedule: ${describeSchedule(sp, lr)}`, ...scheduleNotes];
+  const notes = [
+    ...spec.notes,
+    `lr schedule: ${describeSchedule(sp, lr)}`,
+    ...scheduleNotes,
+    ...data.notes,
+  ];
+  if (data.groupings.length > 1) {
+    notes.push(
+      data.groupings.map((g, i) =>
+        `${i === 0 ? "head/medium/tail" : `by ${g.name}`}: ${g.description}`
+      )
+        .join("; "),
+    );
+  }
   const pretrained = extraString(flags, "pretrained");
   if (initialEpoch > 0) {
     await loadCheckpoint(target.checkpoint!, model, { optimizer });
@@ -759,6 +818,8 @@ async function train(
       trainAugment: data.trainAugment,
       testAugment: data.testAugment,
       groups: data.groups,
+      groupings: data.groupings,
+      stats: data.stats,
       sources: data.sources,
     },
     adapter: adapterInfo(),
@@ -799,25 +860,14 @@ async function train(
     );
   }
 
-  const trainLoader = new Loader({
-    source: data.trainDir,
-    sampler: samplerKind(flags.sampler),
-    batchSize: flags.batchSize,
-    dropLast: true,
-    augment: data.trainAugment,
-    seed: flags.seed,
-    workers: flags.workers,
-    totalEpochs: flags.epochs,
-  });
-  const testLoader = testLoaderFor(flags, data);
   const outputs = outputContext(spec, flags, data, { ...config, adapter: adapterText() }, notes);
   try {
-    const train = await sourceOf(trainLoader, true);
-    const test = await sourceOf(testLoader, false);
+    // The training loader keeps the last partial batch (the official default).
+    const { train, test } = loaded;
     io.err(
       `collapse: ${spec.name}: ${describeBackbone(backbone)}, ${flags.classifier} head, ` +
         `${flags.loss} loss; ${trainSize} train / ${testSize} test images, ${data.numClasses} ` +
-        `classes; ${train.batchesPerEpoch!(0)} steps per epoch on ${adapterText()}`,
+        `classes; ${train.batchesPerEpoch()} steps per epoch on ${adapterText()}`,
     );
     if (initialEpoch < flags.epochs) {
       await fit(model, train, {
@@ -833,8 +883,7 @@ async function train(
       });
     }
   } finally {
-    trainLoader.close();
-    testLoader.close();
+    loaded.close();
   }
   await writeRunOutputs(out, records, outputs);
   const best = bestRecord(records);
