@@ -27,9 +27,11 @@ export interface LoaderOptions {
   source: ImageArray | string;
   /** A sampler, or a kind built over the source's labels (default "instance": plain shuffle). */
   sampler?: Sampler | SamplerKind;
+  /** Images per batch. */
   batchSize: number;
   /** Drop the last incomplete batch (default false). */
   dropLast?: boolean;
+  /** The augmentation and normalisation of every image. */
   augment: AugmentSpec;
   /** Seed of the sampler (when built from a kind) and of augmentation (default 0). */
   seed?: number;
@@ -87,6 +89,7 @@ function deferred(): Deferred {
  * ```
  */
 export class Loader {
+  /** The options the loader was made with. */
   readonly options: LoaderOptions;
   #init: Promise<{ source: ImageSource; spec: SourceSpec; sampler: Sampler }> | null = null;
   #worker: Worker | null = null;
@@ -97,6 +100,7 @@ export class Loader {
   #samplerLength: number | null = null;
   #classCounts: number[] | null = null;
 
+  /** A loader over `options.source` (nothing is read until the first `batches` or `ready`). */
   constructor(options: LoaderOptions) {
     if (!(Number.isInteger(options.batchSize) && options.batchSize > 0)) {
       throw new Error(`Loader: bad batchSize ${options.batchSize}`);
@@ -271,6 +275,7 @@ export class Loader {
     this.#failure = null;
   }
 
+  /** Same as {@link Loader.close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -239,7 +239,7 @@ async function acquire(options: DeviceOptions): Promise<GpuContext> {
   return {
     device,
     adapter: summary,
-    // (helper-7): the device's limit, not the adapter's: the device is created with the default
+    // The device's limit, not the adapter's: the device is created with the default
     // (256) unless this limit is requested, and bindings are validated against the device's.
     storageAlign: device.limits.minStorageBufferOffsetAlignment ?? 256,
   };

@@ -31,6 +31,9 @@ const NOT_SOURCES = ["tests/", "bench/", "README.md"];
 const TYPE_CHECK_ONLY: Record<string, string> = {
   "data/download.ts": "downloads the 170 MB CIFAR-10 archive from its official URL",
   "data/catalog.ts": "downloads the 170 MB CIFAR-10 archive from its official URL",
+  "data/datasets/load.ts": "downloads and prepares the official CIFAR-10",
+  "data/datasets/mod.ts": "downloads and prepares the official CIFAR-100",
+  "recipes/lib/run_recipe.ts": "downloads CIFAR-10 for a recipe run and ends the process",
 };
 
 /** A tiny, smooth RGB image (JPEGs of noise compress badly and decode inexactly). */

@@ -290,7 +290,7 @@ Deno.test("conv2d: clear errors", () => {
   for (const t of [x, w, w3, xi, x3, big, b, dy]) t.dispose();
 });
 
-// (helper-14) The GPU tiled kernel at forced tile shapes and the GPU-mode plans (regblock and
+// The GPU tiled kernel at forced tile shapes and the GPU-mode plans (regblock and
 // default), against the CPU-mode register-blocked results: stride 2 with Cin 3, and Cin 8.
 Deno.test("conv2d: GPU tiled tile shapes and GPU-mode plans agree with regblock", async () => {
   const shapes: [[number, number, number, number], number[], number][] = [

@@ -169,8 +169,8 @@ Deno.test("matmul: clear errors", () => {
   for (const t of [a, b, v, ai, b1, b2, c1]) t.dispose();
 });
 
-// (helper-14) GPU-mode GEMMs on this adapter: every tiled tile shape (odd sizes, K % 4 != 0 and
-// split-K), the GPU register-blocked plan and the first tiled version.
+// GPU-mode GEMMs on this adapter: every tiled tile shape (odd sizes, K % 4 != 0 and
+// split-K), the GPU register-blocked plan and the tiled kernel without tile fields.
 const TILES: [number, number, number, number][] = [
   [16, 16, 8, 8],
   [16, 16, 8, 4],
@@ -206,7 +206,7 @@ Deno.test("matmul tiled: forced tile shapes agree with host", async () => {
   }
 });
 
-Deno.test("matmul: GPU-mode regblock plan, first tiled version, default GPU variant", async () => {
+Deno.test("matmul: GPU-mode regblock plan, tiled without tile fields, default GPU variant", async () => {
   const as = [37, 601], bs = [601, 29];
   const ah = rand(prod(as)), bh = rand(prod(bs));
   const ref = hostMatmul(ah, as, bh, bs, false, false);

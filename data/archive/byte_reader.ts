@@ -6,9 +6,13 @@
  * Every short read throws an Error naming the source, the position and what was being read.
  *
  * @example
- * ```ts ignore
- * const r = new ByteReader((await Deno.open("x.bin")).readable, "x.bin");
- * const header = await r.readExact(128, "header");
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { ByteReader } from "@collapse/collapse/data";
+ *
+ * const chunks = ReadableStream.from([new Uint8Array([1, 2, 3]), new Uint8Array([4, 5])]);
+ * const r = new ByteReader(chunks, "example.bin");
+ * assertEquals([...await r.readExact(4, "header")], [1, 2, 3, 4]); // across the chunk boundary
  * ```
  */
 export class ByteReader {
@@ -20,6 +24,7 @@ export class ByteReader {
   #done = false;
   #pos = 0;
 
+  /** A reader over `source` (a stream or an async iterable of chunks); `name` labels its errors. */
   constructor(source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>, name: string) {
     this.name = name;
     this.#it = (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();

@@ -97,7 +97,7 @@ function kind(flag: string): TarEntry["type"] {
  * loop advances. Truncated or corrupt archives throw an Error naming the archive and member.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * for await (const e of tarEntries("cifar-10-binary.tar.gz")) {
  *   if (e.name.endsWith("batches.meta.txt")) console.log(await e.text());
  * }

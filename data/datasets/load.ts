@@ -98,7 +98,7 @@ function checkLoaderOptions(o: LoadDatasetOptions): void {
  * training split), all thrown before anything is written.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { loadDataset } from "./load.ts";
  * const { train, test, info } = await loadDataset("cifar10", { ratio: 0.01, batchSize: 128 });
  * console.log(info.trainCounts); // [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]

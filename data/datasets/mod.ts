@@ -4,7 +4,7 @@
  * groupings, the long-tail selection and the errors that say what to do.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { loadDataset } from "./mod.ts";
  * const { train, test, info } = await loadDataset("cifar100", { ratio: 0.01, batchSize: 128 });
  * console.log(info.title, info.trainSize, info.groups);

@@ -388,9 +388,14 @@ async function makePlan(
  * is written.
  *
  * @example
- * ```ts ignore
- * const info = await prepareDataset("cifar10", { ratio: 0.01 });
- * console.log(info.trainCounts); // [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+ * ```ts
+ * import { prepareDataset } from "@collapse/collapse/data";
+ *
+ * // The official archive in ./ (downloaded when missing): at ratio 0.01 the train counts are
+ * // [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]. A local copy that is not the official
+ * // release (re-encoded, or a few images in the official layout) needs `verify: false`.
+ * const info = await prepareDataset("cifar10", { dataDir: ".", ratio: 0.01, verify: false });
+ * console.log(info.trainCounts, info.testSize);
  * ```
  */
 export async function prepareDataset(

@@ -44,14 +44,19 @@ export function sharpLoaded(): boolean {
 
 /** Raw decoded pixels, HWC uint8 RGB. */
 export interface RgbImage {
+  /** width * height * 3 bytes, row-major RGB. */
   data: Uint8Array;
+  /** Columns. */
   width: number;
+  /** Rows. */
   height: number;
 }
 
 /** How to size the output. */
 export interface ResizeOptions {
+  /** Output width in pixels. */
   width: number;
+  /** Output height in pixels. */
   height: number;
   /**
    * "cover" (default): scale so the image covers width x height, then centre-crop.
@@ -92,8 +97,13 @@ export async function decodeImage(bytes: Uint8Array, name = "image"): Promise<Rg
  * Decodes and resizes an encoded image to exactly width x height RGB HWC.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { decodeResized } from "@collapse/collapse/data";
+ *
+ * const jpegBytes = await Deno.readFile("image.jpg");
  * const { data } = await decodeResized(jpegBytes, { width: 224, height: 224, resizeShorter: 256 });
+ * assertEquals(data.length, 224 * 224 * 3); // RGB, row-major
  * ```
  */
 export async function decodeResized(
@@ -147,8 +157,13 @@ export async function encodeJpeg(
  * orientation applied), for compact training shards. `name` is for errors.
  *
  * @example
- * ```ts ignore
- * const small = await resizeShorterSide(jpegBytes, 256, "n01440764_10026.JPEG");
+ * ```ts
+ * import { decodeImage, resizeShorterSide } from "@collapse/collapse/data";
+ *
+ * const jpegBytes = await Deno.readFile("image.jpg");
+ * const small = await resizeShorterSide(jpegBytes, 32, "image.jpg");
+ * const { width, height } = await decodeImage(small);
+ * console.log(width, height); // the shorter side is 32, the aspect ratio kept
  * ```
  */
 export async function resizeShorterSide(

@@ -78,11 +78,13 @@ export type NumericArray =
 
 /** One top-level variable, positioned at its real-part data (numeric arrays). */
 export interface MatVariable {
+  /** The variable's name. */
   name: string;
   /** "double", "uint8", ... (see {@link MX_CLASS}). */
   className: string;
   /** Dimensions, MATLAB order (column-major: the first varies fastest). */
   dims: number[];
+  /** Whether the variable has an imaginary part. */
   complex: boolean;
   /** Storage type of the real part (an {@link MI} value; may be narrower than the class). */
   dataType: number;
@@ -234,7 +236,7 @@ async function* matrix(r: ByteReader, size: number, where: string): AsyncGenerat
  * Truncated or corrupt files throw an Error naming the file and the variable.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * for await (const v of mat5Variables("test_32x32.mat")) {
  *   console.log(v.name, v.className, v.dims); // X uint8 [32, 32, 3, 26032] ...
  * }
@@ -291,9 +293,13 @@ const NUMERIC = new Set(Object.values(MX_CLASS).slice(5));
 
 /** A fully read numeric variable. */
 export interface MatArray {
+  /** The variable's name. */
   name: string;
+  /** "double", "uint8", ... (see {@link MX_CLASS}). */
   className: string;
+  /** Dimensions, MATLAB order (column-major: the first varies fastest). */
   dims: number[];
+  /** The values in column-major order, in the typed array of the stored type. */
   data: NumericArray;
 }
 

@@ -29,7 +29,7 @@ export function stl10ToHwc(src: Uint8Array, out: Uint8Array, offset: number): vo
  * in one pass use {@linkcode readStl10Splits}.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * const train = await readStl10("stl10_binary.tar.gz", "train");
  * ```
  */
@@ -41,7 +41,7 @@ export async function readStl10(path: string, split: Split): Promise<ImageArray>
  * Reads several STL-10 labelled splits in one pass over the archive (or the extracted folder).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * const { train, test } = await readStl10Splits("stl10_binary.tar.gz", ["train", "test"]);
  * ```
  */

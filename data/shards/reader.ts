@@ -53,10 +53,13 @@ export async function readManifest(dir: string): Promise<ShardManifest> {
 
 /** One decoded shard: labels and the records inflated into one buffer. */
 export interface DecodedShard {
+  /** The shard's manifest entry. */
   entry: ShardEntry;
+  /** The label of each record. */
   labels: Int32Array;
   /** Byte offset of each record in `data`, plus the end (records + 1 entries). */
   offsets: Float64Array;
+  /** Every record's bytes, back to back. */
   data: Uint8Array;
 }
 
@@ -171,8 +174,11 @@ async function readFileNamed(path: string, entry: ShardEntry): Promise<Uint8Arra
 
 /** A record with its global index. */
 export interface IndexedRecord {
+  /** The record's global index. */
   index: number;
+  /** The record's class. */
   label: number;
+  /** The record's bytes. */
   data: Uint8Array;
 }
 
@@ -258,8 +264,11 @@ export async function readShardLabels(dir: string, manifest?: ShardManifest): Pr
  * ```
  */
 export class ShardReader {
+  /** The shard folder. */
   readonly dir: string;
+  /** The folder's manifest. */
   readonly manifest: ShardManifest;
+  /** The label of every record, in index order. */
   readonly labels: Int32Array;
   #cacheShards: number;
   #indexes = new Map<number, Promise<ShardIndex>>();

@@ -20,7 +20,7 @@ struct P { N: u32, K: u32 }
 @group(0) @binding(2) var<uniform> p: P;
 ${
     dtype === "f32"
-      // (helper-13): bit test; \`v != v\` is false for NaN on some drivers (lavapipe)
+      // bit test; \`v != v\` is false for NaN on some drivers (lavapipe)
       ? "fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }"
       : `fn is_nan(v: ${dtype}) -> bool { return false; }`
   }

@@ -27,9 +27,9 @@ export interface RegblockConfig {
 }
 /**
  * Shared-memory tiled variant (matmul_tiled.ts): WGM x WGN threads, each computing TM x TN outputs,
- * BK-deep k slices. Without the tile fields: the first version's fixed 16 x 16 threads, 4 x 4 each.
+ * BK-deep k slices. Without the tile fields: 16 x 16 threads of 4 x 4 outputs each.
  */
-// (helper-14): optional tile fields for the GPU tiled kernel; tileOf reads them.
+// The tile fields are optional; tileOf reads them.
 export interface TiledConfig {
   variant: "tiled";
   bk: number;

@@ -309,7 +309,7 @@ class RecipeCallback implements Callback {
  * Runs a recipe with command-line `args`; returns the exit code (the recipe file exits with it).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { RECIPES } from "./recipe_specs.ts";
  * Deno.exit(await runRecipe(RECIPES.cifar10_lt, ["--epochs", "1", "--limit", "256"]));
  * ```
