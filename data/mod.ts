@@ -40,3 +40,5 @@ export * from "./loader.ts";
 export * from "./formats/mod.ts";
 export * from "./datasets/mod.ts";
 export { isProcessAlive, removeStaleTemps } from "./stale_temp.ts";
+// The seeded generator the augmentations take (from gpu/, which data builds on).
+export { Rng } from "../gpu/rng.ts";
