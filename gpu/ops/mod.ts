@@ -23,6 +23,7 @@ export * from "./normalize.ts";
 export * from "./dot_regression.ts";
 export * from "./optim.ts";
 export * from "./dropout.ts";
+export * from "./dense_concat.ts";
 
 gradHelpers.add = add;
 gradHelpers.onesLike = onesLike;

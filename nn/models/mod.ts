@@ -1,4 +1,5 @@
-/** Backbones: CIFAR ResNet-32, torchvision-layout ResNet-50, torch layout conversion. @module */
+/** Backbones: CIFAR ResNet-32 and DenseNet-BC, torchvision-layout ResNet-50, torch layout conversion. @module */
+export * from "./densenet.ts";
 export * from "./heads_option.ts";
 export * from "./resnet32.ts";
 export * from "./resnet50.ts";

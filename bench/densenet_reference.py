@@ -1,0 +1,67 @@
+# Goldens from the official ImbalancedLearning DenseNet3 (models/densenet.py, not part of this
+# repository: pass its path) for tests/nn_densenet_test.ts:
+# - OUT_DIR/densenet_bc150_state.json: the paper's DenseNet-BC-150's parameter count and its
+#   state dict's entries as "name d0,d1,..." (torch layout, num_batches_tracked left out);
+# - OUT_DIR/densenet_tiny_parity.json: a tiny DenseNet-BC (depth 16, growth 4) with random weights
+#   and BatchNorm statistics, an NHWC input batch and the official model's features in eval mode
+#   and in training mode (batch statistics); float32 arrays as base64 of little-endian bytes.
+# Usage: /usr/bin/python3 bench/densenet_reference.py PATH/TO/models/densenet.py tests/fixtures
+#        deno fmt tests/fixtures/densenet_*.json
+import base64, importlib.util, json, sys
+import torch
+
+
+def f32(t):
+    """A tensor's values as base64 of little-endian float32."""
+    return base64.b64encode(t.detach().contiguous().float().numpy().astype("<f4").tobytes()).decode()
+
+spec = importlib.util.spec_from_file_location("official_densenet", sys.argv[1])
+official = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(official)
+out = sys.argv[2]
+
+torch.manual_seed(0)
+net = official.DenseNet3(10, 150, 12, reduction=0.5, bottleneck=True)
+state = [f"{k} {','.join(map(str, v.shape))}" for k, v in net.state_dict().items()
+         if "num_batches_tracked" not in k]
+golden = {
+    "model": "DenseNet3(10, 150, 12, reduction=0.5, bottleneck=True)",
+    "torch": torch.__version__,
+    "parameters": sum(p.numel() for p in net.parameters()),
+    "featureDim": net.in_planes,
+    "classifierParameters10": sum(p.numel() for p in official.Classifier(net.in_planes, 10).parameters()),
+    "state": state,
+}
+with open(f"{out}/densenet_bc150_state.json", "w") as f:
+    json.dump(golden, f, separators=(",", ":"))
+    f.write("\n")
+
+tiny = official.DenseNet3(10, 16, 4, reduction=0.5, bottleneck=True)
+for m in tiny.modules():
+    if isinstance(m, torch.nn.BatchNorm2d):
+        m.running_mean.uniform_(-0.2, 0.2)
+        m.running_var.uniform_(0.5, 1.5)
+        m.weight.data.uniform_(0.5, 1.5)
+        m.bias.data.uniform_(-0.2, 0.2)
+x = torch.randn(2, 3, 8, 8)
+weights = {k: {"shape": list(v.shape), "data": f32(v)}
+           for k, v in tiny.state_dict().items() if "num_batches_tracked" not in k}
+tiny.eval()
+with torch.no_grad():
+    y_eval = tiny(x)
+tiny.train()
+with torch.no_grad():
+    y_train = tiny(x)
+parity = {
+    "model": "DenseNet3(10, 16, 4, reduction=0.5, bottleneck=True)",
+    "torch": torch.__version__,
+    "inputShape": [2, 8, 8, 3],
+    "input": f32(x.permute(0, 2, 3, 1)),
+    "state": weights,
+    "featuresEval": f32(y_eval),
+    "featuresTrain": f32(y_train),
+}
+with open(f"{out}/densenet_tiny_parity.json", "w") as f:
+    json.dump(parity, f, separators=(",", ":"))
+    f.write("\n")
+print("parameters", golden["parameters"], "state entries", len(state), "d", golden["featureDim"])
