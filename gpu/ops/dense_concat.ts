@@ -41,7 +41,9 @@ import { contiguousStrides } from "./op_util.ts";
 
 /** A BatchNorm's tensors and settings (PyTorch conventions, as {@link batchNorm}). */
 export interface BatchNormParams {
+  /** Scale, f32[C]. */
   gamma: Tensor;
+  /** Shift, f32[C]. */
   beta: Tensor;
   /** f32[C], updated in place in training mode. */
   runningMean: Tensor;
@@ -58,6 +60,7 @@ export interface BatchNormParams {
  * kernel, or an odd k x k kernel with padding (k - 1) / 2).
  */
 export interface PreactConvUnit {
+  /** The BN of the unit's input. */
   bn: BatchNormParams;
   /** HWIO kernel [k, k, Cin, Cout]. */
   weight: Tensor;

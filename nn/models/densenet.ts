@@ -80,14 +80,22 @@ function unitOf(bn: BatchNormalization, c: Conv2D): PreactConvUnit {
  * f(x) into the block's buffer instead ({@link DenseLayer.appendTo}).
  */
 export class DenseLayer extends Layer {
+  /** Input channels c. */
   readonly inPlanes: number;
+  /** Channels added (k). */
   readonly growthRate: number;
+  /** BottleneckBlock (true) or BasicBlock (false). */
   readonly bottleneck: boolean;
+  /** BN of the input. */
   readonly bn1: BatchNormalization;
+  /** conv1x1 to 4k (bottleneck) or conv3x3 to k (basic). */
   readonly conv1: Conv2D;
+  /** BN of the bottleneck output (null for a basic layer). */
   readonly bn2: BatchNormalization | null;
+  /** conv3x3 4k -> k (null for a basic layer). */
   readonly conv2: Conv2D | null;
 
+  /** A layer reading `inPlanes` channels and adding `growthRate`. */
   constructor(
     inPlanes: number,
     growthRate: number,
@@ -107,6 +115,7 @@ export class DenseLayer extends Layer {
     this.conv2 = bottleneck ? this.track("conv2", conv(growthRate, 3)) : null;
   }
 
+  /** Builds the BN and conv sublayers for x [N, H, W, inPlanes]. */
   override build(inputShape: Shape): void {
     checkNhwc(this, inputShape, this.inPlanes);
     const [n, h, w] = inputShape;
@@ -119,6 +128,7 @@ export class DenseLayer extends Layer {
     }
   }
 
+  /** [N, H, W, inPlanes + growthRate]. */
   override computeOutputShape(s: Shape): Shape {
     checkNhwc(this, s, this.inPlanes);
     return [s[0], s[1], s[2], s[3] + this.growthRate];
@@ -142,6 +152,7 @@ export class DenseLayer extends Layer {
     return denseBlockLayer(state, channels, this.units(), options.training);
   }
 
+  /** concat(x, f(x)) on its own (a block of one layer). */
   override call(x: Tensor, options: CallOptions): Tensor {
     checkNhwc(this, x.shape, this.inPlanes);
     return this.appendTo(
@@ -151,6 +162,7 @@ export class DenseLayer extends Layer {
     );
   }
 
+  /** The constructor arguments. */
   override getConfig(): Record<string, unknown> {
     return {
       ...super.getConfig(),
@@ -166,11 +178,16 @@ export class DenseLayer extends Layer {
  * `layer.0`, `layer.1`, ..., input c0 channels -> c0 + numLayers * growth, all in one buffer.
  */
 export class DenseBlock extends Layer {
+  /** Input channels c0. */
   readonly inPlanes: number;
+  /** Channels each layer adds. */
   readonly growthRate: number;
+  /** The layers as registered (weight paths `layer.<i>.*`, as the official nn.Sequential). */
   readonly layer: Sequential;
+  /** The layers, in order. */
   readonly layers: DenseLayer[];
 
+  /** A block of `numLayers` layers on `inPlanes` input channels. */
   constructor(
     numLayers: number,
     inPlanes: number,
@@ -196,16 +213,19 @@ export class DenseBlock extends Layer {
     return this.inPlanes + this.layers.length * this.growthRate;
   }
 
+  /** Builds every layer for x [N, H, W, inPlanes]. */
   override build(inputShape: Shape): void {
     checkNhwc(this, inputShape, this.inPlanes);
     this.layer.apply(new SymbolicTensor(inputShape));
   }
 
+  /** [N, H, W, outPlanes]. */
   override computeOutputShape(s: Shape): Shape {
     checkNhwc(this, s, this.inPlanes);
     return [s[0], s[1], s[2], this.outPlanes];
   }
 
+  /** One feature buffer: x, then each layer's output appended in place. */
   override call(x: Tensor, options: CallOptions): Tensor {
     checkNhwc(this, x.shape, this.inPlanes);
     let state = denseBlockBuffer(x, this.outPlanes);
@@ -215,6 +235,7 @@ export class DenseBlock extends Layer {
     return state;
   }
 
+  /** The constructor arguments. */
   override getConfig(): Record<string, unknown> {
     return {
       ...super.getConfig(),
@@ -227,11 +248,16 @@ export class DenseBlock extends Layer {
 
 /** A transition (the official TransitionBlock): BN-ReLU-conv1x1(c -> outPlanes), 2x2 average pooling. */
 export class DenseTransition extends Layer {
+  /** Input channels. */
   readonly inPlanes: number;
+  /** Output channels (floor(inPlanes * reduction) in DenseNet3). */
   readonly outPlanes: number;
+  /** BN of the input. */
   readonly bn1: BatchNormalization;
+  /** conv1x1 inPlanes -> outPlanes. */
   readonly conv1: Conv2D;
 
+  /** A transition from `inPlanes` to `outPlanes` channels. */
   constructor(inPlanes: number, outPlanes: number, options: LayerOptions = {}) {
     super(options);
     this.inPlanes = inPlanes;
@@ -240,12 +266,14 @@ export class DenseTransition extends Layer {
     this.conv1 = this.track("conv1", conv(outPlanes, 1));
   }
 
+  /** Builds the BN and conv for x [N, H, W, inPlanes]. */
   override build(inputShape: Shape): void {
     checkNhwc(this, inputShape, this.inPlanes);
     buildFor(this.bn1, inputShape);
     buildFor(this.conv1, inputShape);
   }
 
+  /** [N, floor(H / 2), floor(W / 2), outPlanes]. */
   override computeOutputShape(s: Shape): Shape {
     checkNhwc(this, s, this.inPlanes);
     if ((s[1] >= 0 && s[1] < 2) || (s[2] >= 0 && s[2] < 2)) {
@@ -255,11 +283,13 @@ export class DenseTransition extends Layer {
     return [s[0], half(s[1]), half(s[2]), this.outPlanes];
   }
 
+  /** avgpool2(conv1x1(relu(bn(x)))), the BN-ReLU output recomputed in the backward pass. */
   override call(x: Tensor, options: CallOptions): Tensor {
     const z = preactConv(x, [unitOf(this.bn1, this.conv1)], options.training);
     return avgPool2d(z, { size: 2, stride: 2 });
   }
 
+  /** The constructor arguments. */
   override getConfig(): Record<string, unknown> {
     return { ...super.getConfig(), inPlanes: this.inPlanes, outPlanes: this.outPlanes };
   }
@@ -287,18 +317,28 @@ export interface DenseNetOptions extends ModelOptions {
 
 /** DenseNet(-BC) for CIFAR (NHWC inputs, any square size that survives two 2x2 poolings). */
 export class DenseNet3 extends ClassifierModel {
+  /** Nominal depth (150 for DenseNet-BC-150). */
   readonly depth: number;
+  /** Growth rate k. */
   readonly growthRate: number;
+  /** Transition compression. */
   readonly reduction: number;
+  /** Bottleneck layers (DenseNet-B). */
   readonly bottleneck: boolean;
+  /** Layers per dense block (24 for DenseNet-BC-150). */
   readonly layersPerBlock: number;
+  /** The stem conv3x3 (3 -> 2k). */
   readonly conv1: Conv2D;
+  /** block1, block2, block3. */
   readonly blocks: [DenseBlock, DenseBlock, DenseBlock];
+  /** trans1, trans2. */
   readonly transitions: [DenseTransition, DenseTransition];
+  /** The BN after block 3. */
   readonly bn1: BatchNormalization;
   readonly #relu: ReLU;
   readonly #pool: GlobalAveragePooling2D;
 
+  /** DenseNet-BC-150 for CIFAR with the defaults; see {@link DenseNetOptions}. */
   constructor(options: DenseNetOptions = {}) {
     super(makeHead(options.head, options.numClasses, options.etf), {
       name: "densenet",
@@ -345,6 +385,7 @@ export class DenseNet3 extends ClassifierModel {
     return this.blocks[2].outPlanes;
   }
 
+  /** The pooled feature [N, d]. */
   override features(x: Tensor, o: CallOptions): Tensor {
     let y = this.conv1.apply(x, o);
     y = this.transitions[0].apply(this.blocks[0].apply(y, o), o);
@@ -353,6 +394,7 @@ export class DenseNet3 extends ClassifierModel {
     return this.#pool.apply(this.#relu.apply(this.bn1.apply(y, o), o), o);
   }
 
+  /** The constructor arguments. */
   override getConfig(): Record<string, unknown> {
     return {
       ...super.getConfig(),
