@@ -8,6 +8,7 @@ import {
   type BatchNormParams,
   denseBlockBuffer,
   denseBlockLayer,
+  denseConcatLimits,
   preactConv,
   type PreactConvUnit,
 } from "../gpu/ops/dense_concat.ts";
@@ -69,14 +70,14 @@ function unitRef(x: Tensor, u: PreactConvUnit, training: boolean): Tensor {
   return conv2d(a, u.weight, { padding: (u.weight.shape[0] - 1) / 2 });
 }
 
-/** Two bottleneck layers and a transition on a [2, 4, 4, 6] input, growth 4, bottleneck 8. */
-function setup(seed: number) {
+/** Two bottleneck layers and a transition on an [n, s, s, 6] input, growth 4, bottleneck 8. */
+function setup(seed: number, n = 2, s = 4) {
   const r = rng(seed);
-  const xShape = [2, 4, 4, 6];
-  const x = rand(r, 2 * 4 * 4 * 6);
+  const xShape = [n, s, s, 6];
+  const x = rand(r, n * s * s * 6);
   const layers = [6, 10].map((c) => [unitHost(r, 1, c, 8), unitHost(r, 3, 8, 4)]);
   const trans = [unitHost(r, 1, 14, 7)];
-  return { xShape, x, layers, trans, r1: rand(r, 2 * 4 * 4 * 14), r2: rand(r, 2 * 4 * 4 * 7) };
+  return { xShape, x, layers, trans, r1: rand(r, n * s * s * 14), r2: rand(r, n * s * s * 7) };
 }
 
 type Setup = ReturnType<typeof setup>;
@@ -111,9 +112,8 @@ function run(s: Setup, ours: boolean, training: boolean) {
   return { x, state, z, loss, params, running };
 }
 
-Deno.test("denseBlockLayer/preactConv: values, running statistics and every gradient equal the concat-based composition", async () => {
+async function compareTraining(s: Setup): Promise<void> {
   await tidyAsync(async () => {
-    const s = setup(3);
     const got = run(s, true, true);
     const want = run(s, false, true);
     const gGot = backward(got.loss, [got.x, ...got.params]);
@@ -136,6 +136,20 @@ Deno.test("denseBlockLayer/preactConv: values, running statistics and every grad
       assertClose(a[i], b[i], names[i] ?? `tensor ${i}`, 1e-3, 1e-4);
     }
   });
+}
+
+Deno.test("denseBlockLayer/preactConv: values, running statistics and every gradient equal the concat-based composition", async () => {
+  await compareTraining(setup(3));
+});
+
+Deno.test("the same with the batch split into groups of images under a binding limit", async () => {
+  // 7 images of 8x8: the widest binding (14 channels) allows 2 images per group -> 2 + 2 + 2 + 1.
+  denseConcatLimits.maxBindingBytes = 2 * 8 * 8 * 14 * 4;
+  try {
+    await compareTraining(setup(6, 7, 8));
+  } finally {
+    denseConcatLimits.maxBindingBytes = null;
+  }
 });
 
 Deno.test("denseBlockLayer/preactConv in eval mode: running statistics, values and gradients equal the composition", async () => {

@@ -4,8 +4,10 @@
  * channel prefix written so far without copying it out). With `ld = c` they serve contiguous
  * tensors too.
  * - partial sums per chunk of rows: the shifted sums of x and x^2 (forward statistics; the final
- *   pass is batch_norm_reduce.ts `bnStatsFinalLaunch`, which reads the shift x[row 0] = x[c]), or
- *   of g and g * xhat with g = dy masked by the ReLU (backward; final pass `bnGradFinalLaunch`);
+ *   pass is batch_norm_reduce.ts `bnStatsFinalLaunch` with the shift as its x), or of g and
+ *   g * xhat with g = dy masked by the ReLU (backward; final pass `bnGradFinalLaunch`). A batch
+ *   may be split into parts (groups of images) that each write their own chunks ({@link ChunkPlan}),
+ *   so no binding needs to cover the whole batch;
  * - apply: out [rows, c] (contiguous) = relu?((x - mean) * invstd * gamma + beta);
  * - backward: dx = gamma * invstd * (g - sum(g) / M - xhat * sum(g * xhat) / M) (training; eval
  *   without the batch terms), written to or accumulated into a buffer of row stride `ldx`.
@@ -47,17 +49,18 @@ function partialSource(grad: boolean, relu: boolean): string {
 @group(0) @binding(5) var<storage, read_write> part: array<f32>;
 @group(0) @binding(6) var<uniform> u: P;`
       : `@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> part: array<f32>;
-@group(0) @binding(2) var<uniform> u: P;`;
+@group(0) @binding(1) var<storage, read> shift: array<f32>;
+@group(0) @binding(2) var<storage, read_write> part: array<f32>;
+@group(0) @binding(3) var<uniform> u: P;`;
     const setup = grad
       ? "let mean = stats[c]; let inv = stats[u.c + c]; let gm = gamma[c]; let bt = beta[c];"
-      : "let k = x[c];";
+      : "let k = shift[c];";
     const mask = relu ? " if (bn_y(xv, mean, inv, gm, bt) <= 0.0) { g = 0.0; }" : "";
     const body = grad
       ? `let xh = (xv - mean) * inv; var g = dy[r * u.c + c];${mask} a = a + g; b = b + g * xh;`
       : "let v = xv - k; a = a + v; b = b + v * v;";
     return `
-struct P { rows: u32, c: u32, ld: u32, rows_per_chunk: u32, chunks: u32 }
+struct P { rows: u32, c: u32, ld: u32, rows_per_chunk: u32, chunks: u32, chunk0: u32 }
 ${decls}
 ${BN_Y}
 var<workgroup> s1: array<f32, ${CW * RW}>;
@@ -81,21 +84,47 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   s2[li] = b;
   ${wgReduce(["s1", "s2"], RW, { lane: "lid.y", at: "li", step: CW })}
   if (lid.y == 0u && c < u.c) {
-    part[wid.y * u.c + c] = s1[lid.x];
-    part[(u.chunks + wid.y) * u.c + c] = s2[lid.x];
+    let q = u.chunk0 + wid.y;
+    part[q * u.c + c] = s1[lid.x];
+    part[(u.chunks + q) * u.c + c] = s2[lid.x];
   }
 }`;
   });
 }
 
-function partialUniforms(rows: number, c: number, ld: number): Uint32Array {
-  const { chunks, rowsPerChunk } = bnChunks(rows);
+/**
+ * How the rows of a (possibly split) batch map to partial-sum chunks: every part of the batch cuts
+ * its rows into chunks of `rowsPerChunk`, its first chunk being number `chunk0` of `chunks` in all.
+ * `part` tensors hold [2, chunks, c] values; the final passes of batch_norm_reduce.ts take `chunks`.
+ */
+export interface ChunkPlan {
+  rowsPerChunk: number;
+  chunk0: number;
+  chunks: number;
+}
+
+/** The {@link ChunkPlan}s of a batch split into parts of `rows[i]` rows (one part: `[rows]`). */
+export function chunkPlans(rows: readonly number[]): ChunkPlan[] {
+  const total = rows.reduce((a, b) => a + b, 0);
+  const rowsPerChunk = bnChunks(total).rowsPerChunk;
+  const counts = rows.map((r) => Math.max(1, Math.ceil(r / rowsPerChunk)));
+  const chunks = counts.reduce((a, b) => a + b, 0);
+  let at = 0;
+  return counts.map((n) => {
+    const p = { rowsPerChunk, chunk0: at, chunks };
+    at += n;
+    return p;
+  });
+}
+
+function partialUniforms(rows: number, c: number, ld: number, plan: ChunkPlan): Uint32Array {
   return packUniforms([
     ["u32", rows],
     ["u32", c],
     ["u32", ld],
-    ["u32", rowsPerChunk],
-    ["u32", chunks],
+    ["u32", plan.rowsPerChunk],
+    ["u32", plan.chunks],
+    ["u32", plan.chunk0],
   ]);
 }
 
@@ -107,23 +136,31 @@ function checkLd(name: string, v: PrefixView, rows: number, c: number): void {
   }
 }
 
+function partialGrid(rows: number, c: number, plan: ChunkPlan): [number, number] {
+  return [Math.ceil(c / CW), Math.max(1, Math.ceil(rows / plan.rowsPerChunk))];
+}
+
 /**
- * Partial shifted sums of x and x^2 of channels [0, c) of `x` (rows `ld` apart) per chunk of rows,
- * into `part` (f32[2 * chunks * c]); finish with `bnStatsFinalLaunch(x.t, part, ...)`.
+ * Partial sums of x - shift and (x - shift)^2 of channels [0, c) of `x` (rows `ld` apart) per chunk
+ * of rows, into `part` (f32[2 * chunks * c]) at the plan's chunks; finish with
+ * `bnStatsFinalLaunch(shift, part, ..., chunks)` (which adds the shift back). `shift` [c] is any
+ * row of the batch (the first), against cancellation.
  */
 export function prefixBnStatsPartialLaunch(
   x: PrefixView,
+  shift: Tensor,
   part: Tensor,
   rows: number,
   c: number,
+  plan: ChunkPlan,
 ): Launch {
   checkLd("prefixBnStatsPartial", x, rows, c);
   return {
     name: "prefix_batch_norm_stats_partial",
     code: partialSource(false, false),
-    bindings: [x.t.binding, part.binding],
-    uniforms: partialUniforms(rows, c, x.ld),
-    workgroups: [Math.ceil(c / CW), bnChunks(rows).chunks],
+    bindings: [x.t.binding, shift.binding, part.binding],
+    uniforms: partialUniforms(rows, c, x.ld, plan),
+    workgroups: partialGrid(rows, c, plan),
   };
 }
 
@@ -137,7 +174,8 @@ export interface BnVectors {
 
 /**
  * Partial sums of g and g * xhat per chunk of rows, with g = dy [rows, c] (contiguous), zeroed
- * where the forward's ReLU was off when `relu`; finish with `bnGradFinalLaunch` (dgamma, dbeta).
+ * where the forward's ReLU was off when `relu`, into `part` at the plan's chunks; finish with
+ * `bnGradFinalLaunch(..., chunks)` (dgamma, dbeta).
  */
 export function prefixBnGradPartialLaunch(
   x: PrefixView,
@@ -147,6 +185,7 @@ export function prefixBnGradPartialLaunch(
   rows: number,
   c: number,
   relu: boolean,
+  plan: ChunkPlan,
 ): Launch {
   checkLd("prefixBnGradPartial", x, rows, c);
   return {
@@ -160,8 +199,8 @@ export function prefixBnGradPartialLaunch(
       v.beta.binding,
       part.binding,
     ],
-    uniforms: partialUniforms(rows, c, x.ld),
-    workgroups: [Math.ceil(c / CW), bnChunks(rows).chunks],
+    uniforms: partialUniforms(rows, c, x.ld, plan),
+    workgroups: partialGrid(rows, c, plan),
   };
 }
 
@@ -251,6 +290,8 @@ export interface PrefixBnBackwardMode {
   relu: boolean;
   /** Add into `dx` instead of overwriting it. */
   accumulate: boolean;
+  /** Rows the batch statistics were taken over (default `rows`: the batch is not split). */
+  batchRows?: number;
 }
 
 /** The per-channel sums a training-mode BN backward reads (dgamma and dbeta of the final pass). */
@@ -289,7 +330,13 @@ export function prefixBnBackwardLaunch(
     name: mode.accumulate ? "prefix_batch_norm_backward_accumulate" : "prefix_batch_norm_backward",
     code: backwardSource(mode.training, mode.relu, mode.accumulate),
     bindings,
-    uniforms: packUniforms([["u32", n], ["u32", c], ["u32", x.ld], ["u32", dx.ld], ["u32", rows]]),
+    uniforms: packUniforms([
+      ["u32", n],
+      ["u32", c],
+      ["u32", x.ld],
+      ["u32", dx.ld],
+      ["u32", mode.batchRows ?? rows],
+    ]),
     workgroups: grid1d(n, WG),
   };
 }

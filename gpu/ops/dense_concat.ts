@@ -13,11 +13,17 @@
  * place (no concat/split copies), then hands that buffer on as the gradient of the layer's input.
  * A gradient that arrives from outside the block is copied into a fresh buffer once per block.
  *
+ * Large batches: every kernel binds at most `maxStorageBufferBindingSize` bytes (128 MiB on
+ * lavapipe, less than DenseNet-BC-150's first block at batch 128). The ops split the batch into
+ * groups of images that fit and bind views of the buffers per group; the BN statistics and every
+ * parameter gradient are still over the whole batch.
+ *
  * The tensors returned by successive layers of one block share the buffer: later layers write more
  * channels into it, so an intermediate layer's output is meant only as the next layer's input.
  * @module
  */
 import { needsGrad, noGrad, record } from "../autograd.ts";
+import { gpu } from "../device.ts";
 import { engine, type Storage } from "../engine.ts";
 import {
   bnChunks,
@@ -27,6 +33,7 @@ import {
 } from "../kernels/batch_norm_reduce.ts";
 import {
   type BnVectors,
+  chunkPlans,
   prefixBnApplyLaunch,
   prefixBnBackwardLaunch,
   prefixBnGradPartialLaunch,
@@ -34,7 +41,8 @@ import {
   type PrefixView,
 } from "../kernels/prefix_batch_norm.ts";
 import { stridedMapLaunch } from "../kernels/strided_map.ts";
-import { empty, fmtShape, reshapeView, type Tensor } from "../tensor.ts";
+import { empty, fmtShape, reshapeView, type Tensor, viewOf } from "../tensor.ts";
+import { accumulate_ } from "./accumulate.ts";
 import { conv2d, conv2dBackwardFilter, conv2dBackwardInput } from "./conv2d.ts";
 import { matmulRaw } from "./matmul.ts";
 import { contiguousStrides } from "./op_util.ts";
@@ -69,9 +77,61 @@ export interface PreactConvUnit {
 /** Gradient buffers made by this file's backward passes (safe to accumulate into in place). */
 const ownGradients = new WeakSet<Storage>();
 
+/**
+ * The largest binding the dense-concatenation ops make, in bytes (null: the device's
+ * `maxStorageBufferBindingSize`). Tests lower it to run the split-batch path at small sizes.
+ */
+export const denseConcatLimits: { maxBindingBytes: number | null } = { maxBindingBytes: null };
+
+/** The batch split into groups of images whose tensors each fit one binding. */
+interface Geometry {
+  n: number;
+  h: number;
+  w: number;
+  groups: { start: number; count: number }[];
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+function geometry(op: string, n: number, h: number, w: number, widest: number): Geometry {
+  const limit = denseConcatLimits.maxBindingBytes ??
+    gpu().device.limits.maxStorageBufferBindingSize;
+  const perImage = h * w * widest * 4;
+  // Group starts must give binding offsets aligned to the device's storage offset alignment.
+  const unit = Math.max(1, gpu().storageAlign / 4);
+  const align = unit / gcd(h * w, unit);
+  let per = Math.min(n, Math.floor(limit / perImage));
+  if (per < n) per = Math.floor(per / align) * align;
+  if (per < 1) {
+    throw new Error(
+      `collapse: ${op}: ${align} image(s) of ${h}x${w}x${widest} floats exceed the ` +
+        `${limit}-byte binding limit; use smaller images`,
+    );
+  }
+  const groups = [];
+  for (let s = 0; s < n; s += per) groups.push({ start: s, count: Math.min(per, n - s) });
+  return { n, h, w, groups };
+}
+
+/** Per group, a view [count, H, W, C] of t [N, H, W, C] (views own nothing; dispose them). */
+function views(t: Tensor, geo: Geometry): Tensor[] {
+  const c = t.shape[3], hw = geo.h * geo.w;
+  return geo.groups.map((g) => viewOf(t.storage, g.start * hw * c, [g.count, geo.h, geo.w, c]));
+}
+
+function rowsOf(geo: Geometry, k: number): number {
+  return geo.groups[k].count * geo.h * geo.w;
+}
+
+function disposeAll(ts: Iterable<Tensor>): void {
+  for (const t of ts) t.dispose();
+}
+
 const COPY = { name: "dense_concat_copy", expr: "a" };
 
-/** Copies x [N, H, W, C] into channels [offset, offset + C) of buf [N, H, W, total] (or back). */
+/** Copies x [n, H, W, C] into channels [offset, offset + C) of buf [n, H, W, total] (or back). */
 function copyChannels(buf: Tensor, offset: number, x: Tensor, intoBuffer: boolean): void {
   if (x.size === 0) return;
   const b = { t: buf, offset, strides: contiguousStrides(buf.shape) };
@@ -95,7 +155,7 @@ function checkUnits(
   c: number,
   rows: number,
   training: boolean,
-) {
+): number[] {
   if (!units.length) throw new Error(`collapse: ${op}: no units`);
   if (training && rows < 2) {
     throw new Error(`collapse: ${op}: training BatchNorm needs more than one value per channel`);
@@ -125,38 +185,74 @@ function checkUnits(
   return ins;
 }
 
-/** The BN statistics [mean; invstd] of channels [0, c) of x (training: of the batch, updating the running ones). */
-function bnStats(x: PrefixView, rows: number, c: number, bn: BatchNormParams, training: boolean) {
+/** The widest channel count a unit chain touches (binding sizes per image). */
+function widestOf(units: PreactConvUnit[], ...cs: number[]): number {
+  return Math.max(
+    ...cs,
+    ...units.map((u) => u.weight.shape[2]),
+    ...units.map((u) => u.weight.shape[3]),
+  );
+}
+
+/**
+ * The BN statistics [mean; invstd] of channels [0, c) over every group (training: of the batch,
+ * updating the running ones).
+ */
+function bnStats(
+  xs: PrefixView[],
+  geo: Geometry,
+  c: number,
+  bn: BatchNormParams,
+  training: boolean,
+): Tensor {
   const e = engine();
   const stats = empty([2 * c], "f32", "preact_bn_stats");
   const eps = bn.eps ?? 1e-5;
-  if (training) {
-    const part = empty([2 * bnChunks(rows).chunks * c], "f32", "preact_bn_partial");
-    e.dispatch(prefixBnStatsPartialLaunch(x, part, rows, c));
-    e.dispatch(
-      bnStatsFinalLaunch(
-        x.t,
-        part,
-        stats,
-        bn.runningMean,
-        bn.runningVar,
-        rows,
-        c,
-        bn.momentum ?? 0.1,
-        eps,
-      ),
-    );
-    part.dispose();
-  } else {
+  if (!training) {
     e.dispatch(bnEvalStatsLaunch(bn.runningMean, bn.runningVar, stats, c, eps));
+    return stats;
   }
+  const plans = chunkPlans(geo.groups.map((_, k) => rowsOf(geo, k)));
+  const chunks = plans[0].chunks;
+  const shift = empty([c], "f32", "preact_bn_shift"); // the batch's first row, against cancellation
+  e.dispatch(
+    stridedMapLaunch(COPY, { t: shift, offset: 0, strides: [1] }, [
+      { t: xs[0].t, offset: 0, strides: [1] },
+    ], [c]),
+  );
+  const part = empty([2 * chunks * c], "f32", "preact_bn_partial");
+  xs.forEach((x, k) =>
+    e.dispatch(prefixBnStatsPartialLaunch(x, shift, part, rowsOf(geo, k), c, plans[k]))
+  );
+  const rows = geo.n * geo.h * geo.w;
+  const m = bn.momentum ?? 0.1;
+  e.dispatch(
+    bnStatsFinalLaunch(shift, part, stats, bn.runningMean, bn.runningVar, rows, c, m, eps, chunks),
+  );
+  part.dispose();
+  shift.dispose();
   return stats;
 }
 
-/** relu(bn(x)) of channels [0, c) as a new contiguous [N, H, W, c] tensor. */
-function bnRelu(x: PrefixView, nhw: number[], c: number, v: BnVectors): Tensor {
-  const a = empty([nhw[0], nhw[1], nhw[2], c], "f32", "preact_bn_relu");
-  engine().dispatch(prefixBnApplyLaunch(x, v, a, nhw[0] * nhw[1] * nhw[2], c, true));
+/** Per-channel sums of g and g * xhat (g = da masked by the ReLU) over every group. */
+function gradSums(xs: PrefixView[], das: Tensor[], v: BnVectors, geo: Geometry, c: number) {
+  const e = engine();
+  const plans = chunkPlans(geo.groups.map((_, k) => rowsOf(geo, k)));
+  const chunks = plans[0].chunks;
+  const part = empty([2 * chunks * c], "f32", "preact_bn_grad_partial");
+  xs.forEach((x, k) =>
+    e.dispatch(prefixBnGradPartialLaunch(x, das[k], v, part, rowsOf(geo, k), c, true, plans[k]))
+  );
+  const dgamma = empty([c], "f32", "preact_dgamma"), dbeta = empty([c], "f32", "preact_dbeta");
+  e.dispatch(bnGradFinalLaunch(part, dgamma, dbeta, geo.n * geo.h * geo.w, c, chunks));
+  part.dispose();
+  return { dgamma, dbeta };
+}
+
+/** relu(bn(x)) of channels [0, c) of one group as a new contiguous [count, H, W, c] tensor. */
+function bnRelu(x: PrefixView, geo: Geometry, k: number, c: number, v: BnVectors): Tensor {
+  const a = empty([geo.groups[k].count, geo.h, geo.w, c], "f32", "preact_bn_relu");
+  engine().dispatch(prefixBnApplyLaunch(x, v, a, rowsOf(geo, k), c, true));
   return a;
 }
 
@@ -175,7 +271,7 @@ function convForward(a: Tensor, w: Tensor): Tensor {
   const a2 = rows2d(a), w2 = rows2d(w);
   const y2 = matmulRaw(a2, w2);
   const y = reshapeView(y2, [a.shape[0], a.shape[1], a.shape[2], w.shape[3]]);
-  for (const t of [a2, w2, y2]) t.dispose();
+  disposeAll([a2, w2, y2]);
   return y;
 }
 
@@ -197,7 +293,7 @@ function convBackward(a: Tensor, dy: Tensor, w: Tensor, wantW: boolean) {
   }
   const g = matmulRaw(d2, w2, { transposeB: true });
   const da = reshapeView(g, a.shape);
-  for (const t of [a2, w2, d2, g]) t.dispose();
+  disposeAll([a2, w2, d2, g]);
   return { dw, da };
 }
 
@@ -205,98 +301,110 @@ function convBackward(a: Tensor, dy: Tensor, w: Tensor, wantW: boolean) {
 interface Saved {
   /** Per unit: [mean; invstd] of its input. */
   stats: Tensor[];
-  /** The outputs of units 0 .. n-2 (the inputs of units 1 .. n-1). */
-  inner: Tensor[];
+  /** Per unit 0 .. n-2, per group: its output (the next unit's input). */
+  inner: Tensor[][];
 }
 
-/** Runs the units on channels [0, c) of x; returns the last unit's output (contiguous). */
+/** Runs the units on channels [0, c) of each group of x; returns the last unit's outputs. */
 function forwardUnits(
-  x: PrefixView,
-  nhw: number[],
+  xs: PrefixView[],
+  geo: Geometry,
   ins: number[],
   units: PreactConvUnit[],
   training: boolean,
-): { y: Tensor; saved: Saved } {
-  const rows = nhw[0] * nhw[1] * nhw[2];
+): { ys: Tensor[]; saved: Saved } {
   const saved: Saved = { stats: [], inner: [] };
-  let cur = x;
-  let y: Tensor | null = null;
+  let cur = xs;
+  let ys: Tensor[] = [];
   units.forEach((u, j) => {
-    const stats = bnStats(cur, rows, ins[j], u.bn, training);
+    const stats = bnStats(cur, geo, ins[j], u.bn, training);
     saved.stats.push(stats);
-    const a = bnRelu(cur, nhw, ins[j], { stats, gamma: u.bn.gamma, beta: u.bn.beta });
-    y = convForward(a, u.weight);
-    a.dispose();
+    const v = { stats, gamma: u.bn.gamma, beta: u.bn.beta };
+    ys = cur.map((x, k) => {
+      const a = bnRelu(x, geo, k, ins[j], v);
+      const y = convForward(a, u.weight);
+      a.dispose();
+      return y;
+    });
     if (j < units.length - 1) {
-      saved.inner.push(y);
-      cur = { t: y, ld: y.shape[3] };
+      saved.inner.push(ys);
+      cur = ys.map((t) => ({ t, ld: t.shape[3] }));
     }
   });
-  return { y: y!, saved };
+  return { ys, saved };
 }
 
 /**
- * Backward of {@link forwardUnits}: from dL/d(last output) `dy`, the gradients
- * [gamma, beta, weight] of every unit (null where not needed) and dL/dx of channels [0, c) written
- * or accumulated into `dx` (skipped when null).
+ * Backward of {@link forwardUnits}: from dL/d(last output) per group `dys`, the gradients
+ * [gamma, beta, weight] of every unit (null where not needed) and dL/dx of channels [0, c) per
+ * group written or accumulated into `dxs` (skipped when null).
  */
 function backwardUnits(
-  x: PrefixView,
-  nhw: number[],
+  xs: PrefixView[],
+  geo: Geometry,
   ins: number[],
   units: PreactConvUnit[],
   saved: Saved,
-  dy: Tensor,
-  dx: PrefixView | null,
+  dys: Tensor[],
+  dxs: PrefixView[] | null,
   accumulate: boolean,
   training: boolean,
 ): (Tensor | null)[] {
   const e = engine();
-  const rows = nhw[0] * nhw[1] * nhw[2];
   const grads: (Tensor | null)[] = new Array(3 * units.length).fill(null);
-  let d = dy;
+  let d = dys;
   for (let j = units.length - 1; j >= 0; j--) {
     const u = units[j], c = ins[j];
-    const inp: PrefixView = j === 0 ? x : { t: saved.inner[j - 1], ld: c };
+    const inp = j === 0 ? xs : saved.inner[j - 1].map((t) => ({ t, ld: c }));
     const v: BnVectors = { stats: saved.stats[j], gamma: u.bn.gamma, beta: u.bn.beta };
-    const target: PrefixView | null = j > 0
-      ? { t: empty([nhw[0], nhw[1], nhw[2], c], "f32", "preact_grad"), ld: c }
-      : dx;
-    const wantBn = needsGrad(u.bn.gamma) || needsGrad(u.bn.beta);
-    const a = bnRelu(inp, nhw, c, v); // recomputed: the forward kept nothing of size c
-    const { dw, da } = convBackward(a, d, u.weight, needsGrad(u.weight));
-    a.dispose();
-    if (d !== dy) d.dispose();
+    const wantW = needsGrad(u.weight);
+    let dw: Tensor | null = null;
+    const das = inp.map((x, k) => {
+      const a = bnRelu(x, geo, k, c, v); // recomputed: the forward kept nothing of size c
+      const g = convBackward(a, d[k], u.weight, wantW);
+      a.dispose();
+      if (d !== dys) d[k].dispose();
+      if (g.dw && dw) {
+        accumulate_(dw, g.dw);
+        g.dw.dispose();
+      } else dw = g.dw;
+      return g.da;
+    });
     grads[3 * j + 2] = dw;
-    if (wantBn || (target && training)) {
-      const part = empty([2 * bnChunks(rows).chunks * c], "f32", "preact_bn_grad_partial");
-      const dgamma = empty([c], "f32", "preact_dgamma"), dbeta = empty([c], "f32", "preact_dbeta");
-      e.dispatch(prefixBnGradPartialLaunch(inp, da, v, part, rows, c, true));
-      e.dispatch(bnGradFinalLaunch(part, dgamma, dbeta, rows, c));
-      part.dispose();
-      if (target) {
+    const targets: PrefixView[] | null = j > 0
+      ? geo.groups.map((g) => ({
+        t: empty([g.count, geo.h, geo.w, c], "f32", "preact_grad"),
+        ld: c,
+      }))
+      : dxs;
+    const batchRows = geo.n * geo.h * geo.w;
+    const mode = { training, relu: true, accumulate: j === 0 && accumulate, batchRows };
+    if (needsGrad(u.bn.gamma) || needsGrad(u.bn.beta) || (targets && training)) {
+      const { dgamma, dbeta } = gradSums(inp, das, v, geo, c);
+      targets?.forEach((t, k) =>
         e.dispatch(
-          prefixBnBackwardLaunch(inp, da, v, { sumDyXhat: dgamma, sumDy: dbeta }, target, rows, c, {
-            training,
-            relu: true,
-            accumulate: j === 0 && accumulate,
-          }),
-        );
-      }
+          prefixBnBackwardLaunch(
+            inp[k],
+            das[k],
+            v,
+            { sumDyXhat: dgamma, sumDy: dbeta },
+            t,
+            rowsOf(geo, k),
+            c,
+            mode,
+          ),
+        )
+      );
       grads[3 * j] = needsGrad(u.bn.gamma) ? dgamma : (dgamma.dispose(), null);
       grads[3 * j + 1] = needsGrad(u.bn.beta) ? dbeta : (dbeta.dispose(), null);
-    } else if (target) {
-      // Eval-mode input gradient without BN parameter gradients: the sums are not read.
-      e.dispatch(
-        prefixBnBackwardLaunch(inp, da, v, null, target, rows, c, {
-          training: false,
-          relu: true,
-          accumulate: j === 0 && accumulate,
-        }),
+    } else {
+      // Eval-mode input gradient without BN parameter gradients: no sums needed.
+      targets?.forEach((t, k) =>
+        e.dispatch(prefixBnBackwardLaunch(inp[k], das[k], v, null, t, rowsOf(geo, k), c, mode))
       );
     }
-    da.dispose();
-    if (j > 0) d = target!.t;
+    disposeAll(das);
+    if (j > 0) d = targets!.map((t) => t.t);
   }
   return grads;
 }
@@ -306,7 +414,7 @@ function unitInputs(units: PreactConvUnit[]): Tensor[] {
 }
 
 function disposeSaved(s: Saved): void {
-  for (const t of [...s.stats, ...s.inner]) t.dispose();
+  disposeAll([...s.stats, ...s.inner.flat()]);
 }
 
 /**
@@ -319,18 +427,25 @@ function disposeSaved(s: Saved): void {
  * ```
  */
 export function denseBlockBuffer(x: Tensor, totalChannels: number): Tensor {
-  const [n, h, w, c0] = checkNhwc("denseBlockBuffer", x);
+  const op = "denseBlockBuffer";
+  const [n, h, w, c0] = checkNhwc(op, x);
   if (!Number.isInteger(totalChannels) || totalChannels < c0) {
     throw new Error(
-      `collapse: denseBlockBuffer: totalChannels ${totalChannels} must be an integer >= the ` +
+      `collapse: ${op}: totalChannels ${totalChannels} must be an integer >= the ` +
         `${c0} channels of ${x.describe()}`,
     );
   }
+  const geo = geometry(op, n, h, w, totalChannels);
   const buf = empty([n, h, w, totalChannels], "f32", "dense_block");
-  copyChannels(buf, 0, x, true);
-  return record(buf, "denseBlockBuffer", [x], (dy) => {
+  const copy = (big: Tensor, small: Tensor, into: boolean) => {
+    const bv = views(big, geo), sv = views(small, geo);
+    bv.forEach((b, k) => copyChannels(b, 0, sv[k], into));
+    disposeAll([...bv, ...sv]);
+  };
+  copy(buf, x, true);
+  return record(buf, op, [x], (dy) => {
     const dx = empty(x.shape, "f32", "dense_block_dx");
-    copyChannels(dy, 0, dx, false);
+    copy(dy, dx, false);
     return [dx];
   });
 }
@@ -360,7 +475,6 @@ export function denseBlockLayer(
 ): Tensor {
   const op = "denseBlockLayer";
   const [n, h, w, total] = checkNhwc(op, state);
-  const nhw = [n, h, w];
   const ins = checkUnits(op, units, channels, n * h * w, training);
   const growth = units[units.length - 1].weight.shape[3];
   if (!Number.isInteger(channels) || channels < 1 || channels + growth > total) {
@@ -370,10 +484,12 @@ export function denseBlockLayer(
       }`,
     );
   }
-  const x: PrefixView = { t: state, ld: total };
-  const { y, saved } = forwardUnits(x, nhw, ins, units, training);
-  copyChannels(state, channels, y, true);
-  y.dispose();
+  const geo = geometry(op, n, h, w, widestOf(units, total));
+  const prefix = (t: Tensor) => views(t, geo).map((v) => ({ t: v, ld: total }));
+  const xs = prefix(state);
+  const { ys, saved } = forwardUnits(xs, geo, ins, units, training);
+  ys.forEach((y, k) => copyChannels(xs[k].t, channels, y, true));
+  disposeAll([...ys, ...xs.map((x) => x.t)]);
   const out = reshapeView(state, state.shape);
   record(out, op, [state, ...unitInputs(units)], (dy) => {
     let buf = dy;
@@ -382,21 +498,26 @@ export function denseBlockLayer(
       engine().copy(dy.storage, buf.storage, dy.size * 4);
       ownGradients.add(buf.storage);
     }
-    const dSlice = empty([n, h, w, growth], "f32", "dense_layer_dy");
-    copyChannels(buf, channels, dSlice, false);
+    const bufs = prefix(buf);
+    const slices = geo.groups.map((g, k) => {
+      const s = empty([g.count, h, w, growth], "f32", "dense_layer_dy");
+      copyChannels(bufs[k].t, channels, s, false);
+      return s;
+    });
     const wantX = needsGrad(state);
+    const xs = prefix(state);
     const grads = backwardUnits(
-      x,
-      nhw,
+      xs,
+      geo,
       ins,
       units,
       saved,
-      dSlice,
-      wantX ? { t: buf, ld: total } : null,
+      slices,
+      wantX ? bufs : null,
       true,
       training,
     );
-    dSlice.dispose();
+    disposeAll([...slices, ...bufs.map((b) => b.t), ...xs.map((x) => x.t)]);
     const dState = wantX ? reshapeView(buf, buf.shape) : null;
     if (buf !== dy) buf.dispose();
     return [dState, ...grads];
@@ -419,24 +540,26 @@ export function denseBlockLayer(
 export function preactConv(x: Tensor, units: PreactConvUnit[], training: boolean): Tensor {
   const op = "preactConv";
   const [n, h, w, c] = checkNhwc(op, x);
-  const nhw = [n, h, w];
   const ins = checkUnits(op, units, c, n * h * w, training);
-  const xv: PrefixView = { t: x, ld: c };
-  const { y, saved } = forwardUnits(xv, nhw, ins, units, training);
-  record(y, op, [x, ...unitInputs(units)], (dy) => {
-    const wantX = needsGrad(x);
-    const dx = wantX ? empty(x.shape, "f32", "preact_dx") : null;
-    const grads = backwardUnits(
-      xv,
-      nhw,
-      ins,
-      units,
-      saved,
-      dy,
-      dx && { t: dx, ld: c },
-      false,
-      training,
+  const cout = units[units.length - 1].weight.shape[3];
+  const geo = geometry(op, n, h, w, widestOf(units, c));
+  const prefix = (t: Tensor) => views(t, geo).map((v) => ({ t: v, ld: t.shape[3] }));
+  const xs = prefix(x);
+  const { ys, saved } = forwardUnits(xs, geo, ins, units, training);
+  disposeAll(xs.map((v) => v.t));
+  let y = ys[0];
+  if (ys.length > 1) {
+    y = empty([n, h, w, cout], "f32", "preact_conv");
+    ys.forEach((t, k) =>
+      engine().copy(t.storage, y.storage, t.size * 4, 0, geo.groups[k].start * h * w * cout * 4)
     );
+    disposeAll(ys);
+  }
+  record(y, op, [x, ...unitInputs(units)], (dy) => {
+    const dx = needsGrad(x) ? empty(x.shape, "f32", "preact_dx") : null;
+    const dys = views(dy, geo), xs = prefix(x), dxs = dx ? prefix(dx) : null;
+    const grads = backwardUnits(xs, geo, ins, units, saved, dys, dxs, false, training);
+    disposeAll([...dys, ...xs.map((v) => v.t), ...(dxs ?? []).map((v) => v.t)]);
     if (dx) ownGradients.add(dx.storage);
     return [dx, ...grads];
   });
