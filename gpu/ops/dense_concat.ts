@@ -26,7 +26,6 @@ import { needsGrad, noGrad, record } from "../autograd.ts";
 import { gpu } from "../device.ts";
 import { engine, type Storage } from "../engine.ts";
 import {
-  bnChunks,
   bnEvalStatsLaunch,
   bnGradFinalLaunch,
   bnStatsFinalLaunch,
