@@ -57,6 +57,8 @@ export interface ExtraFlag {
   /** One line for the usage text. */
   help: string;
   default?: string | number | boolean;
+  /** A string flag's allowed values (others are refused like a bad value). */
+  choices?: readonly string[];
 }
 
 /** Optional parts of the usage text and recipe-specific flags. */
@@ -177,7 +179,13 @@ export function recipeUsage(
     `${s.help} (default: ${showDefault(defaults[s.key])})`,
   ]);
   for (const e of options.extra ?? []) {
-    const arg = e.type === "boolean" ? "" : e.type === "number" ? " X" : " VALUE";
+    const arg = e.type === "boolean"
+      ? ""
+      : e.type === "number"
+      ? " X"
+      : e.choices
+      ? ` ${e.choices.join("|")}`
+      : " VALUE";
     rows.push([`--${e.name}${arg}`, `${e.help} (default: ${showDefault(e.default)})`]);
   }
   rows.push(["-h, --help", "show this help and exit"]);
@@ -344,6 +352,9 @@ export function parseRecipeFlags(
       if (n !== undefined) flags.extra[e.name] = n;
     } else if (raw === "") {
       errors.push(`--${e.name} needs a value`);
+    } else if (e.choices) {
+      const v = parseChoice(e.name, raw, e.choices, errors);
+      if (v) flags.extra[e.name] = v;
     } else {
       flags.extra[e.name] = raw;
     }

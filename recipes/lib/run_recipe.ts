@@ -35,7 +35,13 @@ import { compile, type DataSource } from "../../nn/training/state.ts";
 import { DATASETS, DataUnavailableError, prepareDataset, type PreparedData } from "./datasets.ts";
 import { parseRecipeFlags, type RecipeFlags, recipeUsage, samplerKind } from "./flags.ts";
 import { paperTop1 } from "./paper_results.ts";
-import { effectiveLr, type RecipeSpec, scheduleParams } from "./recipe_specs.ts";
+import {
+  backboneFlagErrors,
+  effectiveLr,
+  recipeBackbone,
+  type RecipeSpec,
+  scheduleParams,
+} from "./recipe_specs.ts";
 import {
   appendMetrics,
   CONFIG_FILE,
@@ -113,6 +119,7 @@ function validate(spec: RecipeSpec, flags: RecipeFlags): string[] {
   if (planes !== undefined && !(Number.isInteger(planes) && planes >= 1)) {
     errors.push(`--layer4-planes must be a positive integer, got ${planes}`);
   }
+  errors.push(...backboneFlagErrors(flags.extra));
   if (spec.fixedSplit && flags.ratio !== 1) {
     errors.push(`--ratio: ${spec.title}'s split is fixed; leave --ratio at 1`);
   }
@@ -372,7 +379,7 @@ async function run(spec: RecipeSpec, flags: RecipeFlags, io: RecipeIO): Promise<
   const planes = extraNumber(flags, "layer4-planes");
   const backbone = spec.backbone.kind === "resnet50" && planes !== undefined
     ? { ...spec.backbone, layer4Planes: planes }
-    : spec.backbone;
+    : recipeBackbone(spec, flags.extra);
   const model = buildClassifier({
     backbone,
     numClasses: data.numClasses,
