@@ -26,7 +26,7 @@ import { engine } from "../gpu/engine.ts";
 import { kernelMode } from "../gpu/kernels/tuning.ts";
 import { matmul } from "../gpu/ops/matmul.ts";
 import { tidy } from "../gpu/scope.ts";
-import { type Tensor, tensor } from "../gpu/tensor.ts";
+import { tensor } from "../gpu/tensor.ts";
 import { exponentialCounts } from "../data/long_tail.ts";
 import { DotRegressionLoss } from "../nn/losses/mod.ts";
 import type { ClassifierModel } from "../nn/model/classifier.ts";
