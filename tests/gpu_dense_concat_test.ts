@@ -11,9 +11,11 @@ import {
   denseConcatLimits,
   preactConv,
   type PreactConvUnit,
+  preactGlobalPool,
 } from "../gpu/ops/dense_concat.ts";
 import { add, mul, relu } from "../gpu/ops/elementwise.ts";
 import "../gpu/ops/mod.ts";
+import { avgPool2d, globalAvgPool2d } from "../gpu/ops/pool.ts";
 import { sum } from "../gpu/ops/reduce.ts";
 import { concat } from "../gpu/ops/shape.ts";
 import { tidy, tidyAsync } from "../gpu/scope.ts";
@@ -77,7 +79,18 @@ function setup(seed: number, n = 2, s = 4) {
   const x = rand(r, n * s * s * 6);
   const layers = [6, 10].map((c) => [unitHost(r, 1, c, 8), unitHost(r, 3, 8, 4)]);
   const trans = [unitHost(r, 1, 14, 7)];
-  return { xShape, x, layers, trans, r1: rand(r, n * s * s * 14), r2: rand(r, n * s * s * 7) };
+  const head = unitHost(r, 1, 7, 1);
+  const h = Math.floor(s / 2);
+  return {
+    xShape,
+    x,
+    layers,
+    trans,
+    head,
+    r1: rand(r, n * s * s * 14),
+    r2: rand(r, n * h * h * 7),
+    r3: rand(r, n * 7),
+  };
 }
 
 type Setup = ReturnType<typeof setup>;
@@ -99,17 +112,28 @@ function run(s: Setup, ours: boolean, training: boolean) {
       state = concat([state, unitRef(unitRef(state, l[0], training), l[1], training)], -1);
     }
   }
-  const z = ours ? preactConv(state, trans, training) : unitRef(state, trans[0], training);
+  // The transition (BN-ReLU-conv1x1 + 2x2 average pooling) and the head (BN-ReLU-global pool).
+  const head = unitOf(s.head).bn;
+  const z = ours
+    ? preactConv(state, trans, training, { avgPool2: true })
+    : avgPool2d(unitRef(state, trans[0], training), { size: 2, stride: 2 });
+  const f = ours
+    ? preactGlobalPool(z, head, training)
+    : globalAvgPool2d(relu(batchNorm(z, head.gamma, head.beta, { training, ...head })));
   const loss = add(
-    sum(mul(state, tensor(s.r1, state.shape))),
-    sum(mul(z, tensor(s.r2, z.shape))),
+    add(sum(mul(state, tensor(s.r1, state.shape))), sum(mul(z, tensor(s.r2, z.shape)))),
+    sum(mul(f, tensor(s.r3, f.shape))),
   );
-  const params = [...layers.flat(), ...trans].flatMap((u) => [u.bn.gamma, u.bn.beta, u.weight]);
+  const params = [
+    ...[...layers.flat(), ...trans].flatMap((u) => [u.bn.gamma, u.bn.beta, u.weight]),
+    head.gamma,
+    head.beta,
+  ];
   const running = [...layers.flat(), ...trans].flatMap((u) => [
     u.bn.runningMean,
     u.bn.runningVar,
-  ]);
-  return { x, state, z, loss, params, running };
+  ]).concat([head.runningMean, head.runningVar]);
+  return { x, state, z, f, loss, params, running };
 }
 
 async function compareTraining(s: Setup): Promise<void> {
@@ -121,24 +145,26 @@ async function compareTraining(s: Setup): Promise<void> {
     const a = await readAll([
       got.state,
       got.z,
+      got.f,
       ...got.running,
       ...[got.x, ...got.params].map((t) => gGot.get(t)!),
     ]);
     const b = await readAll([
       want.state,
       want.z,
+      want.f,
       ...want.running,
       ...[want.x, ...want.params].map((t) => gWant.get(t)!),
     ]);
     assertEquals(a.length, b.length);
-    const names = ["block output", "transition output"];
+    const names = ["block output", "transition output", "pooled head"];
     for (let i = 0; i < a.length; i++) {
       assertClose(a[i], b[i], names[i] ?? `tensor ${i}`, 1e-3, 1e-4);
     }
   });
 }
 
-Deno.test("denseBlockLayer/preactConv: values, running statistics and every gradient equal the concat-based composition", async () => {
+Deno.test("denseBlockLayer/preactConv/preactGlobalPool: values, running statistics and every gradient equal the concat-based composition", async () => {
   await compareTraining(setup(3));
 });
 
@@ -152,17 +178,23 @@ Deno.test("the same with the batch split into groups of images under a binding l
   }
 });
 
-Deno.test("denseBlockLayer/preactConv in eval mode: running statistics, values and gradients equal the composition", async () => {
+Deno.test("denseBlockLayer/preactConv/preactGlobalPool in eval mode: running statistics, values and gradients equal the composition", async () => {
   await tidyAsync(async () => {
     const s = setup(4);
     const got = run(s, true, false);
     const want = run(s, false, false);
     const gGot = backward(got.loss, [got.x, ...got.params]);
     const gWant = backward(want.loss, [want.x, ...want.params]);
-    const a = await readAll([got.state, got.z, ...[got.x, ...got.params].map((t) => gGot.get(t)!)]);
+    const a = await readAll([
+      got.state,
+      got.z,
+      got.f,
+      ...[got.x, ...got.params].map((t) => gGot.get(t)!),
+    ]);
     const b = await readAll([
       want.state,
       want.z,
+      want.f,
       ...[want.x, ...want.params].map((t) => gWant.get(t)!),
     ]);
     for (let i = 0; i < a.length; i++) assertClose(a[i], b[i], `tensor ${i}`, 1e-3, 1e-4);

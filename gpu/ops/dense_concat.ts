@@ -39,6 +39,8 @@ import {
   prefixBnStatsPartialLaunch,
   type PrefixView,
 } from "../kernels/prefix_batch_norm.ts";
+import { globalAvgPoolBackwardLaunch, globalAvgPoolLaunch } from "../kernels/pool_global.ts";
+import { poolBackwardLaunch, poolForwardLaunch, type PoolGeom } from "../kernels/pool_window.ts";
 import { stridedMapLaunch } from "../kernels/strided_map.ts";
 import { empty, fmtShape, reshapeView, type Tensor, viewOf } from "../tensor.ts";
 import { accumulate_ } from "./accumulate.ts";
@@ -71,6 +73,12 @@ export interface PreactConvUnit {
   bn: BatchNormParams;
   /** HWIO kernel [k, k, Cin, Cout]. */
   weight: Tensor;
+}
+
+/** A unit as the chain runs it: a null weight is a global average pool (the last unit only). */
+interface Unit {
+  bn: BatchNormParams;
+  weight: Tensor | null;
 }
 
 /** Gradient buffers made by this file's backward passes (safe to accumulate into in place). */
@@ -150,7 +158,7 @@ function checkNhwc(op: string, x: Tensor): [number, number, number, number] {
 /** Validates the unit chain from `c` input channels; returns each unit's input channel count. */
 function checkUnits(
   op: string,
-  units: PreactConvUnit[],
+  units: Unit[],
   c: number,
   rows: number,
   training: boolean,
@@ -163,6 +171,11 @@ function checkUnits(
   let cin = c;
   for (const [j, u] of units.entries()) {
     const w = u.weight;
+    if (!w) {
+      checkBn(op, j, u.bn, cin);
+      ins.push(cin);
+      continue;
+    }
     const [kh, kw, wc, cout] = w.shape;
     if (w.rank !== 4 || wc !== cin || kh !== kw || kh % 2 !== 1 || cout < 1) {
       throw new Error(
@@ -170,27 +183,28 @@ function checkUnits(
           "with an odd k",
       );
     }
-    for (const [name, t] of Object.entries(u.bn)) {
-      if (typeof t === "number") continue;
-      if (t.dtype !== "f32" || t.size !== cin) {
-        throw new Error(
-          `collapse: ${op}: unit ${j}: BN ${name} ${t.describe()} does not match ${cin} channels`,
-        );
-      }
-    }
+    checkBn(op, j, u.bn, cin);
     ins.push(cin);
     cin = cout;
   }
   return ins;
 }
 
+function checkBn(op: string, j: number, bn: BatchNormParams, c: number): void {
+  for (const [name, t] of Object.entries(bn)) {
+    if (typeof t === "number") continue;
+    if (t.dtype !== "f32" || t.size !== c) {
+      throw new Error(
+        `collapse: ${op}: unit ${j}: BN ${name} ${t.describe()} does not match ${c} channels`,
+      );
+    }
+  }
+}
+
 /** The widest channel count a unit chain touches (binding sizes per image). */
-function widestOf(units: PreactConvUnit[], ...cs: number[]): number {
-  return Math.max(
-    ...cs,
-    ...units.map((u) => u.weight.shape[2]),
-    ...units.map((u) => u.weight.shape[3]),
-  );
+function widestOf(units: Unit[], ...cs: number[]): number {
+  const ws = units.flatMap((u) => (u.weight ? [u.weight.shape[2], u.weight.shape[3]] : []));
+  return Math.max(...cs, ...ws);
 }
 
 /**
@@ -264,8 +278,14 @@ function rows2d(t: Tensor): Tensor {
   return reshapeView(t, [t.size / t.shape[t.rank - 1], t.shape[t.rank - 1]]);
 }
 
-/** conv(a, w) with "same" padding; 1x1 kernels as one dense GEMM. */
-function convForward(a: Tensor, w: Tensor): Tensor {
+/** conv(a, w) with "same" padding (1x1 kernels as one dense GEMM), or a's global average pool. */
+function convForward(a: Tensor, w: Tensor | null): Tensor {
+  if (!w) {
+    const [n, h, wd, c] = a.shape;
+    const y = empty([n, c], "f32", "preact_global_pool");
+    engine().dispatch(globalAvgPoolLaunch(a, y, h * wd, c));
+    return y;
+  }
   if (w.shape[0] !== 1) return noGrad(() => conv2d(a, w, { padding: pad(w) }));
   const a2 = rows2d(a), w2 = rows2d(w);
   const y2 = matmulRaw(a2, w2);
@@ -274,8 +294,14 @@ function convForward(a: Tensor, w: Tensor): Tensor {
   return y;
 }
 
-/** dL/dw (when `wantW`) and dL/da of y = conv(a, w). */
-function convBackward(a: Tensor, dy: Tensor, w: Tensor, wantW: boolean) {
+/** dL/dw (when `wantW`) and dL/da of y = conv(a, w) (or of y = a's global average pool). */
+function convBackward(a: Tensor, dy: Tensor, w: Tensor | null, wantW: boolean) {
+  if (!w) {
+    const [, h, wd, c] = a.shape;
+    const da = empty(a.shape, "f32", "preact_global_pool_grad");
+    engine().dispatch(globalAvgPoolBackwardLaunch(dy, da, h * wd, c));
+    return { dw: null, da };
+  }
   if (w.shape[0] !== 1) {
     const o = { padding: pad(w) };
     return {
@@ -309,7 +335,7 @@ function forwardUnits(
   xs: PrefixView[],
   geo: Geometry,
   ins: number[],
-  units: PreactConvUnit[],
+  units: Unit[],
   training: boolean,
 ): { ys: Tensor[]; saved: Saved } {
   const saved: Saved = { stats: [], inner: [] };
@@ -327,7 +353,7 @@ function forwardUnits(
     });
     if (j < units.length - 1) {
       saved.inner.push(ys);
-      cur = ys.map((t) => ({ t, ld: t.shape[3] }));
+      cur = ys.map((t) => ({ t, ld: t.shape[t.rank - 1] }));
     }
   });
   return { ys, saved };
@@ -342,7 +368,7 @@ function backwardUnits(
   xs: PrefixView[],
   geo: Geometry,
   ins: number[],
-  units: PreactConvUnit[],
+  units: Unit[],
   saved: Saved,
   dys: Tensor[],
   dxs: PrefixView[] | null,
@@ -356,7 +382,7 @@ function backwardUnits(
     const u = units[j], c = ins[j];
     const inp = j === 0 ? xs : saved.inner[j - 1].map((t) => ({ t, ld: c }));
     const v: BnVectors = { stats: saved.stats[j], gamma: u.bn.gamma, beta: u.bn.beta };
-    const wantW = needsGrad(u.weight);
+    const wantW = !!u.weight && needsGrad(u.weight);
     let dw: Tensor | null = null;
     const das = inp.map((x, k) => {
       const a = bnRelu(x, geo, k, c, v); // recomputed: the forward kept nothing of size c
@@ -408,8 +434,43 @@ function backwardUnits(
   return grads;
 }
 
-function unitInputs(units: PreactConvUnit[]): Tensor[] {
-  return units.flatMap((u) => [u.bn.gamma, u.bn.beta, u.weight]);
+function unitInputs(units: Unit[]): Tensor[] {
+  return units.flatMap((u) => [u.bn.gamma, u.bn.beta, ...(u.weight ? [u.weight] : [])]);
+}
+
+/** The gradients of {@link backwardUnits} in {@link unitInputs} order. */
+function unitGrads(units: Unit[], grads: (Tensor | null)[]): (Tensor | null)[] {
+  return units.flatMap((u, j) => grads.slice(3 * j, 3 * j + (u.weight ? 3 : 2)));
+}
+
+/** One tensor [N, ...] from per-group parts [count, ...] (copies, no binding of the whole). */
+function assemble(parts: Tensor[], geo: Geometry, shape: number[]): Tensor {
+  if (parts.length === 1) return parts[0];
+  const out = empty(shape, "f32", "preact_out");
+  const perImage = out.size / geo.n;
+  parts.forEach((t, k) =>
+    engine().copy(t.storage, out.storage, t.size * 4, 0, geo.groups[k].start * perImage * 4)
+  );
+  disposeAll(parts);
+  return out;
+}
+
+/** Per-group copies [count, ...] of t [N, ...] (a view when there is one group). */
+function split(t: Tensor, geo: Geometry): Tensor[] {
+  if (geo.groups.length === 1) return [reshapeView(t, t.shape)];
+  const perImage = t.size / geo.n;
+  return geo.groups.map((g) => {
+    const part = empty([g.count, ...t.shape.slice(1)], "f32", "preact_part");
+    engine().copy(t.storage, part.storage, part.size * 4, g.start * perImage * 4, 0);
+    return part;
+  });
+}
+
+/** The 2x2 / stride-2 average pooling (floor) of y [n, H, W, C]. */
+function poolGeom(y: Tensor): PoolGeom {
+  const [n, h, w, c] = y.shape;
+  const oh = Math.floor(h / 2), ow = Math.floor(w / 2);
+  return { n, h, w, c, oh, ow, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0 };
 }
 
 function disposeSaved(s: Saved): void {
@@ -525,43 +586,94 @@ export function denseBlockLayer(
   return out;
 }
 
-/**
- * A chain of pre-activation conv units on a whole tensor x [N, H, W, C] (a DenseNet transition's
- * BN -> ReLU -> conv1x1), with the same recomputation: nothing of x's size is kept for the
- * backward pass. Returns the last unit's output [N, H, W, Cout]. Differentiable in x and every
- * gamma, beta and weight.
- *
- * @example
- * ```ts ignore
- * const z = preactConv(x, [{ bn, weight: w }], true); // w [1, 1, C, C / 2]
- * ```
- */
-export function preactConv(x: Tensor, units: PreactConvUnit[], training: boolean): Tensor {
-  const op = "preactConv";
+/** Options of {@link preactConv}. */
+export interface PreactConvOptions {
+  /**
+   * Follow the chain with 2x2 average pooling, stride 2 (floor, as PyTorch's `F.avg_pool2d(y, 2)`),
+   * fused per image group: a DenseNet transition, which then keeps nothing of the conv output.
+   */
+  avgPool2?: boolean;
+}
+
+/** The chain on groups of x; returns the output [N, ...] and records the backward pass. */
+function runChain(
+  op: string,
+  x: Tensor,
+  units: Unit[],
+  training: boolean,
+  pool: boolean,
+): Tensor {
   const [n, h, w, c] = checkNhwc(op, x);
   const ins = checkUnits(op, units, c, n * h * w, training);
-  const cout = units[units.length - 1].weight.shape[3];
+  if (pool && (h < 2 || w < 2)) {
+    throw new Error(`collapse: ${op}: cannot pool ${x.describe()} by 2`);
+  }
   const geo = geometry(op, n, h, w, widestOf(units, c));
   const prefix = (t: Tensor) => views(t, geo).map((v) => ({ t: v, ld: t.shape[3] }));
   const xs = prefix(x);
   const { ys, saved } = forwardUnits(xs, geo, ins, units, training);
   disposeAll(xs.map((v) => v.t));
-  let y = ys[0];
-  if (ys.length > 1) {
-    y = empty([n, h, w, cout], "f32", "preact_conv");
-    ys.forEach((t, k) =>
-      engine().copy(t.storage, y.storage, t.size * 4, 0, geo.groups[k].start * h * w * cout * 4)
-    );
-    disposeAll(ys);
-  }
+  const outs = pool
+    ? ys.map((t) => {
+      const g = poolGeom(t);
+      const p = empty([g.n, g.oh, g.ow, g.c], "f32", "preact_pool");
+      engine().dispatch(poolForwardLaunch("avg", t, p, null, g));
+      t.dispose();
+      return p;
+    })
+    : ys;
+  const y = assemble(outs, geo, [n, ...outs[0].shape.slice(1)]);
   record(y, op, [x, ...unitInputs(units)], (dy) => {
     const dx = needsGrad(x) ? empty(x.shape, "f32", "preact_dx") : null;
-    const dys = views(dy, geo), xs = prefix(x), dxs = dx ? prefix(dx) : null;
+    let dys = split(dy, geo);
+    if (pool) {
+      dys = dys.map((d) => {
+        const pre = empty([d.shape[0], h, w, d.shape[3]], "f32", "preact_pool_grad");
+        engine().dispatch(poolBackwardLaunch("avg", d, null, pre, poolGeom(pre)));
+        d.dispose();
+        return pre;
+      });
+    }
+    const xs = prefix(x), dxs = dx ? prefix(dx) : null;
     const grads = backwardUnits(xs, geo, ins, units, saved, dys, dxs, false, training);
     disposeAll([...dys, ...xs.map((v) => v.t), ...(dxs ?? []).map((v) => v.t)]);
     if (dx) ownGradients.add(dx.storage);
-    return [dx, ...grads];
+    return [dx, ...unitGrads(units, grads)];
   });
   if (!y.node) disposeSaved(saved);
   return y;
+}
+
+/**
+ * A chain of pre-activation conv units on a whole tensor x [N, H, W, C] (a DenseNet transition's
+ * BN -> ReLU -> conv1x1, with `avgPool2` its pooling too), with the same recomputation: nothing of
+ * x's size is kept for the backward pass. Returns the last unit's output [N, H, W, Cout] (pooled:
+ * [N, floor(H / 2), floor(W / 2), Cout]). Differentiable in x and every gamma, beta and weight.
+ *
+ * @example
+ * ```ts ignore
+ * const z = preactConv(x, [{ bn, weight: w }], true, { avgPool2: true }); // w [1, 1, C, C / 2]
+ * ```
+ */
+export function preactConv(
+  x: Tensor,
+  units: PreactConvUnit[],
+  training: boolean,
+  options: PreactConvOptions = {},
+): Tensor {
+  return runChain("preactConv", x, units, training, !!options.avgPool2);
+}
+
+/**
+ * BN -> ReLU -> global average pooling of x [N, H, W, C] to [N, C] (DenseNet's head: `bn1`, ReLU,
+ * `F.avg_pool2d(out, H)`), with the BN-ReLU output recomputed in the backward pass and the batch
+ * split into image groups under the binding limit. Differentiable in x, gamma and beta.
+ *
+ * @example
+ * ```ts ignore
+ * const features = preactGlobalPool(x, bn, true); // [N, C]
+ * ```
+ */
+export function preactGlobalPool(x: Tensor, bn: BatchNormParams, training: boolean): Tensor {
+  return runChain("preactGlobalPool", x, [{ bn, weight: null }], training, false);
 }

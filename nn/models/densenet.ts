@@ -17,17 +17,19 @@
  * pass; the activation memory is linear in depth.
  * @module
  */
-import { denseBlockBuffer, denseBlockLayer, preactConv } from "../../gpu/ops/dense_concat.ts";
-import type { PreactConvUnit } from "../../gpu/ops/dense_concat.ts";
-import { avgPool2d } from "../../gpu/ops/pool.ts";
+import {
+  denseBlockBuffer,
+  denseBlockLayer,
+  preactConv,
+  preactGlobalPool,
+} from "../../gpu/ops/dense_concat.ts";
+import type { BatchNormParams, PreactConvUnit } from "../../gpu/ops/dense_concat.ts";
 import { fmtShape, type Tensor } from "../../gpu/tensor.ts";
 import type { ETFClassifierOptions } from "../heads/etf_classifier.ts";
 import { kaimingNormal } from "../init.ts";
-import { ReLU } from "../layers/activation.ts";
 import { BatchNormalization } from "../layers/batch_normalization.ts";
 import { Conv2D } from "../layers/conv2d.ts";
 import { Layer, type LayerOptions, type Shape, SymbolicTensor } from "../layers/layer.ts";
-import { GlobalAveragePooling2D } from "../layers/pooling.ts";
 import { ClassifierModel } from "../model/classifier.ts";
 import type { ModelOptions } from "../model/model.ts";
 import { Sequential } from "../model/sequential.ts";
@@ -58,19 +60,21 @@ function buildFor(layer: Layer, shape: Shape): void {
   layer.apply(new SymbolicTensor(shape));
 }
 
+/** A BatchNormalization's current tensors and settings as the dense-concat ops take them. */
+function bnParams(bn: BatchNormalization): BatchNormParams {
+  return {
+    gamma: bn.gamma!.value,
+    beta: bn.beta!.value,
+    runningMean: bn.runningMean!.value,
+    runningVar: bn.runningVar!.value,
+    momentum: bn.momentum,
+    eps: bn.epsilon,
+  };
+}
+
 /** A BN + conv pair as the op's unit (the weights' current tensors: the trainer may repoint them). */
 function unitOf(bn: BatchNormalization, c: Conv2D): PreactConvUnit {
-  return {
-    bn: {
-      gamma: bn.gamma!.value,
-      beta: bn.beta!.value,
-      runningMean: bn.runningMean!.value,
-      runningVar: bn.runningVar!.value,
-      momentum: bn.momentum,
-      eps: bn.epsilon,
-    },
-    weight: c.kernel!.value,
-  };
+  return { bn: bnParams(bn), weight: c.kernel!.value };
 }
 
 /**
@@ -285,13 +289,31 @@ export class DenseTransition extends Layer {
 
   /** avgpool2(conv1x1(relu(bn(x)))), the BN-ReLU output recomputed in the backward pass. */
   override call(x: Tensor, options: CallOptions): Tensor {
-    const z = preactConv(x, [unitOf(this.bn1, this.conv1)], options.training);
-    return avgPool2d(z, { size: 2, stride: 2 });
+    return preactConv(x, [unitOf(this.bn1, this.conv1)], options.training, { avgPool2: true });
   }
 
   /** The constructor arguments. */
   override getConfig(): Record<string, unknown> {
     return { ...super.getConfig(), inPlanes: this.inPlanes, outPlanes: this.outPlanes };
+  }
+}
+
+/**
+ * DenseNet's head after the last block: BatchNorm (weights as {@link BatchNormalization}: the
+ * official `bn1`), ReLU and global average pooling, [N, H, W, C] -> [N, C], fused (the BN-ReLU
+ * output is recomputed in the backward pass rather than kept).
+ */
+export class BatchNormReluPool extends BatchNormalization {
+  /** [N, C]. */
+  override computeOutputShape(s: Shape): Shape {
+    if (s.length !== 4) this.fail(`expects NHWC input [N, H, W, C], got ${fmtShape(s)}`);
+    super.computeOutputShape(s);
+    return [s[0], s[3]];
+  }
+
+  /** mean over H, W of relu(bn(x)). */
+  override call(x: Tensor, options: CallOptions): Tensor {
+    return preactGlobalPool(x, bnParams(this), options.training);
   }
 }
 
@@ -333,10 +355,8 @@ export class DenseNet3 extends ClassifierModel {
   readonly blocks: [DenseBlock, DenseBlock, DenseBlock];
   /** trans1, trans2. */
   readonly transitions: [DenseTransition, DenseTransition];
-  /** The BN after block 3. */
-  readonly bn1: BatchNormalization;
-  readonly #relu: ReLU;
-  readonly #pool: GlobalAveragePooling2D;
+  /** The BN after block 3, with the ReLU and global average pooling. */
+  readonly bn1: BatchNormReluPool;
 
   /** DenseNet-BC-150 for CIFAR with the defaults; see {@link DenseNetOptions}. */
   constructor(options: DenseNetOptions = {}) {
@@ -374,9 +394,7 @@ export class DenseNet3 extends ClassifierModel {
     }
     this.blocks = blocks as [DenseBlock, DenseBlock, DenseBlock];
     this.transitions = transitions as [DenseTransition, DenseTransition];
-    this.bn1 = this.track("bn1", new BatchNormalization());
-    this.#relu = this.track("relu", new ReLU());
-    this.#pool = this.track("avgpool", new GlobalAveragePooling2D());
+    this.bn1 = this.track("bn1", new BatchNormReluPool());
     this.trackHead("fc");
   }
 
@@ -390,8 +408,7 @@ export class DenseNet3 extends ClassifierModel {
     let y = this.conv1.apply(x, o);
     y = this.transitions[0].apply(this.blocks[0].apply(y, o), o);
     y = this.transitions[1].apply(this.blocks[1].apply(y, o), o);
-    y = this.blocks[2].apply(y, o);
-    return this.#pool.apply(this.#relu.apply(this.bn1.apply(y, o), o), o);
+    return this.bn1.apply(this.blocks[2].apply(y, o), o);
   }
 
   /** The constructor arguments. */
