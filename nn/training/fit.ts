@@ -13,22 +13,29 @@ import { engine } from "../../gpu/engine.ts";
 import { Rng } from "../../gpu/rng.ts";
 import type { Batch } from "../../data/types.ts";
 import { saveCheckpoint } from "../checkpoint.ts";
+import type { ClassWeight } from "../losses/class_weighted.ts";
 import { Mixup } from "../losses/mixup.ts";
+import { type OptionKeys, optionKeys } from "../options.ts";
 import type { Callback, FitContext } from "./callbacks.ts";
 import { ProgressBarCallback } from "./callbacks.ts";
 import { evaluate, type EvaluateOptions, type EvaluationResult } from "./evaluate.ts";
 import { History, type Logs } from "./history.ts";
+import type { ArrayInput, DataInput, LabelInput } from "./data_source.ts";
+import { prepareFit } from "./fit_inputs.ts";
 import { type DataSource, type TrainableModel, trainingState } from "./state.ts";
 import { type StepStats, TrainStep } from "./train_step.ts";
 
 /** Options of {@link fit}. */
 export interface FitOptions {
-  /** Train until this epoch count (exclusive end index, as Keras). */
-  epochs: number;
+  /** Train until this epoch count (exclusive end index, as Keras). Default 1 (Keras). */
+  epochs?: number;
   /** First epoch to run (resume: the checkpoint's `epoch`). Default 0. */
   initialEpoch?: number;
-  /** Evaluated after every epoch; adds val_loss, val_accuracy, val_head/medium/tail. */
-  validationData?: DataSource;
+  /**
+   * Evaluated after every epoch; adds val_loss, val_accuracy, val_head/medium/tail (and the
+   * compiled top-k metrics). A DataSource, an array of batches, or `[x, y]` arrays.
+   */
+  validationData?: DataInput | [ArrayInput, LabelInput];
   /** Options of the per-epoch evaluation (e.g. `neuralCollapse: true` adds val_nc1, ...). */
   validationOptions?: EvaluateOptions;
   callbacks?: Callback[];
@@ -52,7 +59,45 @@ export interface FitOptions {
   verbose?: 0 | 1;
   /** Run configuration saved into checkpoints written by callbacks. */
   config?: unknown;
+  /**
+   * Per-class loss weights for this run (Keras' `class_weight`): an array, `{ class: weight }`
+   * (others weigh 1) or "balanced" (n / (K n_c) from the training counts: arrays, or a source
+   * with `classCounts()`). Validation losses stay unweighted.
+   */
+  classWeight?: ClassWeight;
 }
+
+/** Options of `fit(x, y, options)` with in-memory arrays: {@link FitOptions} and the batching. */
+export interface ArrayFitOptions extends FitOptions {
+  /** Examples per batch (default 32, as Keras). */
+  batchSize?: number;
+  /** Fraction of the examples (the last ones, before shuffling) held out for validation. */
+  validationSplit?: number;
+  /** Reshuffle the training examples every epoch (default true, as Keras). */
+  shuffle?: boolean;
+}
+
+const FIT_KEYS: OptionKeys = optionKeys<FitOptions>({
+  epochs: true,
+  initialEpoch: true,
+  validationData: true,
+  validationOptions: true,
+  callbacks: true,
+  seed: true,
+  mixupAlpha: true,
+  capture: true,
+  progressEvery: true,
+  stepsPerEpoch: true,
+  verbose: true,
+  config: true,
+  classWeight: true,
+});
+
+/** The options the epoch loop runs with (arguments resolved by fit_inputs.ts). */
+type LoopOptions = Omit<FitOptions, "validationData" | "classWeight"> & {
+  epochs: number;
+  validationData?: DataSource;
+};
 
 /** Error raised by the NaN/Inf guard. */
 export class NonFiniteLossError extends Error {
@@ -72,6 +117,7 @@ function valLogs(r: EvaluationResult, logs: Logs): void {
   logs.val_head = r.report.head;
   logs.val_medium = r.report.medium;
   logs.val_tail = r.report.tail;
+  for (const [k, v] of Object.entries(r.metrics)) logs[`val_${k}`] = v;
   const nc = r.neuralCollapse;
   if (nc) {
     logs.val_nc1 = nc.nc1;
@@ -93,8 +139,10 @@ function checkBatch(b: Batch): void {
 }
 
 /**
- * Trains a compiled model on `data` (fixed-size batches; a smaller last batch is dropped) from
- * `initialEpoch` to `epochs`, returning the per-epoch {@link History}.
+ * Trains a compiled model on `data` (a DataSource such as a Loader, or an array of batches) or on
+ * in-memory arrays `x`, `y` (Keras' `fit(x, y, { batchSize, epochs, validationSplit, shuffle })`)
+ * from `initialEpoch` to `epochs`, returning the per-epoch {@link History}. Unknown option keys
+ * are an error.
  *
  * @example
  * ```ts ignore
@@ -104,12 +152,27 @@ function checkBatch(b: Batch): void {
  *   epochs: 200, validationData: test, mixupAlpha: 1, seed: 1,
  *   callbacks: [new CheckpointCallback({ dir: "runs/a" })],
  * });
+ * await fit(model, x, y, { epochs: 5, batchSize: 64, validationSplit: 0.1, classWeight: "balanced" });
  * ```
  */
-export async function fit(
+export function fit(model: TrainableModel, data: DataInput, options?: FitOptions): Promise<History>;
+/** Keras' `fit(x, y, { batchSize, epochs, validationSplit, shuffle, classWeight })`. */
+export function fit(
+  model: TrainableModel,
+  x: ArrayInput,
+  y: LabelInput,
+  options?: ArrayFitOptions,
+): Promise<History>;
+export async function fit(model: TrainableModel, ...args: unknown[]): Promise<History> {
+  const call = await prepareFit<FitOptions>(model, args, FIT_KEYS);
+  return await call.run((data, options) => fitLoop(model, data, options));
+}
+
+/** The epoch loop over resolved arguments. */
+async function fitLoop(
   model: TrainableModel,
   data: DataSource,
-  options: FitOptions,
+  options: LoopOptions,
 ): Promise<History> {
   const state = trainingState(model, "fit");
   const epochs = options.epochs;

@@ -11,8 +11,20 @@ import { parseArgs } from "jsr:@std/cli@^1.0.32/parse-args";
 
 /** Classifier head: the fixed simplex ETF or a learnable Dense layer. */
 export type ClassifierFlag = "etf" | "learnable";
-/** Loss: dot-regression or softmax cross-entropy. */
-export type LossFlag = "dr" | "ce";
+/**
+ * Loss: dot-regression, softmax cross-entropy, or a long-tail baseline: cross-entropy with
+ * "balanced" class weights, balanced softmax, LDAM with deferred re-weighting.
+ */
+export type LossFlag = "dr" | "ce" | "ce-weighted" | "balanced-softmax" | "ldam-drw";
+
+/** Every {@linkcode LossFlag}, as spelled on the command line. */
+export const LOSS_FLAGS: readonly LossFlag[] = [
+  "dr",
+  "ce",
+  "ce-weighted",
+  "balanced-softmax",
+  "ldam-drw",
+];
 /** Batch sampler, as spelled on the command line. */
 export type SamplerFlag = "instance" | "class-balanced" | "sqrt" | "progressive";
 
@@ -89,7 +101,13 @@ const SHARED: FlagSpec[] = [
   { flag: "lr", key: "lr", arg: "X", help: "peak learning rate (> 0)" },
   { flag: "weight-decay", key: "weightDecay", arg: "X", help: "weight decay (>= 0)" },
   { flag: "classifier", key: "classifier", arg: "etf|learnable", help: "classifier head" },
-  { flag: "loss", key: "loss", arg: "dr|ce", help: "dot-regression or cross-entropy" },
+  {
+    flag: "loss",
+    key: "loss",
+    arg: LOSS_FLAGS.join("|"),
+    help: "dot-regression, cross-entropy, CE with balanced class weights, balanced softmax, " +
+      "LDAM + deferred re-weighting",
+  },
   { flag: "mixup", key: "mixup", arg: "ALPHA", help: "mixup alpha (>= 0; 0 = off)" },
   {
     flag: "sampler",
@@ -323,7 +341,7 @@ export function parseRecipeFlags(
     if (v) flags.classifier = v;
   }
   if ((raw = str("loss")) !== undefined) {
-    const v = parseChoice("loss", raw, ["dr", "ce"] as const, errors);
+    const v = parseChoice("loss", raw, LOSS_FLAGS, errors);
     if (v) flags.loss = v;
   }
   if ((raw = str("sampler")) !== undefined) {

@@ -396,7 +396,11 @@ async function run(spec: RecipeSpec, flags: RecipeFlags, io: RecipeIO): Promise<
       : { kind: "cosine", base: lr, epochs: sp.epochs },
   );
   const optimizer = makeOptimizer(schedule, flags.weightDecay);
-  const loss = makeLoss(flags.loss, spec.drNormRegularizer);
+  const loss = makeLoss(flags.loss, spec.drNormRegularizer, {
+    trainCounts: data.trainCounts,
+    epochs: flags.epochs,
+    classifier: flags.classifier,
+  });
   const notes = [...spec.notes];
   const pretrained = extraString(flags, "pretrained");
   if (initialEpoch > 0) {
