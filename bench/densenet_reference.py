@@ -1,7 +1,8 @@
 # Goldens from the official ImbalancedLearning DenseNet3 (models/densenet.py, not part of this
 # repository: pass its path) for tests/nn_densenet_test.ts:
 # - OUT_DIR/densenet_bc150_state.json: the paper's DenseNet-BC-150's parameter count and its
-#   state dict's entries as "name d0,d1,..." (torch layout, num_batches_tracked left out);
+#   state dict's entries in order as "name d0,d1,..." (torch layout; "name" for the scalar
+#   num_batches_tracked);
 # - OUT_DIR/densenet_tiny_parity.json: a tiny DenseNet-BC (depth 16, growth 4) with random weights
 #   and BatchNorm statistics, an NHWC input batch and the official model's features in eval mode
 #   and in training mode (batch statistics); float32 arrays as base64 of little-endian bytes.
@@ -22,12 +23,12 @@ out = sys.argv[2]
 
 torch.manual_seed(0)
 net = official.DenseNet3(10, 150, 12, reduction=0.5, bottleneck=True)
-state = [f"{k} {','.join(map(str, v.shape))}" for k, v in net.state_dict().items()
-         if "num_batches_tracked" not in k]
+state = [f"{k} {','.join(map(str, v.shape))}".rstrip() for k, v in net.state_dict().items()]
 golden = {
     "model": "DenseNet3(10, 150, 12, reduction=0.5, bottleneck=True)",
     "torch": torch.__version__,
     "parameters": sum(p.numel() for p in net.parameters()),
+    "stateEntries": len(state),
     "featureDim": net.in_planes,
     "classifierParameters10": sum(p.numel() for p in official.Classifier(net.in_planes, 10).parameters()),
     "state": state,

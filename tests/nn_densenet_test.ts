@@ -16,7 +16,8 @@ import { readAll, tensor } from "../gpu/tensor.ts";
 import type { Batch } from "../data/types.ts";
 import { CrossEntropyLoss, DotRegressionLoss } from "../nn/losses/mod.ts";
 import { type DenseNet3, densenet3 } from "../nn/models/densenet.ts";
-import { collapseToTorch, type HostTensor, loadTorchState } from "../nn/models/torch_layout.ts";
+import { type HostTensor, loadTorchState } from "../nn/models/torch_layout.ts";
+import { torchStateDict } from "../nn/models/torch_state_dict.ts";
 import { SGD } from "../nn/optimizers/mod.ts";
 import { compile, type DataSource, evaluate, fit } from "../nn/training/mod.ts";
 import {
@@ -57,7 +58,7 @@ function denseNetBcParams(depth: number, k: number): { params: number; d: number
   return { params: p + 2 * c, d: c };
 }
 
-Deno.test("DenseNet-BC-150: 1,509,780 parameters and d = 510 as the official DenseNet3; state-dict names and shapes map 1:1", async () => {
+Deno.test("DenseNet-BC-150: 1,509,780 parameters and d = 510 as the official DenseNet3; its exported state dict has the official entries, names and shapes", async () => {
   const golden = JSON.parse(
     await Deno.readTextFile(new URL("densenet_bc150_state.json", FIXTURES)),
   ) as { parameters: number; featureDim: number; classifierParameters10: number; state: string[] };
@@ -79,8 +80,11 @@ Deno.test("DenseNet-BC-150: 1,509,780 parameters and d = 510 as the official Den
   for (const s of ["(None, 32, 32, 312)", "(None, 16, 16, 156)", "(None, 8, 8, 510)"]) {
     assert(text.includes(s), s);
   }
-  const ours = m.weights().filter((w) => !w.name.startsWith("fc.")).map((w) =>
-    `${w.name} ${collapseToTorch({ shape: w.value.shape, data: new Float32Array(0) }).shape}`
+  // The exported PyTorch state dict (num_batches_tracked included) has the official entries, in
+  // order, with the official (torch-layout) shapes.
+  const state = await torchStateDict(m);
+  const ours = Object.entries(state).filter(([k]) => !k.startsWith("fc.")).map(([k, t]) =>
+    `${k} ${t.shape.join(",")}`.trimEnd()
   );
   assertEquals(ours, golden.state);
   m.dispose();
