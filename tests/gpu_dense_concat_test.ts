@@ -9,10 +9,9 @@ import {
   denseBlockBuffer,
   denseBlockLayer,
   denseConcatLimits,
-  preactConv,
   type PreactConvUnit,
-  preactGlobalPool,
 } from "../gpu/ops/dense_concat.ts";
+import { preactConv, preactGlobalPool } from "../gpu/ops/preact_conv.ts";
 import { add, mul, relu } from "../gpu/ops/elementwise.ts";
 import "../gpu/ops/mod.ts";
 import { avgPool2d, globalAvgPool2d } from "../gpu/ops/pool.ts";
@@ -136,26 +135,21 @@ function run(s: Setup, ours: boolean, training: boolean) {
   return { x, state, z, f, loss, params, running };
 }
 
-async function compareTraining(s: Setup): Promise<void> {
+/** Our ops and the composition on the same inputs: outputs, running statistics, gradients. */
+async function compare(s: Setup, training: boolean): Promise<void> {
   await tidyAsync(async () => {
-    const got = run(s, true, true);
-    const want = run(s, false, true);
-    const gGot = backward(got.loss, [got.x, ...got.params]);
-    const gWant = backward(want.loss, [want.x, ...want.params]);
-    const a = await readAll([
-      got.state,
-      got.z,
-      got.f,
-      ...got.running,
-      ...[got.x, ...got.params].map((t) => gGot.get(t)!),
-    ]);
-    const b = await readAll([
-      want.state,
-      want.z,
-      want.f,
-      ...want.running,
-      ...[want.x, ...want.params].map((t) => gWant.get(t)!),
-    ]);
+    const read = async (r: ReturnType<typeof run>) => {
+      const g = backward(r.loss, [r.x, ...r.params]);
+      return await readAll([
+        r.state,
+        r.z,
+        r.f,
+        ...r.running,
+        ...[r.x, ...r.params].map((t) => g.get(t)!),
+      ]);
+    };
+    const a = await read(run(s, true, training));
+    const b = await read(run(s, false, training));
     assertEquals(a.length, b.length);
     const names = ["block output", "transition output", "pooled head"];
     for (let i = 0; i < a.length; i++) {
@@ -165,40 +159,21 @@ async function compareTraining(s: Setup): Promise<void> {
 }
 
 Deno.test("denseBlockLayer/preactConv/preactGlobalPool: values, running statistics and every gradient equal the concat-based composition", async () => {
-  await compareTraining(setup(3));
+  await compare(setup(3), true);
 });
 
 Deno.test("the same with the batch split into groups of images under a binding limit", async () => {
   // 7 images of 8x8: the widest binding (14 channels) allows 2 images per group -> 2 + 2 + 2 + 1.
   denseConcatLimits.maxBindingBytes = 2 * 8 * 8 * 14 * 4;
   try {
-    await compareTraining(setup(6, 7, 8));
+    await compare(setup(6, 7, 8), true);
   } finally {
     denseConcatLimits.maxBindingBytes = null;
   }
 });
 
 Deno.test("denseBlockLayer/preactConv/preactGlobalPool in eval mode: running statistics, values and gradients equal the composition", async () => {
-  await tidyAsync(async () => {
-    const s = setup(4);
-    const got = run(s, true, false);
-    const want = run(s, false, false);
-    const gGot = backward(got.loss, [got.x, ...got.params]);
-    const gWant = backward(want.loss, [want.x, ...want.params]);
-    const a = await readAll([
-      got.state,
-      got.z,
-      got.f,
-      ...[got.x, ...got.params].map((t) => gGot.get(t)!),
-    ]);
-    const b = await readAll([
-      want.state,
-      want.z,
-      want.f,
-      ...[want.x, ...want.params].map((t) => gWant.get(t)!),
-    ]);
-    for (let i = 0; i < a.length; i++) assertClose(a[i], b[i], `tensor ${i}`, 1e-3, 1e-4);
-  });
+  await compare(setup(4), false);
 });
 
 Deno.test("a dense block keeps one feature buffer plus each layer's bottleneck output (no per-layer concat copies)", async () => {

@@ -17,12 +17,8 @@
  * pass; the activation memory is linear in depth.
  * @module
  */
-import {
-  denseBlockBuffer,
-  denseBlockLayer,
-  preactConv,
-  preactGlobalPool,
-} from "../../gpu/ops/dense_concat.ts";
+import { denseBlockBuffer, denseBlockLayer } from "../../gpu/ops/dense_concat.ts";
+import { preactConv, preactGlobalPool } from "../../gpu/ops/preact_conv.ts";
 import type { BatchNormParams, PreactConvUnit } from "../../gpu/ops/dense_concat.ts";
 import { fmtShape, type Tensor } from "../../gpu/tensor.ts";
 import type { ETFClassifierOptions } from "../heads/etf_classifier.ts";
