@@ -1,10 +1,11 @@
 /**
  * DenseNet-BC-150 (and ResNet-32 beside it) training step as `fit` runs it, plus the activation
  * memory per image and the wall time of the whole paper table on this adapter:
- * - a 1024^3 matmul of the tuned GEMM variant first (the reference GFLOP/s of the same run);
  * - per backbone: build, compile (SGD momentum 0.9, wd 2e-4; ETF + DR), the eager first step,
  *   the capture, then `--steps` timed replays (write batch + replay + sync): ms/step, images/s,
- *   GEMM GFLOP/s (bench/flops.ts) and its share of the matmul's;
+ *   GEMM GFLOP/s (bench/flops.ts) and its share of a 1024^3 matmul's of the tuned GEMM variant,
+ *   measured right before and after the timed steps (the mean of the two; the load of a shared
+ *   machine moves);
  * - activation memory: live GPU bytes (buffer size classes) held after one eager training-mode
  *   forward pass (what the backward pass keeps) at `--memory-batch`, per image; beside it, for
  *   DenseNet, the same count for a concat-per-layer implementation by formula;
@@ -90,6 +91,8 @@ async function matmulReference(): Promise<number> {
 
 interface StepResult {
   backbone: string;
+  /** The matmul reference right before and after the timed steps (the machine's load moves). */
+  matmulGflops: [number, number];
   size: number;
   batch: number;
   msPerStep: number;
@@ -101,7 +104,7 @@ interface StepResult {
   firstStepsSeconds: number;
 }
 
-async function timeSteps(kind: "densenet" | "resnet32", size: number, batch: number, ref: number) {
+async function timeSteps(kind: "densenet" | "resnet32", size: number, batch: number) {
   const model = build(kind);
   const shape = [batch, size, size, 3];
   model.build(shape);
@@ -121,6 +124,7 @@ async function timeSteps(kind: "densenet" | "resnet32", size: number, batch: num
   step.run(); // records the capture and runs it
   await e.sync();
   const first = (performance.now() - t0) / 1000;
+  const before = await matmulReference();
   let total = 0;
   for (let i = 0; i < STEPS; i++) {
     const s0 = performance.now();
@@ -130,9 +134,12 @@ async function timeSteps(kind: "densenet" | "resnet32", size: number, batch: num
     total += performance.now() - s0;
   }
   const ms = total / STEPS;
+  const after = await matmulReference();
+  const ref = (before + after) / 2;
   const flops = modelFlops(model).train;
   const r: StepResult = {
     backbone: kind,
+    matmulGflops: [before, after],
     size,
     batch,
     msPerStep: ms,
@@ -150,7 +157,8 @@ async function timeSteps(kind: "densenet" | "resnet32", size: number, batch: num
       `${r.imagesPerSec.toFixed(2)} images/s, ${r.gflops.toFixed(2)} GEMM GFLOP/s ` +
       `(${r.gflopPerImage.toFixed(3)} GFLOP per training image) = ${
         r.shareOfMatmul.toFixed(2)
-      } of the matmul's, ${r.dispatches} dispatches/step (eager + capture: ${first.toFixed(0)} s)`,
+      } of the matmul's (${before.toFixed(2)} / ${after.toFixed(2)} GFLOP/s before / after), ` +
+      `${r.dispatches} dispatches/step (eager + capture: ${first.toFixed(0)} s)`,
   );
   return r;
 }
@@ -210,14 +218,10 @@ function trainSizes(ratio: number): Record<string, number> {
   };
 }
 
-const reference = await matmulReference();
-console.log(`matmul 1024^3: ${reference.toFixed(2)} GFLOP/s`);
 const steps: StepResult[] = [];
-for (const b of BACKBONES) steps.push(await timeSteps(b, SIZE, BATCH, reference));
+for (const b of BACKBONES) steps.push(await timeSteps(b, SIZE, BATCH));
 const stl: StepResult[] = [];
-if (args.stl) {
-  for (const b of BACKBONES) stl.push(await timeSteps(b, 96, Math.min(BATCH, 32), reference));
-}
+if (args.stl) { for (const b of BACKBONES) stl.push(await timeSteps(b, 96, Math.min(BATCH, 32))); }
 
 const memory: Record<string, number> = {};
 for (const b of BACKBONES) {
@@ -263,7 +267,6 @@ for (const r of RATIOS) console.log(`train sizes at r = ${r}: ${JSON.stringify(t
 
 const result = {
   adapter,
-  matmulGflops: reference,
   steps,
   stl,
   activationBytesPerImage: memory,
