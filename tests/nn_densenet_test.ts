@@ -95,28 +95,37 @@ function f32(b64: string): Float32Array {
   return new Float32Array(bytes.buffer);
 }
 
-Deno.test("a tiny DenseNet-BC computes the official PyTorch DenseNet3's features on the same weights (eval and training mode)", async () => {
+interface ParityCase {
+  model: string;
+  state: Record<string, { shape: number[]; data: string }>;
+  featuresEval: string;
+  featuresTrain: string;
+}
+
+Deno.test("tiny DenseNets (BC: bottleneck + reduction 0.5; basic) compute the official PyTorch DenseNet3's features on the same weights, eval and training mode", async () => {
   const p = JSON.parse(await Deno.readTextFile(new URL("densenet_tiny_parity.json", FIXTURES)));
+  const shape = p.inputShape as number[];
+  const builds = [
+    () => densenet3({ depth: 16, growthRate: 4, head: null }),
+    () => densenet3({ depth: 10, growthRate: 4, bottleneck: false, reduction: 1, head: null }),
+  ];
   await tidyAsync(async () => {
-    const m = densenet3({ depth: 16, growthRate: 4, head: null });
-    const shape = p.inputShape as number[];
-    m.build(shape);
-    const state = new Map<string, HostTensor>();
-    for (
-      const [name, t] of Object.entries(
-        p.state as Record<string, { shape: number[]; data: string }>,
-      )
-    ) {
-      state.set(name, { shape: t.shape, data: f32(t.data) });
+    for (const [i, c] of (p.cases as ParityCase[]).entries()) {
+      const m = builds[i]();
+      m.build(shape);
+      const state = new Map<string, HostTensor>();
+      for (const [name, t] of Object.entries(c.state)) {
+        state.set(name, { shape: t.shape, data: f32(t.data) });
+      }
+      const report = loadTorchState(m, state, { strict: true });
+      assertEquals(report.loaded.length, state.size, c.model);
+      const x = tensor(f32(p.input), shape);
+      const [evalOut] = await readAll([m.predict(x)]);
+      assertClose(evalOut, f32(c.featuresEval), `${c.model}: eval-mode features`, 1e-4, 1e-5);
+      const [trainOut] = await readAll([m.forward(x, { training: true }).logits]);
+      assertClose(trainOut, f32(c.featuresTrain), `${c.model}: training features`, 1e-4, 1e-5);
+      m.dispose();
     }
-    const report = loadTorchState(m, state, { strict: true });
-    assertEquals(report.loaded.length, state.size);
-    const x = tensor(f32(p.input), shape);
-    const [evalOut] = await readAll([m.predict(x)]);
-    assertClose(evalOut, f32(p.featuresEval), "eval-mode features", 1e-4, 1e-5);
-    const [trainOut] = await readAll([m.forward(x, { training: true }).logits]);
-    assertClose(trainOut, f32(p.featuresTrain), "training-mode features", 1e-4, 1e-5);
-    m.dispose();
   });
 });
 
