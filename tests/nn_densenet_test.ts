@@ -4,7 +4,7 @@
 // mode); every parameter's gradient of a depth-10 DenseNet-BC matches central differences of a
 // host f64 reference; DenseNet-BC overfits 64 images with the ETF head + DR and with the learnable
 // head + CE.
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import { backward } from "../gpu/autograd.ts";
 import { initDevice } from "../gpu/device.ts";
 import { mul } from "../gpu/ops/elementwise.ts";
@@ -88,6 +88,10 @@ Deno.test("DenseNet-BC-150: 1,509,780 parameters and d = 510 as the official Den
   );
   assertEquals(ours, golden.state);
   m.dispose();
+  // No dropout (the official default dropRate 0, which the paper keeps); bad settings are named.
+  assertThrows(() => densenet3({ dropRate: 0.2 } as never), Error, "unknown option 'dropRate'");
+  assertThrows(() => densenet3({ depth: 8 }), Error, "depth 8 gives 0 layers per block");
+  assertThrows(() => densenet3({ reduction: 0 }), Error, "reduction must be in (0, 1]");
 });
 
 function f32(b64: string): Float32Array {

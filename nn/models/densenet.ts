@@ -25,7 +25,14 @@ import type { ETFClassifierOptions } from "../heads/etf_classifier.ts";
 import { kaimingNormal } from "../init.ts";
 import { BatchNormalization } from "../layers/batch_normalization.ts";
 import { Conv2D } from "../layers/conv2d.ts";
-import { Layer, type LayerOptions, type Shape, SymbolicTensor } from "../layers/layer.ts";
+import {
+  Layer,
+  LAYER_OPTION_KEYS,
+  type LayerOptions,
+  type Shape,
+  SymbolicTensor,
+} from "../layers/layer.ts";
+import { type OptionKeys, optionKeys } from "../options.ts";
 import { ClassifierModel } from "../model/classifier.ts";
 import type { ModelOptions } from "../model/model.ts";
 import { Sequential } from "../model/sequential.ts";
@@ -80,6 +87,8 @@ function unitOf(bn: BatchNormalization, c: Conv2D): PreactConvUnit {
  * f(x) into the block's buffer instead ({@link DenseLayer.appendTo}).
  */
 export class DenseLayer extends Layer {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
   /** Input channels c. */
   readonly inPlanes: number;
   /** Channels added (k). */
@@ -178,6 +187,8 @@ export class DenseLayer extends Layer {
  * `layer.0`, `layer.1`, ..., input c0 channels -> c0 + numLayers * growth, all in one buffer.
  */
 export class DenseBlock extends Layer {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
   /** Input channels c0. */
   readonly inPlanes: number;
   /** Channels each layer adds. */
@@ -248,6 +259,8 @@ export class DenseBlock extends Layer {
 
 /** A transition (the official TransitionBlock): BN-ReLU-conv1x1(c -> outPlanes), 2x2 average pooling. */
 export class DenseTransition extends Layer {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
   /** Input channels. */
   readonly inPlanes: number;
   /** Output channels (floor(inPlanes * reduction) in DenseNet3). */
@@ -300,6 +313,8 @@ export class DenseTransition extends Layer {
  * output is recomputed in the backward pass rather than kept).
  */
 export class BatchNormReluPool extends BatchNormalization {
+  /** The option names the constructor accepts (BatchNormalization's). */
+  static override readonly optionKeys: OptionKeys = BatchNormalization.optionKeys;
   /** [N, C]. */
   override computeOutputShape(s: Shape): Shape {
     if (s.length !== 4) this.fail(`expects NHWC input [N, H, W, C], got ${fmtShape(s)}`);
@@ -335,6 +350,20 @@ export interface DenseNetOptions extends ModelOptions {
 
 /** DenseNet(-BC) for CIFAR (NHWC inputs, any square size that survives two 2x2 poolings). */
 export class DenseNet3 extends ClassifierModel {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = optionKeys<DenseNetOptions>({
+    name: true,
+    trainable: true,
+    seed: true,
+    depth: true,
+    growthRate: true,
+    reduction: true,
+    bottleneck: true,
+    layersPerBlock: true,
+    numClasses: true,
+    head: true,
+    etf: true,
+  });
   /** Nominal depth (150 for DenseNet-BC-150). */
   readonly depth: number;
   /** Growth rate k. */
