@@ -8,6 +8,7 @@ import { initDevice } from "../gpu/device.ts";
 import { loadCheckpoint, readCheckpointInfo } from "../nn/checkpoint.ts";
 import { parseRecipeFlags } from "../recipes/lib/flags.ts";
 import {
+  backboneFlagErrors,
   DENSENET_BC150,
   recipeBackbone,
   type RecipeName,
@@ -41,6 +42,10 @@ Deno.test("--backbone densenet selects DenseNet-BC-150 (1,509,780 backbone param
     const plain = parse([]);
     assert(plain.ok);
     assertEquals(recipeBackbone(spec, plain.flags.extra), spec.backbone);
+    assertEquals(backboneFlagErrors(r.flags.extra), []); // the default depth, 150
+    const shallow = parse(["--backbone", "densenet", "--densenet-depth", "9"]);
+    assert(shallow.ok);
+    assertStringIncludes(backboneFlagErrors(shallow.flags.extra)[0], "integer >= 10");
     const bad = parse(["--backbone", "densenet121"]);
     assert(!bad.ok && bad.exitCode === 2);
     assertStringIncludes(bad.message, "--backbone must be one of resnet32, densenet");

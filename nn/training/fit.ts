@@ -1,7 +1,8 @@
 /**
  * The epoch loop (Keras' `fit`): per step it writes the batch, the scheduled learning rate and the
  * mixup lambda/permutation into persistent GPU tensors and replays the captured training step
- * (see train_step.ts); loss/accuracy stay on the GPU and are read back asynchronously every
+ * (see train_step.ts; a last partial batch has a captured step of its own, see train_steps.ts);
+ * loss/accuracy stay on the GPU and are read back asynchronously every
  * `progressEvery` steps (default: about every 2 s) and once at the end of each epoch. The NaN/Inf
  * guard reads a GPU step monitor at those readbacks and names the exact epoch and step of the first
  * non-finite loss. Randomness (mixup) comes from `Rng(seed * 1000003 + epoch)` and the data order
@@ -23,7 +24,8 @@ import { History, type Logs } from "./history.ts";
 import type { ArrayInput, DataInput, LabelInput } from "./data_source.ts";
 import { prepareFit } from "./fit_inputs.ts";
 import { type DataSource, type TrainableModel, trainingState } from "./state.ts";
-import { type StepStats, TrainStep } from "./train_step.ts";
+import type { StepStats } from "./train_step.ts";
+import { TrainSteps } from "./train_steps.ts";
 
 /** Options of {@link fit}. */
 export interface FitOptions {
@@ -99,16 +101,28 @@ type LoopOptions = Omit<FitOptions, "validationData" | "classWeight"> & {
   validationData?: DataSource;
 };
 
-/** Error raised by the NaN/Inf guard. */
+/**
+ * Error raised by the NaN/Inf guard. `epoch` is the 0-based epoch index (as callbacks receive
+ * it); the message counts epochs from 1, as the progress and summary lines do.
+ */
 export class NonFiniteLossError extends Error {
   constructor(readonly epoch: number, readonly step: number, detail: string) {
     super(
-      `collapse: fit: the loss became NaN/Inf in epoch ${epoch} (0-based), step ${step} ` +
-        `(1-based within the epoch)${detail}; the weights are no longer usable. ` +
+      `collapse: fit: the loss became NaN/Inf in epoch ${epoch + 1} (counting from 1), step ` +
+        `${step} of the epoch${detail}; the weights are no longer usable. ` +
         "Lower the learning rate, check the inputs and labels, or resume from the last checkpoint.",
     );
     this.name = "NonFiniteLossError";
   }
+}
+
+/**
+ * The generator of `fit`'s randomness in `epoch` (the mixup lambda and permutation of each step,
+ * drawn in step order): `Rng(seed * 1000003 + epoch)`, so a resumed run draws what the
+ * uninterrupted run drew, and the draws can be reproduced outside `fit`.
+ */
+export function fitRng(seed: number, epoch: number): Rng {
+  return new Rng(seed * 1000003 + epoch);
 }
 
 function valLogs(r: EvaluationResult, logs: Logs): void {
@@ -142,7 +156,9 @@ function checkBatch(b: Batch): void {
  * Trains a compiled model on `data` (a DataSource such as a Loader, or an array of batches) or on
  * in-memory arrays `x`, `y` (Keras' `fit(x, y, { batchSize, epochs, validationSplit, shuffle })`)
  * from `initialEpoch` to `epochs`, returning the per-epoch {@link History}. Unknown option keys
- * are an error.
+ * are an error. Every batch is trained on, a last partial batch included (as PyTorch's DataLoader
+ * without `drop_last`): it gets a captured step of its own, reused in later epochs. The epoch's
+ * loss and accuracy are means over examples.
  *
  * @example
  * ```ts ignore
@@ -197,7 +213,7 @@ async function fitLoop(
   }
   const history = new History();
   const optimizer = state.optimizer;
-  let step: TrainStep | null = null;
+  let steps: TrainSteps | null = null;
   const ctx: FitContext = {
     model,
     optimizer,
@@ -214,7 +230,7 @@ async function fitLoop(
         seed,
         config: options.config,
         extra,
-        inputShape: step ? [-1, ...step.shape.slice(1)] : undefined,
+        inputShape: steps ? [-1, ...steps.shape.slice(1)] : undefined,
       }),
   };
   history.params = { epochs, initialEpoch, seed, mixupAlpha: alpha, capture };
@@ -236,8 +252,8 @@ async function fitLoop(
       const known = options.stepsPerEpoch ?? (fromData > 0 ? fromData : null);
       ctx.stepsPerEpoch = known ?? prevSteps;
       await emit("onEpochBegin", epoch, ctx);
-      const rng = new Rng(seed * 1000003 + epoch);
-      step?.resetStats();
+      const rng = fitRng(seed, epoch);
+      steps?.resetStats();
       let n = 0;
       let lr = NaN;
       const t0 = performance.now();
@@ -262,14 +278,14 @@ async function fitLoop(
       };
       for await (const batch of data.batches(epoch)) {
         checkBatch(batch);
-        if (!step) {
+        if (!steps) {
           model.build(batch.shape);
           state.ensureArena();
           const mixup = alpha > 0 ? new Mixup(alpha) : null;
-          step = new TrainStep(state, batch.shape, { mixup, capture });
-          ctx.batchSize = step.batchSize;
+          steps = new TrainSteps(state, batch.shape, { mixup, capture });
+          ctx.batchSize = steps.batchSize;
         }
-        if (batch.shape[0] !== step.batchSize) continue; // drop the last partial batch
+        const step = steps.stepFor(batch);
         lr = optimizer.applySchedule(epoch, known ? Math.min(n / known, 1 - 1e-9) : 0);
         step.mixup?.sample(step.batchSize, rng);
         step.write(batch);
@@ -278,15 +294,15 @@ async function fitLoop(
         if (failure) throw failure;
         if (n >= nextRead) {
           await settle();
-          const at = n, cur = step;
-          pending = cur.readStats().then(async (s) => {
+          const at = n, lrAt = lr; // the values of this step, not of the steps run meanwhile
+          pending = steps.readStats().then(async (s) => {
             check(s, at);
             const now = performance.now();
             const logs: Logs = {
-              loss: s.lossSum / Math.max(1, s.steps),
-              accuracy: s.correct / Math.max(1, s.steps * cur.batchSize),
-              lr,
-              images_per_sec: (at * cur.batchSize) / ((now - t0) / 1000),
+              loss: s.lossSum / Math.max(1, s.samples),
+              accuracy: s.correct / Math.max(1, s.samples),
+              lr: lrAt,
+              images_per_sec: s.samples / ((now - t0) / 1000),
             };
             if (every === "auto") {
               const msPerStep = (now - lastRead.t) / Math.max(1, at - lastRead.n);
@@ -304,21 +320,16 @@ async function fitLoop(
         }
       }
       await settle();
-      if (!step || n === 0) {
-        throw new Error(
-          `collapse: fit: epoch ${epoch} yielded no full batch` +
-            (step ? ` of size ${step.batchSize}` : ""),
-        );
-      }
-      const s = await step.readStats();
+      if (!steps || n === 0) throw new Error(`collapse: fit: epoch ${epoch} yielded no batch`);
+      const s = await steps.readStats();
       check(s, n);
       prevSteps = n;
       const secs = (performance.now() - t0) / 1000;
       const logs: Logs = {
-        loss: s.lossSum / n,
-        accuracy: s.correct / (n * step.batchSize),
+        loss: s.lossSum / s.samples,
+        accuracy: s.correct / s.samples,
         lr,
-        images_per_sec: (n * step.batchSize) / secs,
+        images_per_sec: s.samples / secs,
       };
       if (options.validationData) {
         valLogs(await evaluate(model, options.validationData, options.validationOptions), logs);
@@ -329,7 +340,8 @@ async function fitLoop(
     }
     history.params.steps = prevSteps;
     history.params.batchSize = ctx.batchSize;
-    history.params.dispatchesPerStep = step?.dispatchCount ?? 0;
+    history.params.dispatchesPerStep = steps?.dispatchCount ?? 0;
+    history.params.capturedSteps = steps?.captures ?? 0;
   } catch (e) {
     ctx.error = e;
     throw e;
@@ -337,7 +349,7 @@ async function fitLoop(
     try {
       await emit("onTrainEnd", lastLogs, ctx);
     } finally {
-      step?.dispose();
+      steps?.dispose();
       engine().flush();
     }
   }

@@ -8,6 +8,7 @@
 export * from "./state.ts";
 export * from "./data_source.ts";
 export * from "./train_step.ts";
+export * from "./train_steps.ts";
 export * from "./fit.ts";
 export * from "./evaluate.ts";
 export * from "./predict.ts";

@@ -18,7 +18,10 @@ import { Optimizer } from "../optimizers/optimizer.ts";
 import { checkOptions, type OptionKeys, optionKeys } from "../options.ts";
 import type { CallOptions, Trainable, Weight } from "../types.ts";
 
-/** Anything that yields fixed-size batches per epoch (a data Loader, an in-memory array, ...). */
+/**
+ * Anything that yields the batches of an epoch (a data Loader, an in-memory array, ...): one batch
+ * size, except possibly a smaller last batch, which `fit` trains on too.
+ */
 export interface DataSource {
   /** The batches of `epoch`, in order (the order may depend on the epoch, e.g. shuffling). */
   batches(epoch: number): AsyncIterable<Batch> | Iterable<Batch>;

@@ -24,7 +24,7 @@ import { type HostTensor, type LoadReport, loadTorchState } from "../../nn/model
 import { SGD } from "../../nn/optimizers/sgd.ts";
 import { CosineSchedule, type Schedule, WarmupMultiStepSchedule } from "../../nn/schedules.ts";
 import type { ClassifierFlag, LossFlag } from "./flags.ts";
-import type { BackboneSpec } from "./recipe_specs.ts";
+import type { BackboneSpec, ScheduleParams } from "./recipe_specs.ts";
 
 /** What {@linkcode buildClassifier} needs. */
 export interface ModelSetup {
@@ -119,8 +119,15 @@ export function makeLoss(loss: LossFlag, drNormRegularizer = 0, context?: LossCo
 
 /** Parameters of {@linkcode makeSchedule}. */
 export type ScheduleSetup =
-  | { kind: "multistep"; base: number; warmupEpochs: number; milestones: number[] }
-  | { kind: "cosine"; base: number; epochs: number };
+  | {
+    kind: "multistep";
+    base: number;
+    warmupEpochs: number;
+    milestones: number[];
+    /** Warmup granularity (default "epoch", the official code's stepping). */
+    warmupBy?: "epoch" | "step";
+  }
+  | { kind: "cosine"; base: number; epochs: number; warmupEpochs?: number };
 
 /** The learning-rate schedule. */
 export function makeSchedule(s: ScheduleSetup): Schedule {
@@ -130,8 +137,24 @@ export function makeSchedule(s: ScheduleSetup): Schedule {
       warmupEpochs: s.warmupEpochs,
       milestones: s.milestones,
       gamma: 0.1,
+      warmupBy: s.warmupBy ?? "epoch",
     })
-    : new CosineSchedule(s.base, s.epochs, 0, 0);
+    : new CosineSchedule(s.base, s.epochs, s.warmupEpochs ?? 0, 0);
+}
+
+/** The schedule of resolved recipe parameters ({@linkcode ScheduleParams}) at peak lr `base`. */
+export function scheduleFromParams(p: ScheduleParams, base: number): Schedule {
+  return makeSchedule(
+    p.kind === "multistep"
+      ? {
+        kind: "multistep",
+        base,
+        warmupEpochs: p.warmupEpochs,
+        milestones: p.milestones,
+        warmupBy: p.warmupBy,
+      }
+      : { kind: "cosine", base, epochs: p.epochs, warmupEpochs: p.warmupEpochs },
+  );
 }
 
 /** SGD momentum 0.9 with weight decay on every trainable parameter (the paper's optimizer). */
