@@ -12,16 +12,27 @@
  * - backward: dx = gamma * invstd * (g - sum(g) / M - xhat * sum(g * xhat) / M) (training; eval
  *   without the batch terms), written to or accumulated into a buffer of row stride `ldx`.
  * `stats` holds [mean; invstd] (f32[2C]), as in batch_norm_apply.ts.
+ *
+ * Every kernel runs one invocation per (channel, block of rows): consecutive invocations take
+ * consecutive channels (coalesced on GPUs), each loads its channel's constants once and loops over
+ * its rows with one load and one store per element, no integer division per element and no
+ * workgroup memory (on lavapipe, where every load is a per-lane loop, barriers are coroutine
+ * switches and runtime divisions are scalarised, this is several times faster than the
+ * elementwise/tree-reduction layout of batch_norm_*.ts). CPU adapters get few long row blocks, GPUs
+ * many short ones ({@link chunkPlans}).
  * @module
  */
 import type { Launch } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
 import { bnChunks } from "./batch_norm_reduce.ts";
-import { cached, grid1d, main1d, packUniforms, wgReduce } from "./util.ts";
+import { kernelMode } from "./tuning.ts";
+import { cached, grid1d, main1d, packUniforms } from "./util.ts";
 
-const CW = 16; // channels per workgroup (partial sums)
-const RW = 16; // row lanes per workgroup (partial sums)
-const WG = 256; // elementwise passes
+const WG = 64;
+/** Invocations to aim for per elementwise launch (CPU: a few per SIMD lane; GPU: many). */
+const TARGET_THREADS = { cpu: 4096, gpu: 1 << 20 };
+/** Row chunks of the partial sums to aim for on a CPU adapter (GPUs: bnChunks's). */
+const CPU_CHUNKS = 16;
 
 /** Where a kernel reads or writes a channel prefix: a tensor and its row stride in floats. */
 export interface PrefixView {
@@ -36,58 +47,65 @@ const BN_Y = `fn bn_y(v: f32, mean: f32, inv: f32, g: f32, b: f32) -> f32 {
   return (v - mean) * inv * g + b;
 }`;
 
+// WGSL after main1d: channel k and row block q of invocation i, rows [r0, r1) (uniforms c, rows,
+// rpt = rows per block, blocks).
+const BLOCK = `let k = i % u.c;
+  let q = i / u.c;
+  if (q >= u.blocks) { return; }
+  let r0 = q * u.rpt;
+  let r1 = min(r0 + u.rpt, u.rows);`;
+
+const BLOCK_FIELDS = "c: u32, rows: u32, rpt: u32, blocks: u32";
+
+function blockUniforms(rows: number, c: number, rpt: number): [["u32", number][], number] {
+  const blocks = Math.max(1, Math.ceil(rows / rpt));
+  return [[["u32", c], ["u32", rows], ["u32", rpt], ["u32", blocks]], c * blocks];
+}
+
+/** Rows per invocation of an elementwise pass over rows x c. */
+function rowsPerThread(rows: number, c: number): number {
+  const target = TARGET_THREADS[kernelMode()];
+  return Math.max(1, Math.min(rows, Math.ceil((rows * c) / target)));
+}
+
 const partialCache = new Map<string, string>();
 
 function partialSource(grad: boolean, relu: boolean): string {
   return cached(partialCache, `${grad}:${relu}`, () => {
-    const decls = grad
-      ? `@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> stats: array<f32>;
-@group(0) @binding(3) var<storage, read> gamma: array<f32>;
-@group(0) @binding(4) var<storage, read> beta: array<f32>;
-@group(0) @binding(5) var<storage, read_write> part: array<f32>;
-@group(0) @binding(6) var<uniform> u: P;`
-      : `@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> shift: array<f32>;
-@group(0) @binding(2) var<storage, read_write> part: array<f32>;
-@group(0) @binding(3) var<uniform> u: P;`;
+    const names = grad ? ["x", "dy", "stats", "gamma", "beta"] : ["x", "shift"];
+    const decls = names.map((n, j) =>
+      `@group(0) @binding(${j}) var<storage, read> ${n}: array<f32>;`
+    );
     const setup = grad
-      ? "let mean = stats[c]; let inv = stats[u.c + c]; let gm = gamma[c]; let bt = beta[c];"
-      : "let k = shift[c];";
-    const mask = relu ? " if (bn_y(xv, mean, inv, gm, bt) <= 0.0) { g = 0.0; }" : "";
+      ? "let mean = stats[k]; let inv = stats[u.c + k]; let gm = gamma[k]; let bt = beta[k];"
+      : "let s = shift[k];";
+    const mask = relu ? "\n    if (bn_y(xv, mean, inv, gm, bt) <= 0.0) { g = 0.0; }" : "";
     const body = grad
-      ? `let xh = (xv - mean) * inv; var g = dy[r * u.c + c];${mask} a = a + g; b = b + g * xh;`
-      : "let v = xv - k; a = a + v; b = b + v * v;";
+      ? `let xh = (xv - mean) * inv;
+    var g = dy[r * u.c + k];${mask}
+    a = a + g;
+    b = b + g * xh;`
+      : `let v = xv - s;
+    a = a + v;
+    b = b + v * v;`;
     return `
-struct P { rows: u32, c: u32, ld: u32, rows_per_chunk: u32, chunks: u32, chunk0: u32 }
-${decls}
+struct P { ${BLOCK_FIELDS}, ld: u32, chunks: u32, chunk0: u32 }
+${decls.join("\n")}
+@group(0) @binding(${names.length}) var<storage, read_write> part: array<f32>;
+@group(0) @binding(${names.length + 1}) var<uniform> u: P;
 ${BN_Y}
-var<workgroup> s1: array<f32, ${CW * RW}>;
-var<workgroup> s2: array<f32, ${CW * RW}>;
-@compute @workgroup_size(${CW}, ${RW})
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let c = wid.x * ${CW}u + lid.x;
-  let r0 = wid.y * u.rows_per_chunk;
-  let r1 = min(r0 + u.rows_per_chunk, u.rows);
+${main1d(WG)}
+  ${BLOCK}
+  ${setup}
   var a = 0.0;
   var b = 0.0;
-  if (c < u.c) {
-    ${setup}
-    for (var r = r0 + lid.y; r < r1; r = r + ${RW}u) {
-      let xv = x[r * u.ld + c];
-      ${body}
-    }
+  for (var r = r0; r < r1; r = r + 1u) {
+    let xv = x[r * u.ld + k];
+    ${body}
   }
-  let li = lid.y * ${CW}u + lid.x;
-  s1[li] = a;
-  s2[li] = b;
-  ${wgReduce(["s1", "s2"], RW, { lane: "lid.y", at: "li", step: CW })}
-  if (lid.y == 0u && c < u.c) {
-    let q = u.chunk0 + wid.y;
-    part[q * u.c + c] = s1[lid.x];
-    part[(u.chunks + q) * u.c + c] = s2[lid.x];
-  }
+  let p = u.chunk0 + q;
+  part[p * u.c + k] = a;
+  part[(u.chunks + p) * u.c + k] = b;
 }`;
   });
 }
@@ -103,10 +121,16 @@ export interface ChunkPlan {
   chunks: number;
 }
 
-/** The {@link ChunkPlan}s of a batch split into parts of `rows[i]` rows (one part: `[rows]`). */
+/**
+ * The {@link ChunkPlan}s of a batch split into parts of `rows[i]` rows (one part: `[rows]`): on a
+ * GPU chunks as batch_norm_reduce.ts makes them (>= 64 rows, <= ~512 chunks), on a CPU adapter
+ * about 16 long chunks.
+ */
 export function chunkPlans(rows: readonly number[]): ChunkPlan[] {
   const total = rows.reduce((a, b) => a + b, 0);
-  const rowsPerChunk = bnChunks(total).rowsPerChunk;
+  const rowsPerChunk = kernelMode() === "cpu"
+    ? Math.max(1, Math.ceil(total / CPU_CHUNKS))
+    : bnChunks(total).rowsPerChunk;
   const counts = rows.map((r) => Math.max(1, Math.ceil(r / rowsPerChunk)));
   const chunks = counts.reduce((a, b) => a + b, 0);
   let at = 0;
@@ -117,15 +141,29 @@ export function chunkPlans(rows: readonly number[]): ChunkPlan[] {
   });
 }
 
-function partialUniforms(rows: number, c: number, ld: number, plan: ChunkPlan): Uint32Array {
-  return packUniforms([
-    ["u32", rows],
-    ["u32", c],
-    ["u32", ld],
-    ["u32", plan.rowsPerChunk],
-    ["u32", plan.chunks],
-    ["u32", plan.chunk0],
-  ]);
+function partialLaunch(
+  name: string,
+  code: string,
+  bindings: Tensor[],
+  x: PrefixView,
+  rows: number,
+  c: number,
+  plan: ChunkPlan,
+): Launch {
+  checkLd(name, x, rows, c);
+  const [fields, threads] = blockUniforms(rows, c, plan.rowsPerChunk);
+  return {
+    name,
+    code,
+    bindings: bindings.map((t) => t.binding),
+    uniforms: packUniforms([
+      ...fields,
+      ["u32", x.ld],
+      ["u32", plan.chunks],
+      ["u32", plan.chunk0],
+    ]),
+    workgroups: grid1d(threads, WG),
+  };
 }
 
 function checkLd(name: string, v: PrefixView, rows: number, c: number): void {
@@ -134,10 +172,6 @@ function checkLd(name: string, v: PrefixView, rows: number, c: number): void {
       `collapse: ${name}: ${v.t.describe()} cannot hold ${rows} rows of ${c} channels ${v.ld} apart`,
     );
   }
-}
-
-function partialGrid(rows: number, c: number, plan: ChunkPlan): [number, number] {
-  return [Math.ceil(c / CW), Math.max(1, Math.ceil(rows / plan.rowsPerChunk))];
 }
 
 /**
@@ -154,14 +188,15 @@ export function prefixBnStatsPartialLaunch(
   c: number,
   plan: ChunkPlan,
 ): Launch {
-  checkLd("prefixBnStatsPartial", x, rows, c);
-  return {
-    name: "prefix_batch_norm_stats_partial",
-    code: partialSource(false, false),
-    bindings: [x.t.binding, shift.binding, part.binding],
-    uniforms: partialUniforms(rows, c, x.ld, plan),
-    workgroups: partialGrid(rows, c, plan),
-  };
+  return partialLaunch(
+    "prefix_batch_norm_stats_partial",
+    partialSource(false, false),
+    [x.t, shift, part],
+    x,
+    rows,
+    c,
+    plan,
+  );
 }
 
 /** The per-channel parameters and statistics a BN kernel reads. */
@@ -187,28 +222,22 @@ export function prefixBnGradPartialLaunch(
   relu: boolean,
   plan: ChunkPlan,
 ): Launch {
-  checkLd("prefixBnGradPartial", x, rows, c);
-  return {
-    name: "prefix_batch_norm_grad_partial",
-    code: partialSource(true, relu),
-    bindings: [
-      x.t.binding,
-      dy.binding,
-      v.stats.binding,
-      v.gamma.binding,
-      v.beta.binding,
-      part.binding,
-    ],
-    uniforms: partialUniforms(rows, c, x.ld, plan),
-    workgroups: partialGrid(rows, c, plan),
-  };
+  return partialLaunch(
+    "prefix_batch_norm_grad_partial",
+    partialSource(true, relu),
+    [x.t, dy, v.stats, v.gamma, v.beta, part],
+    x,
+    rows,
+    c,
+    plan,
+  );
 }
 
 const applyCache = new Map<boolean, string>();
 
 function applySource(relu: boolean): string {
   return cached(applyCache, relu, () => `
-struct P { n: u32, c: u32, ld: u32 }
+struct P { ${BLOCK_FIELDS}, ld: u32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> stats: array<f32>;
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
@@ -217,11 +246,15 @@ struct P { n: u32, c: u32, ld: u32 }
 @group(0) @binding(5) var<uniform> u: P;
 ${BN_Y}
 ${main1d(WG)}
-  if (i >= u.n) { return; }
-  let r = i / u.c;
-  let k = i - r * u.c;
-  let v = bn_y(x[r * u.ld + k], stats[k], stats[u.c + k], gamma[k], beta[k]);
-  y[i] = ${relu ? "select(v, 0.0, v < 0.0)" : "v"};
+  ${BLOCK}
+  let mean = stats[k];
+  let inv = stats[u.c + k];
+  let gm = gamma[k];
+  let bt = beta[k];
+  for (var r = r0; r < r1; r = r + 1u) {
+    let v = bn_y(x[r * u.ld + k], mean, inv, gm, bt);
+    y[r * u.c + k] = ${relu ? "select(v, 0.0, v < 0.0)" : "v"};
+  }
 }`);
 }
 
@@ -235,13 +268,13 @@ export function prefixBnApplyLaunch(
   relu: boolean,
 ): Launch {
   checkLd("prefixBnApply", x, rows, c);
-  const n = rows * c;
+  const [fields, threads] = blockUniforms(rows, c, rowsPerThread(rows, c));
   return {
     name: "prefix_batch_norm_relu",
     code: applySource(relu),
     bindings: [x.t.binding, v.stats.binding, v.gamma.binding, v.beta.binding, y.binding],
-    uniforms: packUniforms([["u32", n], ["u32", c], ["u32", x.ld]]),
-    workgroups: grid1d(n, WG),
+    uniforms: packUniforms([...fields, ["u32", x.ld]]),
+    workgroups: grid1d(threads, WG),
   };
 }
 
@@ -249,35 +282,41 @@ const backwardCache = new Map<string, string>();
 
 function backwardSource(training: boolean, relu: boolean, accumulate: boolean): string {
   return cached(backwardCache, `${training}:${relu}:${accumulate}`, () => {
-    const mask = relu ? "\n  if (bn_y(xv, mean, inv, gm, beta[k]) <= 0.0) { g = 0.0; }" : "";
-    const grad = training
-      ? "gm * inv * (g - sum_dy[k] / m - (xv - mean) * inv * sum_dy_xhat[k] / m)"
-      : "gm * inv * g";
-    const store = accumulate ? "dx[o] = dx[o] + d;" : "dx[o] = d;";
     const names = ["x", "dy", "stats", "gamma", "beta"];
     if (training) names.push("sum_dy_xhat", "sum_dy");
     const decls = names.map((n, i) =>
       `@group(0) @binding(${i}) var<storage, read> ${n}: array<f32>;`
     );
+    const mask = relu ? "\n    if (bn_y(xv, mean, inv, gm, bt) <= 0.0) { g = 0.0; }" : "";
+    // training: dx = scale * (g - mg - (x - mean) * inv * mgx), per-channel constants hoisted.
+    const consts = training
+      ? `let m = f32(u.batch_rows);
+  let mg = sum_dy[k] / m;
+  let mgx = sum_dy_xhat[k] / m;`
+      : "";
+    const grad = training ? "scale * (g - mg - (xv - mean) * inv * mgx)" : "scale * g";
+    const store = accumulate ? "dx[o] = dx[o] + d;" : "dx[o] = d;";
     return `
-struct P { n: u32, c: u32, ld: u32, ldx: u32, rows: u32 }
+struct P { ${BLOCK_FIELDS}, ld: u32, ldx: u32, batch_rows: u32 }
 ${decls.join("\n")}
 @group(0) @binding(${names.length}) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(${names.length + 1}) var<uniform> u: P;
 ${BN_Y}
 ${main1d(WG)}
-  if (i >= u.n) { return; }
-  let r = i / u.c;
-  let k = i - r * u.c;
-  let xv = x[r * u.ld + k];
+  ${BLOCK}
   let mean = stats[k];
   let inv = stats[u.c + k];
   let gm = gamma[k];
-  let m = f32(u.rows);
-  var g = dy[i];${mask}
-  let d = ${grad};
-  let o = r * u.ldx + k;
-  ${store}
+  let bt = beta[k];
+  let scale = gm * inv;
+  ${consts}
+  for (var r = r0; r < r1; r = r + 1u) {
+    let xv = x[r * u.ld + k];
+    var g = dy[r * u.c + k];${mask}
+    let d = ${grad};
+    let o = r * u.ldx + k;
+    ${store}
+  }
 }`;
   });
 }
@@ -322,21 +361,20 @@ export function prefixBnBackwardLaunch(
   if (mode.training && !sums) {
     throw new Error("collapse: prefixBnBackward: training mode needs the gradient sums");
   }
-  const n = rows * c;
   const bindings = [x.t.binding, dy.binding, v.stats.binding, v.gamma.binding, v.beta.binding];
   if (mode.training) bindings.push(sums!.sumDyXhat.binding, sums!.sumDy.binding);
   bindings.push(dx.t.binding);
+  const [fields, threads] = blockUniforms(rows, c, rowsPerThread(rows, c));
   return {
     name: mode.accumulate ? "prefix_batch_norm_backward_accumulate" : "prefix_batch_norm_backward",
     code: backwardSource(mode.training, mode.relu, mode.accumulate),
     bindings,
     uniforms: packUniforms([
-      ["u32", n],
-      ["u32", c],
+      ...fields,
       ["u32", x.ld],
       ["u32", dx.ld],
       ["u32", mode.batchRows ?? rows],
     ]),
-    workgroups: grid1d(n, WG),
+    workgroups: grid1d(threads, WG),
   };
 }
