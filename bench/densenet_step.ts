@@ -10,11 +10,13 @@
  *   forward pass (what the backward pass keeps) at `--memory-batch`, per image; beside it, for
  *   DenseNet, the same count for a concat-per-layer implementation by formula;
  * - the paper table's wall time: 4 datasets x 3 ratios x 4 methods x 2 backbones x `--seeds`
- *   seeds, 200 epochs each, from the long-tailed train sizes and the measured images/s
+ *   seeds, 200 epochs each, from the long-tailed train sizes (recipes/lib/throughput.ts
+ *   `estimatedImages`, as recipes/paper_table.ts: SVHN's train and extra splits) and the images/s
  *   (STL-10's 96x96 images from the 96x96 measurement when `--stl` is given, else scaled by FLOPs).
  *
  *     deno run -A bench/densenet_step.ts [--batch 128] [--steps 2] [--size 32] [--stl]
  *       [--memory-batch 16] [--seeds 3] [--backbones densenet,resnet32] [--out f.json]
+ *       [--rates-from f.json]   (the table again from an earlier run's figures, nothing measured)
  *
  * One DenseNet-BC-150 step at batch 128 takes about a minute on the shared 2-core lavapipe
  * machine; the whole script with the defaults about 10 minutes.
@@ -28,7 +30,6 @@ import { kernelMode } from "../gpu/kernels/tuning.ts";
 import { matmul } from "../gpu/ops/matmul.ts";
 import { tidy } from "../gpu/scope.ts";
 import { tensor } from "../gpu/tensor.ts";
-import { exponentialCounts } from "../data/long_tail.ts";
 import { DotRegressionLoss } from "../nn/losses/mod.ts";
 import type { ClassifierModel } from "../nn/model/classifier.ts";
 import { densenet3 } from "../nn/models/densenet.ts";
@@ -37,10 +38,11 @@ import { SGD } from "../nn/optimizers/mod.ts";
 import { compile, trainingState } from "../nn/training/state.ts";
 import { TrainStep } from "../nn/training/train_step.ts";
 import { matmulFlops, modelFlops } from "./flops.ts";
+import { estimatedImages } from "../recipes/lib/throughput.ts";
 import { randomBatch } from "./step_profile.ts";
 
 const args = parseArgs(Deno.args, {
-  string: ["batch", "steps", "size", "memory-batch", "seeds", "backbones", "out"],
+  string: ["batch", "steps", "size", "memory-batch", "seeds", "backbones", "out", "rates-from"],
   boolean: ["stl"],
   default: {
     batch: "128",
@@ -203,28 +205,19 @@ function concatFloatsPerImage(depth: number, k: number, size: number): number {
   return f + 2 * c * hw;
 }
 
-/**
- * The recipes' long-tailed train sizes per dataset at a ratio: n_max = the smallest class of the
- * train split (recipes/lib/datasets.ts `longTailSelection`): CIFAR-10 5000, CIFAR-100 500, SVHN
- * train_32x32.mat 4659 (digit 9), STL-10 500.
- */
-function trainSizes(ratio: number): Record<string, number> {
-  const sum = (xs: number[]) => xs.reduce((s, v) => s + v, 0);
-  return {
-    cifar10: sum(exponentialCounts(5000, 10, ratio)),
-    cifar100: sum(exponentialCounts(500, 100, ratio)),
-    svhn: sum(exponentialCounts(4659, 10, ratio)),
-    stl10: sum(exponentialCounts(500, 10, ratio)),
-  };
+// --rates-from FILE: the figures of an earlier run's --out file, only the table recomputed.
+const earlier = args["rates-from"] ? JSON.parse(await Deno.readTextFile(args["rates-from"])) : null;
+const steps: StepResult[] = earlier?.steps ?? [];
+const stl: StepResult[] = earlier?.stl ?? [];
+if (!earlier) {
+  for (const b of BACKBONES) steps.push(await timeSteps(b, SIZE, BATCH));
+  if (args.stl) {
+    for (const b of BACKBONES) stl.push(await timeSteps(b, 96, Math.min(BATCH, 32)));
+  }
 }
 
-const steps: StepResult[] = [];
-for (const b of BACKBONES) steps.push(await timeSteps(b, SIZE, BATCH));
-const stl: StepResult[] = [];
-if (args.stl) { for (const b of BACKBONES) stl.push(await timeSteps(b, 96, Math.min(BATCH, 32))); }
-
-const memory: Record<string, number> = {};
-for (const b of BACKBONES) {
+const memory: Record<string, number> = earlier?.activationBytesPerImage ?? {};
+for (const b of earlier ? [] : BACKBONES) {
   memory[b] = await activationBytesPerImage(b, MEM_BATCH);
   console.log(
     `${b}: ${(memory[b] / 2 ** 20).toFixed(2)} MiB of activations per ${SIZE}x${SIZE} image ` +
@@ -233,6 +226,12 @@ for (const b of BACKBONES) {
 }
 const concatMiB = concatFloatsPerImage(150, 12, SIZE) * 4 / 2 ** 20;
 console.log(`a concat-per-layer DenseNet-BC-150 would keep ${concatMiB.toFixed(2)} MiB per image`);
+
+/** The grid's long-tailed train sizes at a ratio, as recipes/paper_table.ts estimates them. */
+function trainSizes(ratio: number): Record<string, number> {
+  const ds = ["cifar10", "cifar100", "svhn", "stl10"] as const;
+  return Object.fromEntries(ds.map((d) => [d, estimatedImages(d, ratio, undefined).train]));
+}
 
 // The paper table: every dataset x ratio x method x backbone x seed, 200 epochs.
 const EPOCHS = 200, METHODS = 4, RATIOS = [0.005, 0.01, 0.02];

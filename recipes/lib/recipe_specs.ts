@@ -7,8 +7,9 @@
  * @module
  */
 
+import type { DatasetId } from "../../data/datasets/mod.ts";
+import { datasetFlags } from "./dataset_flags.ts";
 import type { ExtraFlag, RecipeDefaults } from "./flags.ts";
-import type { DatasetId } from "./datasets.ts";
 
 /** Names of the runnable recipes (file names in `recipes/` without `.ts`). */
 export type RecipeName =
@@ -154,7 +155,7 @@ export const RECIPES: Readonly<Record<RecipeName, RecipeSpec>> = {
     schedule: "multistep",
     normalizeFeatures: true,
     drNormRegularizer: 0,
-    extra: [BACKBONE_FLAG, DENSENET_DEPTH_FLAG],
+    extra: [BACKBONE_FLAG, DENSENET_DEPTH_FLAG, ...datasetFlags("cifar10")],
     notes: [],
   },
   cifar100_lt: {
@@ -168,27 +169,23 @@ export const RECIPES: Readonly<Record<RecipeName, RecipeSpec>> = {
     schedule: "multistep",
     normalizeFeatures: true,
     drNormRegularizer: 0,
-    extra: [BACKBONE_FLAG, DENSENET_DEPTH_FLAG],
+    extra: [BACKBONE_FLAG, DENSENET_DEPTH_FLAG, ...datasetFlags("cifar100")],
     notes: [],
   },
   svhn_lt: {
     name: "svhn_lt",
     title: "SVHN-LT",
     dataset: "svhn",
-    description: "SVHN-LT (train_32x32.mat long-tailed; test_32x32.mat) with ResNet-32 (or " +
-      "DenseNet-BC-150: --backbone densenet), ETF + DR, no augmentation, images scaled to [-1, 1].",
+    description:
+      "SVHN-LT (the official protocol: train_32x32.mat and extra_32x32.mat each long-tailed, " +
+      "concatenated; test_32x32.mat) with ResNet-32 (or DenseNet-BC-150: --backbone densenet), " +
+      "ETF + DR, no augmentation, images scaled to [-1, 1].",
     defaults: defaults("svhn_lt"),
     backbone: { kind: "resnet32", widthMultiplier: 1 },
     schedule: "multistep",
     normalizeFeatures: true,
     drNormRegularizer: 0,
-    extra: [BACKBONE_FLAG, DENSENET_DEPTH_FLAG, {
-      name: "extra",
-      type: "boolean",
-      help: "also train on SVHN's extra split, long-tailed the same way (as the official code; " +
-        "1.3 GB download)",
-      default: false,
-    }],
+    extra: [BACKBONE_FLAG, DENSENET_DEPTH_FLAG, ...datasetFlags("svhn")],
     notes: [],
   },
   stl10_lt: {
@@ -203,7 +200,7 @@ export const RECIPES: Readonly<Record<RecipeName, RecipeSpec>> = {
     schedule: "multistep",
     normalizeFeatures: true,
     drNormRegularizer: 0,
-    extra: [BACKBONE_FLAG, DENSENET_DEPTH_FLAG],
+    extra: [BACKBONE_FLAG, DENSENET_DEPTH_FLAG, ...datasetFlags("stl10")],
     notes: [],
   },
   cub: {
@@ -226,7 +223,7 @@ export const RECIPES: Readonly<Record<RecipeName, RecipeSpec>> = {
     schedule: "cosine",
     normalizeFeatures: true,
     drNormRegularizer: 0,
-    extra: [IMAGE_SIZE, {
+    extra: [...datasetFlags("cub"), IMAGE_SIZE, {
       name: "pretrained",
       type: "string",
       help: "ResNet-50 weights to fine-tune from (safetensors, torchvision parameter names)",
@@ -258,7 +255,7 @@ export const RECIPES: Readonly<Record<RecipeName, RecipeSpec>> = {
     normalizeFeatures: false,
     drNormRegularizer: 0.01,
     fixedSplit: true,
-    extra: [IMAGE_SIZE, {
+    extra: [...datasetFlags("imagenet_lt"), IMAGE_SIZE, {
       name: "imagenet-dir",
       type: "string",
       help: "ImageNet folder holding train/ and val/ (default: <data-dir>/imagenet)",
