@@ -64,9 +64,11 @@ import {
 } from "./flags.ts";
 import { differingFlags, paperTop1, protocolDifferences, runBackbone } from "./paper_results.ts";
 import {
+  backboneFlagErrors,
   type BackboneSpec,
   describeSchedule,
   effectiveLr,
+  recipeBackbone,
   type RecipeSpec,
   scheduleHelp,
   type ScheduleParams,
@@ -152,6 +154,7 @@ function validate(spec: RecipeSpec, flags: RecipeFlags): string[] {
   if (planes !== undefined && !(Number.isInteger(planes) && planes >= 1)) {
     errors.push(`--layer4-planes must be a positive integer, got ${planes}`);
   }
+  errors.push(...backboneFlagErrors(flags.extra));
   if (spec.fixedSplit && flags.ratio !== 1) {
     errors.push(`--ratio: ${spec.title}'s split is fixed; leave --ratio at 1`);
   }
@@ -576,7 +579,7 @@ function buildRunModel(
   const planes = extraNumber(flags, "layer4-planes");
   const backbone = spec.backbone.kind === "resnet50" && planes !== undefined
     ? { ...spec.backbone, layer4Planes: planes }
-    : spec.backbone;
+    : recipeBackbone(spec, flags.extra);
   const model = buildClassifier({
     backbone,
     numClasses: data.numClasses,
