@@ -8,6 +8,7 @@ import { tidyAsync } from "../gpu/scope.ts";
 import { readAll, tensor } from "../gpu/tensor.ts";
 import { type ResNet32, resnet32 } from "../nn/models/resnet32.ts";
 import { resnet50 } from "../nn/models/resnet50.ts";
+import { densenet3 } from "../nn/models/densenet.ts";
 import {
   collapseToTorch,
   type HostTensor,
@@ -234,6 +235,10 @@ Deno.test("summary() on an unbuilt ResNet builds it at the expected input shape"
     "inputShape must be [height, width",
   );
   assertEquals(resnet50({ numClasses: 10 }).expectedInputShape, [224, 224, 3]);
+  const dn = densenet3({ numClasses: 10, layersPerBlock: 1 });
+  assert(dn.summary({ print: false }).includes("Total params:"));
+  assertEquals(dn.inputShape, [-1, 32, 32, 3]);
+  dn.dispose();
   // A model with no known input shape (here a stage, a Sequential) still asks to be built.
   assertThrows(() => resnet32().stages[0].summary({ print: false }), Error, "is not built");
 });

@@ -346,6 +346,11 @@ export interface DenseNetOptions extends ModelOptions {
   head?: HeadSpec;
   /** Options of a named "etf" head. */
   etf?: ETFClassifierOptions;
+  /**
+   * Per-example input shape [H, W, C] that `summary()` builds an unbuilt model for (default
+   * [32, 32, 3], CIFAR's).
+   */
+  inputShape?: readonly number[];
 }
 
 /** DenseNet(-BC) for CIFAR (NHWC inputs, any square size that survives two 2x2 poolings). */
@@ -363,6 +368,7 @@ export class DenseNet3 extends ClassifierModel {
     numClasses: true,
     head: true,
     etf: true,
+    inputShape: true,
   });
   /** Nominal depth (150 for DenseNet-BC-150). */
   readonly depth: number;
@@ -421,6 +427,7 @@ export class DenseNet3 extends ClassifierModel {
     this.transitions = transitions as [DenseTransition, DenseTransition];
     this.bn1 = this.track("bn1", new BatchNormReluPool());
     this.trackHead("fc");
+    this.expectImageShape(options.inputShape ?? [32, 32, 3]);
   }
 
   /** Dimension of the pooled feature (510 for DenseNet-BC-150). */
