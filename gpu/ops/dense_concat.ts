@@ -61,8 +61,14 @@ function copyChannels(buf: Tensor, offset: number, x: Tensor, intoBuffer: boolea
  * channels [0, C0), the rest to be written by {@link denseBlockLayer}. Differentiable in x.
  *
  * @example
- * ```ts ignore
- * let state = denseBlockBuffer(x, 24 + 24 * 12); // x: [N, 32, 32, 24]
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { denseBlockBuffer, initDevice, ones } from "@collapse/collapse/gpu";
+ *
+ * await initDevice();
+ * const x = ones([2, 8, 8, 24]); // the block's input: 24 channels
+ * const state = denseBlockBuffer(x, 24 + 3 * 12); // room for 3 layers of growth 12
+ * assertEquals(state.shape, [2, 8, 8, 60]);
  * ```
  */
 export function denseBlockBuffer(x: Tensor, totalChannels: number): Tensor {
@@ -99,11 +105,23 @@ export function denseBlockBuffer(x: Tensor, totalChannels: number): Tensor {
  * one gradient buffer per block, see the module notes).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { denseBlockBuffer, denseBlockLayer, initDevice, ones, zeros } from "@collapse/collapse/gpu";
+ *
+ * await initDevice();
+ * const bn = (c: number) => ({
+ *   gamma: ones([c]),
+ *   beta: zeros([c]),
+ *   runningMean: zeros([c]),
+ *   runningVar: ones([c]),
+ * });
+ * let state = denseBlockBuffer(ones([2, 8, 8, 24]), 24 + 12);
  * state = denseBlockLayer(state, 24, [
- *   { bn: bn1, weight: w1 }, // w1 [1, 1, 24, 48]
- *   { bn: bn2, weight: w2 }, // w2 [3, 3, 48, 12]
+ *   { bn: bn(24), weight: ones([1, 1, 24, 48]) }, // bottleneck 1x1 to 4 x growth
+ *   { bn: bn(48), weight: ones([3, 3, 48, 12]) }, // 3x3 to the growth rate, 12
  * ], true);
+ * assertEquals(state.shape, [2, 8, 8, 36]); // channels 24..35 now hold the layer's output
  * ```
  */
 export function denseBlockLayer(

@@ -98,8 +98,16 @@ function runChain(
  * [N, floor(H / 2), floor(W / 2), Cout]). Differentiable in x and every gamma, beta and weight.
  *
  * @example
- * ```ts ignore
- * const z = preactConv(x, [{ bn, weight: w }], true, { avgPool2: true }); // w [1, 1, C, C / 2]
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { initDevice, ones, preactConv, zeros } from "@collapse/collapse/gpu";
+ *
+ * await initDevice();
+ * const C = 16;
+ * const bn = { gamma: ones([C]), beta: zeros([C]), runningMean: zeros([C]), runningVar: ones([C]) };
+ * const x = ones([2, 8, 8, C]);
+ * const z = preactConv(x, [{ bn, weight: ones([1, 1, C, C / 2]) }], true, { avgPool2: true });
+ * assertEquals(z.shape, [2, 4, 4, C / 2]); // a DenseNet transition: BN, ReLU, 1x1 conv, 2x2 pool
  * ```
  */
 export function preactConv(
@@ -117,8 +125,14 @@ export function preactConv(
  * split into image groups under the binding limit. Differentiable in x, gamma and beta.
  *
  * @example
- * ```ts ignore
- * const features = preactGlobalPool(x, bn, true); // [N, C]
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { initDevice, ones, preactGlobalPool, zeros } from "@collapse/collapse/gpu";
+ *
+ * await initDevice();
+ * const bn = { gamma: ones([4]), beta: zeros([4]), runningMean: zeros([4]), runningVar: ones([4]) };
+ * const features = preactGlobalPool(ones([2, 8, 8, 4]), bn, true);
+ * assertEquals(features.shape, [2, 4]); // [N, C]
  * ```
  */
 export function preactGlobalPool(x: Tensor, bn: BatchNormParams, training: boolean): Tensor {
