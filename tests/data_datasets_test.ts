@@ -390,6 +390,32 @@ Deno.test("a batch larger than the training split is refused before any shard", 
   assertEquals(ok.train.batchesPerEpoch(), 1);
 });
 
+Deno.test("prepared cache: processes preparing one key take turns", opts, async () => {
+  const d = await freshDir();
+  await writeCifar10Fixture(`${d}/cifar-10-binary.tar.gz`, 20, 15, 1);
+  // Four preparations of the same key at once (a sweep's parallel runs sharing a data folder, in
+  // separate processes): one writes the shards, the others wait and reuse them.
+  const code = `
+    import { prepareDataset } from "${new URL("../data/mod.ts", import.meta.url).href}";
+    const info = await prepareDataset("cifar10", { dataDir: Deno.args[0], verify: false,
+      ratio: 0.1, log: (l) => console.error(l) });
+    console.log(JSON.stringify({ reused: info.reused, train: info.trainDir }));`;
+  const runs = await Promise.all(Array.from({ length: 4 }, () =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--quiet", code, d],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output()));
+  const results = runs.map((r) => {
+    assertEquals(r.code, 0, new TextDecoder().decode(r.stderr));
+    return JSON.parse(new TextDecoder().decode(r.stdout));
+  });
+  assertEquals(results.filter((r) => !r.reused).length, 1, JSON.stringify(results));
+  const shards = await loadShardsToMemory(results[0].train);
+  assert(shards.labels.length > 0);
+});
+
 Deno.test({
   name: "datasets: cleanup",
   ...opts,

@@ -7,6 +7,7 @@
  * A prepared folder is reused only while it matches its sources (path, size, mtime and MD5 of every
  * file recorded in `prepared.json`) and every shard passes its CRC-32; otherwise it is rebuilt.
  * Temporaries left by killed runs (`*.tmp-<pid>-*`, `*.list-<pid>.txt`) are removed at start.
+ * Processes preparing the same key take turns under an exclusive lock (`prepared/<key>.lock`).
  *
  * @module
  */
@@ -17,6 +18,7 @@ import type { ChannelStats } from "../normalize.ts";
 import type { AugmentSpec } from "../augment.ts";
 import { pathExists } from "../path_exists.ts";
 import { checkShardFolder, readManifest } from "../shards/reader.ts";
+import { withFileLock } from "../file_lock.ts";
 import { removeStaleTemps } from "../stale_temp.ts";
 import { DatasetOptionsError, DataUnavailableError } from "./errors.ts";
 import { type ClassGrouping, countGrouping, type NamedGrouping, rangeGrouping } from "./groups.ts";
@@ -410,12 +412,26 @@ export async function prepareResolved(
   id: DatasetId,
   o: ResolvedPrepareOptions,
 ): Promise<DatasetInfo> {
-  const spec = DATASETS[id];
   const key = preparedKey(id, o);
   const root = `${o.dataDir}/prepared`;
   const dir = `${root}/${key}`;
-  const trainDir = `${dir}/train`, testDir = `${dir}/test`;
   await cleanTemps(root, o.log);
+  await Deno.mkdir(root, { recursive: true }).catch(() => {}); // a read-only data folder is fine
+  // Runs sharing a data folder (a sweep's parallel runs) take turns on one key: the second finds
+  // the first's shards and reuses them instead of writing the same folder at the same time.
+  return await withFileLock(`${root}/${key}.lock`, () => prepareUnderLock(id, o, key, dir), {
+    onWait: () => o.log(`collapse: waiting for another process preparing ${dir}`),
+  });
+}
+
+async function prepareUnderLock(
+  id: DatasetId,
+  o: ResolvedPrepareOptions,
+  key: string,
+  dir: string,
+): Promise<DatasetInfo> {
+  const spec = DATASETS[id];
+  const trainDir = `${dir}/train`, testDir = `${dir}/test`;
   const files = spec.files.filter((f) => !f.extraSplit || o.extra);
   const ctx = `${o.context} needs ${spec.title}`;
 

@@ -21,7 +21,7 @@ import { compile, type DataSource } from "../../nn/training/state.ts";
 import { type GridBackbone, type GridDataset, recipeOf } from "./paper_grid.ts";
 import type { EpochRecord } from "./run_outputs.ts";
 import { readConfig, readMetrics } from "./run_dir.ts";
-import type { BackboneSpec } from "./recipe_specs.ts";
+import { type BackboneSpec, recipeBackbone } from "./recipe_specs.ts";
 import { buildClassifier, makeLoss, makeOptimizer, makeSchedule } from "./training_setup.ts";
 
 /** A measured throughput. */
@@ -139,14 +139,18 @@ export async function writeThroughputCache(
   );
 }
 
-/** The backbone spec of a grid backbone for a dataset (DenseNet-BC where the recipes have it). */
+/**
+ * The backbone spec of a grid backbone for a dataset, as its recipe builds it with
+ * `--backbone` (undefined where the recipe has no such flag).
+ */
 export function backboneSpecOf(
   dataset: GridDataset,
   backbone: GridBackbone,
 ): BackboneSpec | undefined {
   const spec = recipeOf(dataset);
   if (backbone === "resnet32") return spec.backbone;
-  return undefined;
+  if (!spec.extra.some((f) => f.name === "backbone")) return undefined;
+  return recipeBackbone(spec, { backbone });
 }
 
 const SIDES: Record<GridDataset, number> = { cifar10: 32, cifar100: 32, svhn: 32, stl10: 96 };
