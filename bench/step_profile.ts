@@ -22,6 +22,7 @@ import type { Batch } from "../data/types.ts";
 import { CrossEntropyLoss } from "../nn/losses/cross_entropy.ts";
 import { DotRegressionLoss } from "../nn/losses/dot_regression.ts";
 import { type ResNet32, resnet32 } from "../nn/models/resnet32.ts";
+import { type ResNet50, resnet50 } from "../nn/models/resnet50.ts";
 import { SGD } from "../nn/optimizers/sgd.ts";
 import { EvalStep } from "../nn/training/evaluate.ts";
 import { compile, trainingState } from "../nn/training/state.ts";
@@ -31,19 +32,21 @@ import { type ModelFlops, modelFlops } from "./flops.ts";
 /** What {@link buildTrainSetup} takes. */
 export interface SetupOptions {
   batch: number;
+  /** "resnet32" (CIFAR, default) or "resnet50" (torchvision's; use `size: 224`, 1000 classes). */
+  model?: "resnet32" | "resnet50";
   /** "etf": ETF head + DotRegressionLoss; "dense": learnable Dense head + cross-entropy. */
   head: "etf" | "dense";
   /** Image side (default 32). */
   size?: number;
-  /** ResNet-32 width multiplier (default 1). */
+  /** ResNet-32 width multiplier (default 1; ResNet-32 only). */
   width?: number;
   /** Classes (default 10). */
   numClasses?: number;
 }
 
-/** A compiled ResNet-32 with its training step and one random batch. */
+/** A compiled ResNet with its training step and one random batch. */
 export interface TrainSetup {
-  model: ResNet32;
+  model: ResNet32 | ResNet50;
   step: TrainStep;
   batch: Batch;
   /** GEMM FLOPs per image. */
@@ -64,14 +67,16 @@ export function randomBatch(n: number, size: number, numClasses: number): Batch 
 }
 
 /**
- * ResNet-32 (CIFAR), compiled as the paper trains it (SGD lr 0.1, momentum 0.9, wd 2e-4), its
+ * ResNet-32 (CIFAR) or ResNet-50, compiled as the paper trains it (SGD lr 0.1, momentum 0.9, wd 2e-4), its
  * parameters packed, a {@link TrainStep} (the fit path: eager first run, then captured replays)
  * and a random batch already written into the step's inputs. Nothing has run yet.
  */
 export function buildTrainSetup(o: SetupOptions): TrainSetup {
   const size = o.size ?? 32;
   const numClasses = o.numClasses ?? 10;
-  const model = resnet32({ numClasses, head: o.head, widthMultiplier: o.width ?? 1 });
+  const model = o.model === "resnet50"
+    ? resnet50({ numClasses, head: o.head })
+    : resnet32({ numClasses, head: o.head, widthMultiplier: o.width ?? 1 });
   const shape: [number, number, number, number] = [o.batch, size, size, 3];
   model.build(shape);
   compile(model, {
@@ -88,7 +93,7 @@ export function buildTrainSetup(o: SetupOptions): TrainSetup {
 }
 
 /** An evaluation step (forward only, accuracy accumulators; captured after its first run). */
-export function buildEvalSetup(model: ResNet32, batch: Batch): EvalStep {
+export function buildEvalSetup(model: ResNet32 | ResNet50, batch: Batch): EvalStep {
   return new EvalStep(model, batch.shape, false, null, true);
 }
 
