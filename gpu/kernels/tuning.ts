@@ -106,6 +106,12 @@ export const TUNING = {
   minSplitK: 256,
   /** Split-K: at most this many splits. */
   maxSplits: 64,
+  /**
+   * Row kernels of the fused conv + BatchNorm ops (kernels/bn_rows.ts): threads per workgroup
+   * and workgroups per launch (also the partials a reducing one writes, which every workgroup of
+   * the next kernel combines).
+   */
+  rowKernel: { cpu: { threads: 64, groups: 32 }, gpu: { threads: 256, groups: 264 } },
 };
 
 /** A GEMM plan: kernel configuration and split-K factor. */

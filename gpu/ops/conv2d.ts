@@ -112,7 +112,7 @@ export function convGeometry(
 }
 
 /** The A operand, baked with the geometry when that pays (see {@link Conv2dOptions.bake}). */
-function operandA(a: GemmOperand, g: ConvGeom, opts: Conv2dOptions): GemmOperand {
+export function operandA(a: GemmOperand, g: ConvGeom, opts: Conv2dOptions): GemmOperand {
   const work = g.N * g.OH * g.OW * g.Cout * g.KH * g.KW * g.Cin;
   return opts.bake ?? (work >= TUNING.bakeWork && !fastCompile()) ? bakeConv(a, g) : a;
 }

@@ -6,11 +6,18 @@
  */
 import { record } from "../autograd.ts";
 import { engine } from "../engine.ts";
-import type { GemmOperand, GemmSpec } from "../kernels/matmul_gemm.ts";
+import type { Bindable } from "../engine.ts";
+import type { RiderJob } from "../kernels/fusion_parts.ts";
+import {
+  type GemmFusion,
+  type GemmOperand,
+  type GemmSpec,
+  tileOf,
+} from "../kernels/matmul_gemm.ts";
 import { gemmLaunch } from "../kernels/matmul_launch.ts";
 import { denseA, denseB } from "../kernels/matmul_operands.ts";
 import { colSumLaunch, sumToBatchLaunch } from "../kernels/matmul_reduce.ts";
-import { gemmPlan, type GemmVariant } from "../kernels/tuning.ts";
+import { type GemmPlan, gemmPlan, type GemmVariant } from "../kernels/tuning.ts";
 import { empty, fmtShape, reshapeView, sizeOf, type Tensor } from "../tensor.ts";
 
 /** Options of {@link matmul}. */
@@ -42,19 +49,49 @@ export interface GemmJob {
   /** Register-blocked tile override (benches). */
   tm?: number;
   tn?: number;
+  /** Bindings of the operands' extra arrays. */
+  aExtra?: Bindable[];
+  bExtra?: Bindable[];
+  /**
+   * Fused stages, or a function of the plan's tile rows and row tiles (to size an epilogue's
+   * partials). An epilogue rules out split-K.
+   */
+  fusion?: GemmFusion | ((tileM: number, rowTiles: number) => GemmFusion);
+  /** Whether the fusion has an epilogue (known before planning). */
+  fusedEpilogue?: boolean;
+  /**
+   * Split-K: leave the partials unreduced and return them as a {@link RiderJob} for a later
+   * kernel's rider (the caller must run one before `out` is read).
+   */
+  deferReduce?: boolean;
 }
 
-/** Dispatches a GEMM: plans it, splits K when that helps (no epilogue), reduces the partials. */
-export function runGemm(job: GemmJob): void {
-  const { M, N, K, batch } = job;
-  if (M === 0 || N === 0 || batch === 0) return;
-  const plan = gemmPlan(M, N, K, batch, {
+/** The plan {@link runGemm} uses for a job. */
+export function planOf(job: GemmJob): GemmPlan {
+  return gemmPlan(job.M, job.N, job.K, job.batch, {
     variant: job.variant,
     tm: job.tm,
     tn: job.tn,
-    allowSplit: !job.bias && !job.relu,
+    allowSplit: !job.bias && !job.relu && !job.fusedEpilogue,
     scalarA: job.a.rbElem === "f32",
   });
+}
+
+/**
+ * Dispatches a GEMM: plans it, splits K when that helps (no epilogue), reduces the partials (or,
+ * with `deferReduce`, returns them as a rider job).
+ */
+export function runGemm(job: GemmJob): RiderJob | null {
+  const { M, N, K, batch } = job;
+  if (M === 0 || N === 0 || batch === 0) return null;
+  const plan = planOf(job);
+  const { tileM } = tileOf(plan.config);
+  const fusion = typeof job.fusion === "function"
+    ? job.fusion(tileM, Math.ceil(M / tileM))
+    : job.fusion;
+  if (fusion?.epilogue && plan.splits > 1) {
+    throw new Error(`collapse: ${job.name}: split-K planned for a fused epilogue`);
+  }
   const base: Omit<GemmSpec, "out"> = {
     name: job.name,
     a: job.a,
@@ -70,16 +107,21 @@ export function runGemm(job: GemmJob): void {
     batchDims: job.batchDims,
     splits: plan.splits,
     config: plan.config,
+    aExtra: job.aExtra,
+    bExtra: job.bExtra,
+    fusion,
   };
   const e = engine();
   if (plan.splits === 1) {
     e.dispatch(gemmLaunch({ ...base, out: job.out.binding }));
-    return;
+    return null;
   }
   const partial = empty([plan.splits, M * N], "f32", "gemm_partial");
   e.dispatch(gemmLaunch({ ...base, out: partial.binding }));
+  if (job.deferReduce) return { part: partial, out: job.out, splits: plan.splits };
   e.dispatch(colSumLaunch(partial, job.out, plan.splits, M * N, plan.splits));
   partial.dispose();
+  return null;
 }
 
 function broadcastBatch(a: readonly number[], b: readonly number[], what: () => string): number[] {

@@ -1,0 +1,115 @@
+/**
+ * GEMM operands of the conv backward passes beyond conv2d_operands.ts's (register-blocked
+ * accessors, vec4 loads):
+ * - {@link convWeightTB}: the weights of backward-data read straight from w [KH, KW, Cin, Cout]
+ *   as B[k = (kh, kw, co), n = ci] (no transposed copy), 4 consecutive k = 4 output channels.
+ * - {@link bnGradB} / {@link bnGradDenseA}: a [K, N] (B) or [M, K] (A) matrix computed while
+ *   loading, a[c] * X + b[c] * X2 + d[c] over its channel axis c (N for B, K for A), coefficients
+ *   in workgroup arrays (a fused BatchNorm backward, bn_coef.ts): the gradient of a conv's output
+ *   when a BatchNorm follows it.
+ * @module
+ */
+import type { GemmOperand } from "./matmul_gemm.ts";
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+/** b<kk>_<j> = column group j's 4 values at k0 + kk, from per-column vec4s `bt<n>` over 4 k. */
+function gatherColumns(tn: number): string[] {
+  return range(4).flatMap((kk) =>
+    range(tn / 4).map((j) =>
+      `    let b${kk}_${j} = vec4<f32>(${
+        range(4).map((q) => `bt${4 * j + q}.${"xyzw"[kk]}`).join(", ")
+      });`
+    )
+  );
+}
+
+/** w [KH, KW, Cin, Cout] as B [KH*KW*Cout, Cin] of backward-data (Cout % 4 == 0). */
+export function convWeightTB(cin: number, cout: number): GemmOperand {
+  if (cout % 4 !== 0) throw new Error(`collapse: convWeightTB needs Cout % 4 == 0, got ${cout}`);
+  const tapSize = cin * cout;
+  return {
+    key: `convWeightTB:${cin}:${cout}`,
+    fields: [],
+    rbElem: "vec4<f32>",
+    scalarFn: `fn b_at(bi: vec4<u32>, k: u32, n: u32) -> f32 {
+  return B[((k / ${cout}u) * ${tapSize}u + n * ${cout}u + k % ${cout}u) >> 2u][k % 4u];
+}`,
+    rbSetup: (c) =>
+      range(c.tn).map((n) => `  let wr${n} = min(n0 + ${n}u, p.N - 1u) * ${cout}u;`).join("\n"),
+    rbStep: (c) =>
+      [`    let wb = (k0 / ${cout}u) * ${tapSize}u + k0 % ${cout}u;`].concat(
+        range(c.tn).map((n) => `    let bt${n} = B[(wb + wr${n}) >> 2u];`),
+        gatherColumns(c.tn),
+      ).join("\n"),
+    rbValue: (kk, j) => `b${kk}_${j}`,
+  };
+}
+
+/**
+ * [K, N] B computed as a[n] * B[k, n] + b[n] * B2[k, n] + d[n] (N % 4 == 0), with `a`, `b`, `d`
+ * the names of workgroup vec4 arrays over N / 4 and `src2` the second array's name.
+ */
+export function bnGradB(coef: { a: string; b: string; d: string }, src2: string): GemmOperand {
+  return {
+    key: `bnGradB:${coef.a}`,
+    fields: [],
+    rbElem: "vec4<f32>",
+    extra: [{ name: src2, elem: "vec4<f32>" }],
+    scalarFn: `fn b_at(bi: vec4<u32>, k: u32, n: u32) -> f32 {
+  let i = (k * p.N + n) >> 2u;
+  let q = n >> 2u;
+  return (B[i] * ${coef.a}[q] + ${src2}[i] * ${coef.b}[q] + ${coef.d}[q])[n % 4u];
+}`,
+    rbSetup: (c) =>
+      [`  let bn4 = p.N >> 2u;`].concat(
+        range(c.tn / 4).map((j) =>
+          `  let bc${j} = min(n0 + ${4 * j}u, p.N - 4u) >> 2u;` +
+          ` let ga${j} = ${coef.a}[bc${j}]; let gb${j} = ${coef.b}[bc${j}]; let gd${j} = ${coef.d}[bc${j}];`
+        ),
+      ).join("\n"),
+    rbStep: (c) =>
+      range(4).flatMap((kk) =>
+        range(c.tn / 4).map((j) =>
+          `    let bi${kk}_${j} = bc${j} + kc${kk} * bn4;` +
+          ` let b${kk}_${j} = B[bi${kk}_${j}] * ga${j} + ${src2}[bi${kk}_${j}] * gb${j} + gd${j};`
+        )
+      ).join("\n"),
+    rbValue: (kk, j) => `b${kk}_${j}`,
+  };
+}
+
+/**
+ * [M, K] A computed as a[k] * A[m, k] + b[k] * A2[m, k] + d[k] (K % 4 == 0; `a`, `b`, `d` workgroup
+ * vec4 arrays over K / 4, `src2` the second array's name).
+ */
+export function bnGradDenseA(coef: { a: string; b: string; d: string }, src2: string): GemmOperand {
+  return {
+    key: `bnGradDenseA:${coef.a}`,
+    fields: [],
+    rbElem: "vec4<f32>",
+    extra: [{ name: src2, elem: "vec4<f32>" }],
+    scalarFn: `fn a_at(bi: vec4<u32>, m: u32, k: u32) -> f32 {
+  let i = (m * p.K + k) >> 2u;
+  let q = k >> 2u;
+  return (A[i] * ${coef.a}[q] + ${src2}[i] * ${coef.b}[q] + ${coef.d}[q])[k % 4u];
+}`,
+    rbSetup: (c) =>
+      [`  let ak4 = p.K >> 2u;`].concat(
+        range(c.tm).map((i) => `  let ar${i} = min(m0 + ${i}u, p.M - 1u) * ak4;`),
+      ).join("\n"),
+    rbStep: (c) =>
+      [
+        `    let aq = k0 >> 2u;`,
+        `    let ga = ${coef.a}[aq]; let gb = ${coef.b}[aq]; let gd = ${coef.d}[aq];`,
+      ]
+        .concat(
+          range(c.tm).map((i) =>
+            `    let a${i} = A[ar${i} + aq] * ga + ${src2}[ar${i} + aq] * gb + gd;`
+          ),
+        ).join("\n"),
+    rbValue: (i, kk) => `a${i}.${"xyzw"[kk]}`,
+  };
+}
