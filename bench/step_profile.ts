@@ -18,6 +18,8 @@ import { gpu, initDevice } from "../gpu/device.ts";
 import "../gpu/ops/mod.ts"; // installs the autograd helpers backward() needs
 import { type CapturedStep, engine } from "../gpu/engine.ts";
 import { TUNING } from "../gpu/kernels/tuning.ts";
+import { matmul } from "../gpu/ops/matmul.ts";
+import { tensor } from "../gpu/tensor.ts";
 import type { Batch } from "../data/types.ts";
 import { CrossEntropyLoss } from "../nn/losses/cross_entropy.ts";
 import { DotRegressionLoss } from "../nn/losses/dot_regression.ts";
@@ -132,15 +134,22 @@ async function timeRecords(records: RecordLike[], reps: number, floor: number): 
   return Math.max(0, performance.now() - t0 - floor) / reps;
 }
 
-/** GEMM FLOPs per step for a kernel name (conv and head matmuls), or null. */
+/**
+ * GEMM FLOPs per step for a kernel name (conv and head matmuls, fused or not), or null. A strided
+ * conv's backward-data is its dense "_cols" GEMM.
+ */
 export function kernelFlops(name: string, f: ModelFlops, batch: number): number | null {
   const convs = f.layers.filter((l) => l.kind === "conv2d");
   const mats = f.layers.filter((l) => l.kind !== "conv2d");
   const s = (ls: typeof convs, k: "forward" | "backwardInput" | "backwardWeight") =>
     ls.reduce((a, l) => a + l[k], 0) * batch;
-  if (name === "conv2d") return s(convs, "forward");
-  if (name === "conv2d_backward_input") return s(convs, "backwardInput");
-  if (name === "conv2d_backward_filter") return s(convs, "backwardWeight");
+  const base = name.replace(/^conv2d_bn/, "conv2d");
+  if (base === "conv2d") return s(convs, "forward");
+  if (base === "conv2d_backward_input") return s(convs.filter((l) => !l.strided), "backwardInput");
+  if (base === "conv2d_backward_input_cols") {
+    return s(convs.filter((l) => l.strided), "backwardInput");
+  }
+  if (base === "conv2d_backward_filter") return s(convs, "backwardWeight");
   if (name === "matmul") {
     return s(mats, "forward") + s(mats, "backwardInput") + s(mats, "backwardWeight");
   }
@@ -171,33 +180,59 @@ export async function kernelBreakdown(
       const reps = Math.min(20, Math.max(2, Math.ceil(100 / Math.max(ms, 1))));
       ms = await timeRecords(recs, reps, floor);
     }
-    rows.push({ name, launches: recs.length, ms, flops: flopsOf(name) });
+    // The launches' own FLOPs where they carry them (GEMMs), else the model-level count.
+    const own = recs.reduce((a, r) => a + (r.kind === "dispatch" ? r.flops ?? 0 : 0), 0);
+    rows.push({ name, launches: recs.length, ms, flops: own > 0 ? own : flopsOf(name) });
   }
   return rows.sort((a, b) => b.ms - a.ms);
 }
 
-/** Prints a breakdown as a fixed-width table (% of `stepMs`). */
-export function printBreakdown(rows: KernelRow[], stepMs: number, title: string): void {
+/**
+ * Prints a breakdown as a fixed-width table (% of `stepMs`; with `refGflops`, each row's GFLOP/s
+ * as a fraction of it, e.g. the same run's matmul).
+ */
+export function printBreakdown(
+  rows: KernelRow[],
+  stepMs: number,
+  title: string,
+  refGflops?: number,
+): void {
   const total = rows.reduce((a, r) => a + r.ms, 0);
   console.log(`\n${title}`);
   console.log(
-    `${"kernel".padEnd(44)} ${"launches".padStart(8)} ${"ms/step".padStart(9)} ${
+    `${"kernel".padEnd(52)} ${"launches".padStart(8)} ${"ms/step".padStart(9)} ${
       "% step".padStart(7)
-    } ${"GFLOP/s".padStart(8)}`,
+    } ${"GFLOP/s".padStart(8)}${refGflops ? ` ${"x matmul".padStart(8)}` : ""}`,
   );
   for (const r of rows) {
-    const gf = r.flops && r.ms > 0 ? (r.flops / r.ms / 1e6).toFixed(2) : "";
+    const g = r.flops && r.ms > 0 ? r.flops / r.ms / 1e6 : null;
+    const frac = refGflops && g !== null ? ` ${(g / refGflops).toFixed(2).padStart(8)}` : "";
     console.log(
-      `${r.name.padEnd(44)} ${String(r.launches).padStart(8)} ${r.ms.toFixed(1).padStart(9)} ${
+      `${r.name.padEnd(52)} ${String(r.launches).padStart(8)} ${r.ms.toFixed(1).padStart(9)} ${
         (100 * r.ms / stepMs).toFixed(1).padStart(7)
-      } ${gf.padStart(8)}`,
+      } ${(g === null ? "" : g.toFixed(2)).padStart(8)}${frac}`,
     );
   }
   console.log(
-    `${"sum of the parts".padEnd(44)} ${
+    `${"sum of the parts".padEnd(52)} ${
       String(rows.reduce((a, r) => a + r.launches, 0)).padStart(8)
     } ${total.toFixed(1).padStart(9)} ${(100 * total / stepMs).toFixed(1).padStart(7)}`,
   );
+}
+
+/** GFLOP/s of a 1024^3 matmul with the adapter's GEMM variant (best of `reps`, after a warm-up). */
+export async function matmulReference(reps = 3): Promise<number> {
+  const n = 1024;
+  const a = tensor(new Float32Array(n * n).map((_, i) => Math.sin(i) * 0.5), [n, n]);
+  let best = Infinity;
+  for (let i = 0; i <= reps; i++) {
+    const t0 = performance.now();
+    matmul(a, a).dispose();
+    await engine().sync();
+    if (i > 0) best = Math.min(best, performance.now() - t0);
+  }
+  a.dispose();
+  return (2 * n ** 3) / best / 1e6;
 }
 
 /** Eager and replay timings of one step. */
@@ -353,12 +388,15 @@ async function main(): Promise<void> {
     syncFloorMs: floor,
   };
   if (!args.includes("--no-breakdown")) {
+    const mm = await matmulReference();
+    console.log(`    (matmul 1024^3 in this run: ${mm.toFixed(2)} GFLOP/s)`);
+    out.matmulGflops = mm;
     const rows = await kernelBreakdown(
       recorded.records,
       (r) => r.name,
       (n) => kernelFlops(n, f, batch),
     );
-    printBreakdown(rows, t.replayStepMs, "(d) GPU time by kernel (each group replayed alone)");
+    printBreakdown(rows, t.replayStepMs, "(d) GPU time by kernel (each group replayed alone)", mm);
     out.kernels = rows;
     if (args.includes("--by-shape")) {
       const gemm = recorded.records.filter((r) =>
@@ -366,10 +404,10 @@ async function main(): Promise<void> {
       );
       const shapeRows = await kernelBreakdown(
         gemm,
-        (r) => `${r.name} [${r.x},${r.y},${r.z}]`,
+        (r) => `${r.name} [${r.x},${r.y},${r.z}] ${((r.flops ?? 0) / 1e6).toFixed(0)} MF`,
         () => null,
       );
-      printBreakdown(shapeRows, t.replayStepMs, "GEMM launches by workgroup grid");
+      printBreakdown(shapeRows, t.replayStepMs, "GEMM launches by workgroup grid and FLOPs", mm);
       out.gemmByGrid = shapeRows;
     }
   }

@@ -36,6 +36,8 @@ interface DispatchRecord {
   x: number;
   y: number;
   z: number;
+  /** Arithmetic work of the launch (GEMMs: 2 M N K), for benches. */
+  flops?: number;
 }
 /** One recorded buffer-to-buffer copy. */
 interface CopyRecord {
@@ -72,6 +74,8 @@ export interface Launch {
   workgroups: [number, number?, number?];
   /** Entry point name (default "main"). */
   entryPoint?: string;
+  /** Arithmetic work (GEMMs: 2 M N K), kept in the step's records for benches. */
+  flops?: number;
 }
 
 // ---------------------------------------------------------------- device-side errors (helper-13)
@@ -297,6 +301,7 @@ export class Engine {
       x,
       y,
       z,
+      flops: launch.flops,
     };
     this.#encode(rec);
     this.#capture?.records.push(rec);

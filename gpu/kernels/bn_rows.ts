@@ -3,18 +3,20 @@
  * tensor (C % 4 == 0, vec4 per 4 channels), one workgroup per chunk of rows, that can run fusion
  * parts' pre-stages (BatchNorm coefficients, split-K riders; fusion_parts.ts) and reduce two
  * per-channel sums over their rows into partials (f32[2 * P * C], P = the workgroups), which the
- * next kernel's pre-stage combines. {@link rowKernelLaunch} assembles one from a body; the
- * kernels themselves are in ops/fused_block.ts's helpers below:
+ * next kernel's pre-stage combines. {@link rowKernelLaunch} assembles one from a body:
  * - {@link bnApplyLaunch}: y = relu(z * a + b [+ shortcut(x)]) (a BatchNorm from partials,
  *   saved or running statistics; identity or option-A shortcut).
  * - {@link reluGradStatsLaunch}: g = dy * (y > 0), and the sums of g and g * xhat.
+ * - {@link stridedGradLaunch}: a strided conv's input gradient from its parity classes, with a
+ *   shortcut's gradient, a ReLU mask and statistics.
  * @module
  */
 import type { Launch } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
 import { type FusionPart, partsDecl, partsPre } from "./fusion_parts.ts";
 import { type NamedField, uniformBlock } from "./matmul_gemm.ts";
-import { reluNan4 } from "./conv2d_operands.ts";
+import { type ConvGeom, reluNan4 } from "./conv2d_operands.ts";
+import { parityIndex } from "./conv2d_parity.ts";
 import { kernelMode, TUNING } from "./tuning.ts";
 
 /** A tensor a row kernel's body reads or writes, as array<vec4<f32>> `name`. */
@@ -246,8 +248,8 @@ export function reluGradStatsLaunch(
   });
 }
 
-/** What {@link col2imGradLaunch} adds to the col2im sums. */
-export interface Col2imGradOptions {
+/** What {@link stridedGradLaunch} adds to a strided conv's input gradient. */
+export interface StridedGradOptions {
   /**
    * The option-A shortcut's gradient: dx[n, ih, iw, c] += g[n, ih / s, iw / s, c + pad] where
    * ih, iw divide the stride s (g [N, OH, OW, Cg], `pad` the channels padded before).
@@ -258,56 +260,19 @@ export interface Col2imGradOptions {
 }
 
 /**
- * Strided conv backward-data's col2im (kernels/conv2d_col2im.ts) as a row kernel: dx [N, H, W,
- * Cin] from dcol [N*OH*OW, KH*KW*Cin], plus the options' shortcut gradient and ReLU mask with
- * statistics, and the pre-stages of `parts` (e.g. a rider).
+ * A strided conv's dx [N, H, W, Cin] from its parity classes' GEMM output (kernels/conv2d_parity.ts),
+ * as a row kernel: plus the options' shortcut gradient and ReLU mask with statistics, and the
+ * pre-stages of `parts` (e.g. a rider).
  */
-export function col2imGradLaunch(
-  dcol: Tensor,
+export function stridedGradLaunch(
+  tmp: Tensor,
   dx: Tensor,
-  g: {
-    N: number;
-    H: number;
-    W: number;
-    Cin: number;
-    OH: number;
-    OW: number;
-    KH: number;
-    KW: number;
-    sh: number;
-    sw: number;
-    padT: number;
-    padL: number;
-  },
-  o: Col2imGradOptions,
+  g: ConvGeom,
+  o: StridedGradOptions,
   parts: FusionPart[],
 ): Launch {
-  const c4 = g.Cin / 4;
-  const io: RowIo[] = [{ name: "col", t: dcol }, { name: "dx", t: dx, write: true }];
-  const taps: string[] = [];
-  for (let kh = 0; kh < g.KH; kh++) {
-    for (let kw = 0; kw < g.KW; kw++) {
-      taps.push(
-        `    {
-      let hy = ih - ${kh}; let wx = iw - ${kw};
-      let ok = (hy >= 0) & (wx >= 0) & (hy % ${g.sh} == 0) & (wx % ${g.sw} == 0) & ` +
-          `(hy / ${g.sh} < ${g.OH}) & (wx / ${g.sw} < ${g.OW});
-      let ix = ((rb + u32(hy / ${g.sh})) * ${g.OW}u + u32(wx / ${g.sw})) * ${
-            g.KH * g.KW * c4
-          }u + ` +
-          `${(kh * g.KW + kw) * c4}u + q;
-      v += select(vec4<f32>(0.0), col[select(0u, ix, ok)], ok);
-    }`,
-      );
-    }
-  }
-  const body = [
-    `    let pw = r % ${g.W}u; let pt = r / ${g.W}u;`,
-    `    let iw = i32(pw) + ${g.padL}; let ih = i32(pt % ${g.H}u) + ${g.padT};`,
-    `    let rb = (pt / ${g.H}u) * ${g.OH}u;`,
-    `    var v = vec4<f32>(0.0);`,
-    ...taps,
-  ];
+  const io: RowIo[] = [{ name: "tmp", t: tmp }, { name: "dx", t: dx, write: true }];
+  const body = [`    var v = tmp[${parityIndex(g, "r", "q")}];`];
   if (o.shortcut) {
     const sc = o.shortcut;
     const cg = sc.g.shape[3];
@@ -317,6 +282,7 @@ export function col2imGradLaunch(
     const [, sOH, sOW] = sc.g.shape;
     io.push({ name: "sg", t: sc.g });
     body.push(
+      `    let pw = r % ${g.W}u; let pt = r / ${g.W}u;`,
       `    let sy = pt % ${g.H}u; let sq = q + ${sc.pad / 4}u;`,
       `    if (sy % ${sc.stride}u == 0u && pw % ${sc.stride}u == 0u && sq < ${cg / 4}u) {`,
       `      v += sg[(((pt / ${g.H}u) * ${sOH}u + sy / ${sc.stride}u) * ${sOW}u + pw / ${sc.stride}u) * ${
@@ -338,7 +304,7 @@ export function col2imGradLaunch(
   }
   body.push(`    dx[i] = v;`);
   return rowKernelLaunch({
-    name: "conv2d_col2im_grad",
+    name: "conv2d_strided_grad",
     rows: g.N * g.H * g.W,
     C: g.Cin,
     parts,

@@ -3,10 +3,9 @@
  * accessors, vec4 loads):
  * - {@link convWeightTB}: the weights of backward-data read straight from w [KH, KW, Cin, Cout]
  *   as B[k = (kh, kw, co), n = ci] (no transposed copy), 4 consecutive k = 4 output channels.
- * - {@link bnGradB} / {@link bnGradDenseA}: a [K, N] (B) or [M, K] (A) matrix computed while
- *   loading, a[c] * X + b[c] * X2 + d[c] over its channel axis c (N for B, K for A), coefficients
- *   in workgroup arrays (a fused BatchNorm backward, bn_coef.ts): the gradient of a conv's output
- *   when a BatchNorm follows it.
+ * - {@link bnGradB}: a [K, N] matrix computed while loading, a[n] * B + b[n] * B2 + d[n] with
+ *   per-column coefficients in workgroup arrays (a fused BatchNorm backward, bn_coef.ts): the
+ *   gradient of a conv's output when a BatchNorm follows it.
  * @module
  */
 import type { GemmOperand } from "./matmul_gemm.ts";
@@ -78,38 +77,5 @@ export function bnGradB(coef: { a: string; b: string; d: string }, src2: string)
         )
       ).join("\n"),
     rbValue: (kk, j) => `b${kk}_${j}`,
-  };
-}
-
-/**
- * [M, K] A computed as a[k] * A[m, k] + b[k] * A2[m, k] + d[k] (K % 4 == 0; `a`, `b`, `d` workgroup
- * vec4 arrays over K / 4, `src2` the second array's name).
- */
-export function bnGradDenseA(coef: { a: string; b: string; d: string }, src2: string): GemmOperand {
-  return {
-    key: `bnGradDenseA:${coef.a}`,
-    fields: [],
-    rbElem: "vec4<f32>",
-    extra: [{ name: src2, elem: "vec4<f32>" }],
-    scalarFn: `fn a_at(bi: vec4<u32>, m: u32, k: u32) -> f32 {
-  let i = (m * p.K + k) >> 2u;
-  let q = k >> 2u;
-  return (A[i] * ${coef.a}[q] + ${src2}[i] * ${coef.b}[q] + ${coef.d}[q])[k % 4u];
-}`,
-    rbSetup: (c) =>
-      [`  let ak4 = p.K >> 2u;`].concat(
-        range(c.tm).map((i) => `  let ar${i} = min(m0 + ${i}u, p.M - 1u) * ak4;`),
-      ).join("\n"),
-    rbStep: (c) =>
-      [
-        `    let aq = k0 >> 2u;`,
-        `    let ga = ${coef.a}[aq]; let gb = ${coef.b}[aq]; let gd = ${coef.d}[aq];`,
-      ]
-        .concat(
-          range(c.tm).map((i) =>
-            `    let a${i} = A[ar${i} + aq] * ga + ${src2}[ar${i} + aq] * gb + gd;`
-          ),
-        ).join("\n"),
-    rbValue: (i, kk) => `a${i}.${"xyzw"[kk]}`,
   };
 }

@@ -92,7 +92,7 @@ export function reluNan4(x: string): string {
  * WGSL statements defining `out` = the transformed vec4 at storage index `idx` of A (`arr`) when
  * `ok` (0 otherwise), with coefficient vec4s `co` (a, b[, d] expressions).
  */
-function tload(
+export function transformLoad(
   out: string,
   arr: string,
   idx: string,
@@ -121,8 +121,8 @@ function coefAt(t: OperandTransform, q: string): string[] {
   ];
 }
 
-/** The operand fields a transform adds (its key part and second source). */
-function transformed(op: GemmOperand, t: OperandTransform | undefined): GemmOperand {
+/** An operand with a transform's key part and second source added. */
+export function transformedOperand(op: GemmOperand, t: OperandTransform | undefined): GemmOperand {
   if (!t) return op;
   return {
     ...op,
@@ -185,7 +185,7 @@ function scalarStep(
  */
 export function convForwardA(g: ConvGeom, vec: boolean, xf?: OperandTransform): GemmOperand {
   if (xf && !vec) throw new Error("collapse: conv operand transforms need Cin % 4 == 0");
-  return transformed({
+  return transformedOperand({
     key: `convFwdA:${vec}`,
     fields: convFields(g),
     rbElem: vec ? "vec4<f32>" : "f32",
@@ -210,7 +210,7 @@ ${X_AT_TAP}`,
               inb(`y${i}`, `x${i}`)
             };\n    ${
               xf
-                ? tload(`a${i}`, "A", idx, `ok${i}`, xf, ["fa", "fb"])
+                ? transformLoad(`a${i}`, "A", idx, `ok${i}`, xf, ["fa", "fb"])
                 : `let a${i} = ${ld(idx, `ok${i}`, true)};`
             }`;
           }),
@@ -251,7 +251,7 @@ export function convBackwardDataA(
   const yIdx = (b: string, oh: string, ow: string, co: string) =>
     `((${b} + ${oh}) * p.OW + ${ow}) * p.Cout + ${co}`;
   const sp = pos("hy", "wx");
-  return transformed({
+  return transformedOperand({
     key: `convBwdDataA:${vec}:${unit}`,
     fields: convFields(g),
     rbElem: vec ? "vec4<f32>" : "f32",
@@ -279,7 +279,7 @@ export function convBackwardDataA(
             return `    let hy${i} = ph${i} - kh; let wx${i} = pw${i} - kw; let ok${i} = ${q.ok};\n` +
               `    ${
                 dyf
-                  ? tload(`a${i}`, "A", idx, `ok${i}`, dyf, ["ga", "gb", "gd"])
+                  ? transformLoad(`a${i}`, "A", idx, `ok${i}`, dyf, ["ga", "gb", "gd"])
                   : `let a${i} = ${ld(idx, `ok${i}`, true)};`
               }`;
           }),
@@ -313,7 +313,7 @@ export function convBackwardFilterA(g: ConvGeom, vec: boolean, xf?: OperandTrans
   const pixel = (kk: number) =>
     `    let pw${kk} = kc${kk} % p.OW; let pt${kk} = kc${kk} / p.OW; let pb${kk} = (pt${kk} / p.OH) * p.H;` +
     ` let py${kk} = i32((pt${kk} % p.OH) * p.sh); let px${kk} = i32(pw${kk} * p.sw);`;
-  return transformed({
+  return transformedOperand({
     key: `convBwdFiltA:${vec}`,
     fields: convFields(g),
     rbElem: vec ? "vec4<f32>" : "f32",
@@ -342,7 +342,7 @@ ${X_AT_TAP}`,
                 ` let ok${kk}_${q} = ${inb(`y${kk}_${q}`, `x${kk}_${q}`)}${kOk(c, kk)};`,
               xf
                 ? `    ${
-                  tload(
+                  transformLoad(
                     `a${kk}_${q}`,
                     "A",
                     `(${xIdx(`pb${kk}`, `y${kk}_${q}`, `x${kk}_${q}`, `fc${q}`)}) >> 2u`,

@@ -165,6 +165,8 @@ export interface GemmSpec {
   bExtra?: Bindable[];
   /** Fused pre-stage and epilogue. */
   fusion?: GemmFusion;
+  /** WGSL u32 expression (may use the batch index `zb`) capping K per batch (e.g. per parity class). */
+  kLimit?: string;
 }
 
 /** WGSL struct text and packed values for named fields. */
@@ -266,6 +268,7 @@ export function prologue(
   tileN: number,
   exactGrid = false,
   laneSplit = false,
+  kLimit?: string,
 ): string {
   const split = laneSplit
     ? `let zb = 0u;
@@ -286,7 +289,7 @@ export function prologue(
   let mT = tmi * ${tileM}u;
   let nT = tni * ${tileN}u;
   let kBegin = zs * p.kChunk;
-  let kEnd = min(p.K, kBegin + p.kChunk);
+  let kEnd = min(${kLimit ? `min(p.K, ${kLimit})` : "p.K"}, kBegin + p.kChunk);
   let outBase = ${laneSplit ? "zs" : "wid.z"} * p.M * p.N;`;
 }
 
@@ -333,7 +336,14 @@ export function launchOf(
   const bindings = [s.aBinding, s.bBinding];
   if (s.bias) bindings.push(s.bias);
   bindings.push(s.out, ...(s.aExtra ?? []), ...(s.bExtra ?? []), ...(s.fusion?.bindings ?? []));
-  return { name: s.name, code, bindings, uniforms: data, workgroups: grid };
+  return {
+    name: s.name,
+    code,
+    bindings,
+    uniforms: data,
+    workgroups: grid,
+    flops: 2 * s.M * s.N * s.K * s.batch,
+  };
 }
 
 /** `.x` `.y` `.z` `.w` by index. */

@@ -50,6 +50,7 @@ export function regblockLaunch(s: GemmSpec): Launch {
     exactGrid,
     c.ks ?? 1,
     TUNING.rbUseFma,
+    s.kLimit ?? "",
     struct,
   ].join("|");
   const build = () => source(s, c, struct, vecOut, kGuard, guardM, guardN, exactGrid);
@@ -109,7 +110,7 @@ ${moduleDecl}
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
 ${fusionPre(s, lanesK * wgn * wgm)}
-${prologue(wgm * tm, wgn * tn, exactGrid, lanesK > 1)}
+${prologue(wgm * tm, wgn * tn, exactGrid, lanesK > 1, s.kLimit)}
   let m0 = mT${lanesK > 1 ? "" : ` + (lid.x / ${wgn}u) * ${tm}u`};
   let n0 = nT${lanesK > 1 ? "" : ` + (lid.x % ${wgn}u) * ${tn}u`};
 ${s.a.rbSetup(ctx)}

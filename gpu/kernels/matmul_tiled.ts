@@ -45,9 +45,10 @@ export function tiledLaunch(s: GemmSpec): Launch {
     exactGrid,
     kGuard,
     vecOut,
+    s.kLimit ?? "",
     struct,
   ].join("|");
-  if (!c.tm && (s.fusion || s.a.extra || s.b.extra)) {
+  if (!c.tm && (s.fusion || s.a.extra || s.b.extra || s.kLimit)) {
     throw new Error(`collapse: ${s.name}: the first tiled version has no fused stages`);
   }
   const build = () =>
@@ -177,7 +178,7 @@ var<workgroup> sB: array<vec4<f32>, ${(bk * BN) / 4}>;
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
 ${fusionPre(s, T)}
-${prologue(BM, BN, exactGrid)}
+${prologue(BM, BN, exactGrid, false, s.kLimit)}
   let tid = lid.x;
   let tx = tid % ${wgn}u;
   let ty = tid / ${wgn}u;

@@ -10,8 +10,8 @@
  * (bn_coef.ts) and apply the BatchNorm + ReLU while loading their operand; the backward mirrors
  * it (ReLU mask and gradient statistics in the backward-data epilogue, the BatchNorm backward
  * computed while loading the next GEMM's operand, weight-gradient split-K reductions riding on a
- * later kernel, no transposed weight copies). Forward: 3 dispatches per block (2 for the stem);
- * backward: 4 (5 with a strided conv). A block's output carries what the producer of its
+ * later kernel, no transposed weight copies, strided backward-data per parity class). Forward: 3
+ * dispatches per block (2 for the stem); backward: 4 (5 with a strided conv). A block's output carries what the producer of its
  * gradient needs to apply this block's final ReLU mask and its statistics in its own epilogue
  * (the next block's backward does), which saves the block a pass.
  * @module
@@ -21,18 +21,25 @@ import { engine } from "../engine.ts";
 import { bnFwdCoefPart, bnGradCoefPart, type BnTensors } from "../kernels/bn_coef.ts";
 import {
   bnApplyLaunch,
-  col2imGradLaunch,
   reluGradStatsLaunch,
   rowPartials,
   type RowShortcut,
+  stridedGradLaunch,
 } from "../kernels/bn_rows.ts";
+import {
+  parityA,
+  parityB,
+  parityKLimit,
+  parityMaxTaps,
+  parityRows,
+} from "../kernels/conv2d_parity.ts";
 import {
   convBackwardDataA,
   convBackwardFilterA,
   convForwardA,
   type ConvGeom,
 } from "../kernels/conv2d_operands.ts";
-import { bnGradB, bnGradDenseA, convWeightTB } from "../kernels/conv2d_fused_operands.ts";
+import { bnGradB, convWeightTB } from "../kernels/conv2d_fused_operands.ts";
 import {
   composeFusion,
   type FusionPart,
@@ -99,6 +106,7 @@ function unfusable(
     }
     if (shortcut.kind === "optionA") {
       const out = c2.w.shape[3];
+      if (c1.stride === 1) return "option-A shortcut without a stride";
       if (shortcut.pad % 4 !== 0 || shortcut.pad + c > out || shortcut.stride !== c1.stride) {
         return "option-A padding not a multiple of 4 or not matching conv1";
       }
@@ -386,23 +394,24 @@ function inputGrad(
       },
     });
   } else {
-    // Strided: dcol = dz x w^T (dz on load), then col2im with the shortcut, mask and riders.
-    const M = g.N * g.OH * g.OW, N = 9 * g.Cin;
-    const dcol = empty([M, N], "f32", "fused_dcol");
+    // Strided: one GEMM per parity class (dz on load), then the interleave with the shortcut,
+    // mask and riders.
+    const { M, classes } = parityRows(g);
+    const tmp = empty([classes, M, g.Cin], "f32", "fused_parity");
     runGemm({
-      name: "conv2d_bn_backward_input_cols",
-      a: bnGradDenseA(c, "A2"),
-      b: denseB(true, true, ZERO4),
+      name: "conv2d_bn_backward_input_parity",
+      a: parityA(g, { kind: "bnGrad", ...c, src2: "A2" }),
+      b: parityB(g),
       aT: dz.g,
       aExtra: [dz.z.binding],
       bT: p.w,
-      out: dcol,
+      out: tmp,
       M,
-      N,
-      K: g.Cout,
-      batch: 1,
+      N: g.Cin,
+      K: parityMaxTaps(g) * g.Cout,
+      batch: classes,
+      kLimit: parityKLimit(g),
       fusion: composeFusion([coefPart]),
-      fusedEpilogue: false,
     });
     if (relu) {
       relu.tiles = rowPartials(g.N * g.H * g.W);
@@ -410,7 +419,7 @@ function inputGrad(
     }
     const sc = residual?.shortcut;
     engine().dispatch(
-      col2imGradLaunch(dcol, sink.dx, g, {
+      stridedGradLaunch(tmp, sink.dx, g, {
         shortcut: residual && sc?.kind === "optionA"
           ? { g: residual.g, stride: sc.stride, pad: sc.pad }
           : undefined,
@@ -419,7 +428,7 @@ function inputGrad(
           : undefined,
       }, riders.length ? [riderPart(riders)] : []),
     );
-    dcol.dispose();
+    tmp.dispose();
   }
   for (const r of riders) r.part.dispose();
   finishSink(sink);

@@ -57,6 +57,8 @@ export interface GemmJob {
    * partials). An epilogue rules out split-K.
    */
   fusion?: GemmFusion | ((tileM: number, rowTiles: number) => GemmFusion);
+  /** WGSL cap on K per batch (see {@link GemmSpec.kLimit}). */
+  kLimit?: string;
   /** Whether the fusion has an epilogue (known before planning). */
   fusedEpilogue?: boolean;
   /**
@@ -110,6 +112,7 @@ export function runGemm(job: GemmJob): RiderJob | null {
     aExtra: job.aExtra,
     bExtra: job.bExtra,
     fusion,
+    kLimit: job.kLimit,
   };
   const e = engine();
   if (plan.splits === 1) {
