@@ -3,6 +3,9 @@
  * accessors, vec4 loads):
  * - {@link convWeightTB}: the weights of backward-data read straight from w [KH, KW, Cin, Cout]
  *   as B[k = (kh, kw, co), n = ci] (no transposed copy), 4 consecutive k = 4 output channels.
+ * - {@link paddedCinB}: the weights of a forward conv whose input channels were zero-padded to 4
+ *   (an RGB stem, kernels/pad_channels.ts): w [KH, KW, Cin, Cout] read as [KH*KW*4, Cout] with zero
+ *   rows for the padded channels.
  * - {@link bnGradB}: a [K, N] matrix computed while loading, a[n] * B + b[n] * B2 + d[n] with
  *   per-column coefficients in workgroup arrays (a fused BatchNorm backward, bn_coef.ts): the
  *   gradient of a conv's output when a BatchNorm follows it.
@@ -75,6 +78,38 @@ export function bnGradB(coef: { a: string; b: string; d: string }, src2: string)
           `    let bi${kk}_${j} = bc${j} + kc${kk} * bn4;` +
           ` let b${kk}_${j} = B[bi${kk}_${j}] * ga${j} + ${src2}[bi${kk}_${j}] * gb${j} + gd${j};`
         )
+      ).join("\n"),
+    rbValue: (kk, j) => `b${kk}_${j}`,
+  };
+}
+
+/** w [KH, KW, Cin, Cout] (Cin < 4, Cout % 4 == 0) as the B [KH*KW*4, Cout] of a 4-channel input. */
+export function paddedCinB(cin: number, cout: number): GemmOperand {
+  if (cin > 4 || cout % 4 !== 0) {
+    throw new Error("collapse: paddedCinB needs Cin <= 4, Cout % 4 == 0");
+  }
+  const c4 = cout / 4;
+  return {
+    key: `paddedCinB:${cin}:${cout}`,
+    fields: [],
+    rbElem: "vec4<f32>",
+    scalarFn: `fn b_at(bi: vec4<u32>, k: u32, n: u32) -> f32 {
+  let ci = k % 4u;
+  return select(0.0, B[((k / 4u) * ${cin}u + min(ci, ${
+      cin - 1
+    }u)) * ${c4}u + n / 4u][n % 4u], ci < ${cin}u);
+}`,
+    rbSetup: (c) =>
+      range(c.tn / 4).map((j) => `  let pc${j} = min(n0 + ${4 * j}u, p.N - 4u) >> 2u;`).join("\n"),
+    rbStep: (c) =>
+      [`    let prow = (k0 >> 2u) * ${cin}u;`].concat(
+        range(4).flatMap((kk) =>
+          range(c.tn / 4).map((j) =>
+            kk < cin
+              ? `    let b${kk}_${j} = B[(prow + ${kk}u) * ${c4}u + pc${j}];`
+              : `    let b${kk}_${j} = vec4<f32>(0.0);`
+          )
+        ),
       ).join("\n"),
     rbValue: (kk, j) => `b${kk}_${j}`,
   };

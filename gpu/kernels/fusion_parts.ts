@@ -6,9 +6,14 @@
  * slice, per workgroup, of another GEMM's split-K reduction, so it needs no dispatch of its own.
  * @module
  */
-import type { Bindable } from "../engine.ts";
+import type { Bindable, Launch } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import type { GemmEpilogue, GemmFusion, NamedField } from "./matmul_gemm.ts";
+import {
+  type GemmEpilogue,
+  type GemmFusion,
+  type NamedField,
+  uniformBlock,
+} from "./matmul_gemm.ts";
 
 /** One fused part (see the module doc). Field names must be unique across the parts of a kernel. */
 export interface FusionPart {
@@ -53,13 +58,18 @@ export function composeFusion(parts: FusionPart[]): GemmFusion {
   };
 }
 
-/** One split-K reduction a rider performs: out[i] = sum over s of part[s * L + i], i < L. */
+/**
+ * One split-K reduction a rider performs: out[i] = sum over s of part[s * Lp + src(i)], i < L,
+ * with src(i) = i, or, with `regroup`, the rows of `from` blocks of `inner` values kept to their
+ * first `to` (a weight gradient computed with zero-padded input channels).
+ */
 export interface RiderJob {
-  /** f32[S * L] partial sums. */
+  /** f32[S * Lp] partial sums (Lp = L, or L / to * from with `regroup`). */
   part: Tensor;
   /** f32[L] (any shape of L elements). */
   out: Tensor;
   splits: number;
+  regroup?: { inner: number; from: number; to: number };
 }
 
 /**
@@ -68,10 +78,16 @@ export interface RiderJob {
  * before the output is read; any host launch works, whatever its own bindings).
  */
 export function riderPart(jobs: RiderJob[], prefix = "rd"): FusionPart {
-  const fields: NamedField[] = jobs.flatMap((j, k) => [
-    [`${prefix}${k}L`, "u32", j.out.size] as NamedField,
-    [`${prefix}${k}S`, "u32", j.splits] as NamedField,
-  ]);
+  const fields: NamedField[] = jobs.flatMap((j, k) => {
+    const r = j.regroup ?? { inner: 1, from: 1, to: 1 };
+    return [
+      [`${prefix}${k}L`, "u32", j.out.size] as NamedField,
+      [`${prefix}${k}S`, "u32", j.splits] as NamedField,
+      [`${prefix}${k}Lp`, "u32", (j.out.size / (r.to * r.inner)) * r.from * r.inner] as NamedField,
+      [`${prefix}${k}To`, "u32", r.to * r.inner] as NamedField,
+      [`${prefix}${k}From`, "u32", r.from * r.inner] as NamedField,
+    ];
+  });
   return {
     key: `rider${jobs.length}`,
     bindings: jobs.flatMap((j) => [j.part.binding, j.out.binding]),
@@ -85,10 +101,35 @@ export function riderPart(jobs: RiderJob[], prefix = "rd"): FusionPart {
       jobs.map((_, k) => {
         const n = `${prefix}${k}`;
         return `  for (var o = wgLinear * ${threads}u + lid.x; o < p.${n}L; o += wgCount * ${threads}u) {
+    let src = (o / p.${n}To) * p.${n}From + o % p.${n}To;
     var acc = 0.0;
-    for (var s = 0u; s < p.${n}S; s++) { acc += ${n}_part[s * p.${n}L + o]; }
+    for (var s = 0u; s < p.${n}S; s++) { acc += ${n}_part[s * p.${n}Lp + src]; }
     ${n}_out[o] = acc;
   }`;
       }).join("\n"),
+  };
+}
+
+/** A launch that only runs rider jobs (when no later kernel can take them). */
+export function riderLaunch(jobs: RiderJob[]): Launch {
+  const part = riderPart(jobs);
+  const { struct, data } = uniformBlock(part.fields);
+  const threads = 64;
+  const total = Math.max(...jobs.map((j) => j.out.size));
+  return {
+    name: "gemm_split_reduce",
+    code: `${struct}
+${part.decl(0)}
+@group(0) @binding(${part.bindings.length}) var<uniform> p: P;
+@compute @workgroup_size(${threads})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let wgLinear = wid.x;
+  let wgCount = nwg.x;
+${part.pre!(threads)}
+}`,
+    bindings: part.bindings,
+    uniforms: data,
+    workgroups: [Math.min(1024, Math.ceil(total / threads))],
   };
 }

@@ -112,6 +112,8 @@ export const TUNING = {
    * the next kernel combines).
    */
   rowKernel: { cpu: { threads: 64, groups: 32 }, gpu: { threads: 256, groups: 264 } },
+  /** Training-mode BatchNorm over at most this many rows runs one dispatch each way (batch_norm_small.ts). */
+  bnSmallRows: 4096,
 };
 
 /** A GEMM plan: kernel configuration and split-K factor. */

@@ -39,16 +39,17 @@ import {
   convForwardA,
   type ConvGeom,
 } from "../kernels/conv2d_operands.ts";
-import { bnGradB, convWeightTB } from "../kernels/conv2d_fused_operands.ts";
+import { bnGradB, convWeightTB, paddedCinB } from "../kernels/conv2d_fused_operands.ts";
+import { padChannelsLaunch } from "../kernels/pad_channels.ts";
 import {
   composeFusion,
   type FusionPart,
   type RiderJob,
+  riderLaunch,
   riderPart,
 } from "../kernels/fusion_parts.ts";
 import { bnGradEpilogue, bnStatsEpilogue } from "../kernels/gemm_epilogues.ts";
 import { denseB } from "../kernels/matmul_operands.ts";
-import { colSumLaunch } from "../kernels/matmul_reduce.ts";
 import { gpu } from "../device.ts";
 import { empty, type Tensor } from "../tensor.ts";
 import { convGeometry, operandA } from "./conv2d.ts";
@@ -182,7 +183,8 @@ function convForwardGemm(
   runGemm({
     name: "conv2d_bn",
     a: operandA(convForwardA(g, g.Cin % 4 === 0, xf), g, {}),
-    b: denseB(false, true, ZERO4),
+    // x with zero-padded channels (see fusedConvBnRelu): w read with zero rows for them.
+    b: g.Cin === p.w.shape[2] ? denseB(false, true, ZERO4) : paddedCinB(p.w.shape[2], g.Cout),
     aT: x,
     bT: p.w,
     out,
@@ -218,7 +220,9 @@ function convBnForward(
   pre: FusionPart[],
   xf?: { a: string; b: string },
 ): ConvBnFwd {
-  const g = geom(op, x.shape, p);
+  const [n, h, w, cx] = x.shape;
+  // x may carry zero-padded channels beyond w's (fusedConvBnRelu's RGB input).
+  const g = { ...geom(op, [n, h, w, p.w.shape[2]], p), Cin: cx };
   const z = empty([g.N, g.OH, g.OW, g.Cout], "f32", `${op}_z`);
   const saved = empty([2 * g.Cout], "f32", `${op}_stats`);
   const st: ConvBnFwd = { g, z, saved, part: null, tiles: 0, tileRows: 0 };
@@ -309,12 +313,11 @@ function weightGrad(
   });
 }
 
-/** Reduces rider jobs with their own dispatches (when no later kernel takes them). */
+/** Reduces rider jobs with a dispatch of their own (when no later kernel takes them). */
 function reduceNow(jobs: RiderJob[]): void {
-  for (const j of jobs) {
-    engine().dispatch(colSumLaunch(j.part, j.out, j.splits, j.out.size, j.splits));
-    j.part.dispose();
-  }
+  if (!jobs.length) return;
+  engine().dispatch(riderLaunch(jobs));
+  for (const j of jobs) j.part.dispose();
 }
 
 /** Where the input gradient of a fused op goes (the masking its producer wants, if any). */
@@ -599,13 +602,20 @@ export function fusedConvBnRelu(x: Tensor, c: ConvBnParams, training: boolean): 
   const op = "fusedConvBnRelu";
   const why = unfusable(x, [c], training);
   if (why) throw new Error(`collapse: ${op}: cannot fuse: ${why}`);
-  const f = convBnForward(op, x, c, training, []);
+  // Fewer than 4 input channels (RGB): zero-pad them to 4 for vec4 loads (x needs no gradient).
+  const cin = x.shape[3];
+  let xp = x;
+  if (cin < 4) {
+    xp = empty([...x.shape.slice(0, 3), 4], "f32", "fused_padded_input");
+    engine().dispatch(padChannelsLaunch(x, xp));
+  }
+  const f = convBnForward(op, xp, c, training, []);
   const out = empty(f.z.shape, "f32", "fused_conv_bn_relu");
   engine().dispatch(bnApplyLaunch(f.z, out, "n0", [fwdCoef("n0", f, c, training)]));
   f.part?.dispose();
   if (!training) {
-    f.z.dispose();
-    f.saved.dispose();
+    for (const t of [f.z, f.saved]) t.dispose();
+    if (xp !== x) xp.dispose();
     return out;
   }
   const desc: ReluOutput = { z: f.z, saved: f.saved };
@@ -617,32 +627,39 @@ export function fusedConvBnRelu(x: Tensor, c: ConvBnParams, training: boolean): 
     const dw = empty(c.w.shape, "f32", "fused_dw");
     const dg = empty([g.Cout]), db = empty([g.Cout]);
     const bn = bnTensors(c, f.saved, rows);
-    const j = weightGrad(
-      x,
-      g,
-      { g: m.g, z: f.z },
-      "m0",
-      [bnGradCoefPart("m0", bn, dg, db, { kind: "partials", part: m.part, tiles: m.tiles })],
-      dw,
-    );
-    const riders = j ? [j] : [];
+    const coef = bnGradCoefPart("m0", bn, dg, db, {
+      kind: "partials",
+      part: m.part,
+      tiles: m.tiles,
+    });
     let dx: Tensor | null = null;
-    if (needsGrad(x)) {
-      const sink = inputSink(x, "fused_dx");
-      inputGrad(
-        x,
-        c,
-        g,
-        { g: m.g, z: f.z },
-        "m0",
-        bnGradCoefPart("m0", bn, dg, db, { kind: "final" }),
-        null,
-        riders,
-        sink,
-      );
-      dx = sink.dx;
+    if (xp !== x) {
+      // The gradient of w over the padded channels: computed, then dropped by the reduction.
+      const dw4 = empty([3, 3, 4, g.Cout], "f32", "fused_dw_padded");
+      const j = weightGrad(xp, g, { g: m.g, z: f.z }, "m0", [coef], dw4);
+      const regroup = { inner: g.Cout, from: 4, to: cin };
+      reduceNow([j ? { ...j, out: dw, regroup } : { part: dw4, out: dw, splits: 1, regroup }]);
+      if (j) dw4.dispose();
     } else {
-      reduceNow(riders);
+      const j = weightGrad(x, g, { g: m.g, z: f.z }, "m0", [coef], dw);
+      const riders = j ? [j] : [];
+      if (needsGrad(x)) {
+        const sink = inputSink(x, "fused_dx");
+        inputGrad(
+          x,
+          c,
+          g,
+          { g: m.g, z: f.z },
+          "m0",
+          bnGradCoefPart("m0", bn, dg, db, { kind: "final" }),
+          null,
+          riders,
+          sink,
+        );
+        dx = sink.dx;
+      } else {
+        reduceNow(riders);
+      }
     }
     if (m.own) m.g.dispose();
     m.part.dispose();
