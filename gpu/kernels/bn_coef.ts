@@ -47,6 +47,75 @@ function decl(first: number, list: [string, boolean][]): string {
   ).join("\n");
 }
 
+/**
+ * How a workgroup of `threads` combines P partials of C/4 channel quads: `lanes` threads per quad
+ * (a power of 2, at most 16) each walk every lanes-th partial, then a tree merges the lanes; with
+ * more quads than threads (lanes 0), each thread walks all partials of its quads.
+ */
+function combineLanes(threads: number, c4: number): number {
+  if (c4 > threads) return 0;
+  let l = 1;
+  while (l * 2 <= Math.min(16, threads / c4)) l *= 2;
+  return l;
+}
+
+/**
+ * WGSL: the pre-stage loop over partials for quad `q`, lanes `L` (see {@link combineLanes}):
+ * `init` (per-thread state), `step` (one partial `t`), `merge(o)` (state of slot o into this
+ * thread's state, in scratch arrays), `save` / `load` (state <-> scratch slot `lid.x`), and
+ * `final` (for the quad, with the total state).
+ */
+function combinePre(
+  n: string,
+  threads: number,
+  c4: number,
+  code: { init: string; step: string; save: string; merge: string; final: string },
+): string {
+  const L = combineLanes(threads, c4);
+  if (L === 0) {
+    return `  for (var q = lid.x; q < ${c4}u; q += ${threads}u) {
+    ${code.init}
+    for (var t = 0u; t < p.${n}P; t++) {
+      ${code.step}
+    }
+    ${code.final}
+  }`;
+  }
+  return `  {
+    let q = lid.x % ${c4}u;
+    let lane = lid.x / ${c4}u;
+    ${code.init}
+    if (lane < ${L}u) {
+      for (var t = lane; t < p.${n}P; t += ${L}u) {
+        ${code.step}
+      }
+    }
+    if (lid.x < ${L * c4}u) {
+      ${code.save}
+    }
+    workgroupBarrier();
+    for (var stride = ${L / 2}u; stride > 0u; stride >>= 1u) {
+      if (lane < stride) {
+        let o = lid.x + stride * ${c4}u;
+        ${code.merge}
+        ${code.save}
+      }
+      workgroupBarrier();
+    }
+    if (lane == 0u) {
+      ${code.final}
+    }
+  }`;
+}
+
+/** Workgroup arrays `<n>_<s>` of `len` elements of `type`. */
+function scratch(n: string, threads: number, c4: number, arrays: [string, string][]): string {
+  const L = combineLanes(threads, c4);
+  if (L === 0) return "";
+  return arrays.map(([sfx, type]) => `var<workgroup> ${n}_${sfx}: array<${type}, ${L * c4}>;`)
+    .join("\n");
+}
+
 /** Workgroup arrays `<n>_<s>` of C/4 vec4s for each suffix. */
 function wgArrays(n: string, c4: number, suffixes: string[]): string {
   return suffixes.map((s) => `var<workgroup> ${n}_${s}: array<vec4<f32>, ${c4}>;`).join("\n");
@@ -76,7 +145,7 @@ export function bnFwdCoefPart(n: string, t: BnTensors, src: BnFwdSource): Fusion
         t.runVar.binding,
       ],
       fields,
-      decl: (first) =>
+      decl: (first, threads) =>
         decl(first, [
           [`${n}_part`, false],
           [`${n}_g`, false],
@@ -84,21 +153,29 @@ export function bnFwdCoefPart(n: string, t: BnTensors, src: BnFwdSource): Fusion
           [`${n}_sv`, true],
           [`${n}_rm`, true],
           [`${n}_rv`, true],
-        ]) + "\n" + wg,
+        ]) + "\n" + wg + "\n" +
+        scratch(n, threads, c4, [["xn", "f32"], ["xm", "vec4<f32>"], ["x2", "vec4<f32>"]]),
       pre: (threads) =>
-        `  for (var q = lid.x; q < p.${n}C4; q += ${threads}u) {
-    var cnt = 0.0;
+        combinePre(n, threads, c4, {
+          init: `var cnt = 0.0;
     var mean = vec4<f32>(0.0);
-    var m2 = vec4<f32>(0.0);
-    for (var t = 0u; t < p.${n}P; t++) {
-      let np = f32(min(p.${n}tile, p.${n}rows - t * p.${n}tile));
-      let tot = cnt + np;
-      let d = ${n}_part[t * p.${n}C4 + q] - mean;
-      mean += d * (np / tot);
-      m2 += ${n}_part[(p.${n}P + t) * p.${n}C4 + q] + d * d * (cnt * np / tot);
-      cnt = tot;
-    }
-    let v = max(m2 / cnt, vec4<f32>(0.0));
+    var m2 = vec4<f32>(0.0);`,
+          step: `let np = f32(min(p.${n}tile, p.${n}rows - t * p.${n}tile));
+        let tot = cnt + np;
+        let d = ${n}_part[t * p.${n}C4 + q] - mean;
+        mean += d * (np / tot);
+        m2 += ${n}_part[(p.${n}P + t) * p.${n}C4 + q] + d * d * (cnt * np / tot);
+        cnt = tot;`,
+          save: `${n}_xn[lid.x] = cnt; ${n}_xm[lid.x] = mean; ${n}_x2[lid.x] = m2;`,
+          merge: `let on = ${n}_xn[o];
+        if (on > 0.0) {
+          let tot = cnt + on;
+          let d = ${n}_xm[o] - mean;
+          mean += d * (on / tot);
+          m2 += ${n}_x2[o] + d * d * (cnt * on / tot);
+          cnt = tot;
+        }`,
+          final: `let v = max(m2 / cnt, vec4<f32>(0.0));
     let inv = inverseSqrt(v + vec4<f32>(p.${n}eps));
     let a = ${n}_g[q] * inv;
     ${n}_a[q] = a;
@@ -109,8 +186,8 @@ export function bnFwdCoefPart(n: string, t: BnTensors, src: BnFwdSource): Fusion
       let m = p.${n}mom;
       ${n}_rm[q] = (1.0 - m) * ${n}_rm[q] + m * mean;
       ${n}_rv[q] = (1.0 - m) * ${n}_rv[q] + m * v * (cnt / (cnt - 1.0));
-    }
-  }`,
+    }`,
+        }),
     };
   }
   const running = src.kind === "running";
@@ -172,34 +249,40 @@ export function bnGradCoefPart(
     [`${n}_db`, fromParts],
   ];
   if (fromParts) names.unshift([`${n}_part`, false]);
-  const sums = fromParts
-    ? `var sg = vec4<f32>(0.0);
-    var sgx = vec4<f32>(0.0);
-    for (var t = 0u; t < p.${n}P; t++) {
-      sg += ${n}_part[t * p.${n}C4 + q];
-      sgx += ${n}_part[(p.${n}P + t) * p.${n}C4 + q];
-    }
-    if (wgLinear == 0u) {
-      ${n}_dg[q] = sgx;
-      ${n}_db[q] = sg;
-    }`
-    : `let sg = ${n}_db[q];
-    let sgx = ${n}_dg[q];`;
-  return {
-    key: `bnGrad:${n}:${c4}:${src.kind}`,
-    bindings,
-    fields,
-    decl: (first) => decl(first, names) + "\n" + wgArrays(n, c4, ["a", "b", "d"]),
-    pre: (threads) =>
-      `  for (var q = lid.x; q < p.${n}C4; q += ${threads}u) {
-    ${sums}
-    let mean = ${n}_sv[q];
+  const coef = `let mean = ${n}_sv[q];
     let inv = ${n}_sv[p.${n}C4 + q];
     let a = ${n}_g[q] * inv;
     let k = a * inv * sgx / p.${n}rows;
     ${n}_a[q] = a;
     ${n}_b[q] = -k;
-    ${n}_d[q] = k * mean - a * sg / p.${n}rows;
-  }`,
+    ${n}_d[q] = k * mean - a * sg / p.${n}rows;`;
+  const pre = (threads: number) =>
+    fromParts
+      ? combinePre(n, threads, c4, {
+        init: `var sg = vec4<f32>(0.0);
+    var sgx = vec4<f32>(0.0);`,
+        step: `sg += ${n}_part[t * p.${n}C4 + q];
+        sgx += ${n}_part[(p.${n}P + t) * p.${n}C4 + q];`,
+        save: `${n}_xs[lid.x] = sg; ${n}_xx[lid.x] = sgx;`,
+        merge: `sg += ${n}_xs[o]; sgx += ${n}_xx[o];`,
+        final: `if (wgLinear == 0u) {
+      ${n}_dg[q] = sgx;
+      ${n}_db[q] = sg;
+    }
+    ${coef}`,
+      })
+      : `  for (var q = lid.x; q < p.${n}C4; q += ${threads}u) {
+    let sg = ${n}_db[q];
+    let sgx = ${n}_dg[q];
+    ${coef}
+  }`;
+  return {
+    key: `bnGrad:${n}:${c4}:${src.kind}`,
+    bindings,
+    fields,
+    decl: (first, threads) =>
+      decl(first, names) + "\n" + wgArrays(n, c4, ["a", "b", "d"]) + "\n" +
+      (fromParts ? scratch(n, threads, c4, [["xs", "vec4<f32>"], ["xx", "vec4<f32>"]]) : ""),
+    pre,
   };
 }

@@ -94,7 +94,7 @@ export function rowKernelLaunch(s: RowKernelSpec): Launch {
     if (s.reduce) {
       io.push(`@group(0) @binding(${next++}) var<storage, read_write> rk_part: array<vec4<f32>>;`);
     }
-    const parts = partsDecl(s.parts, next);
+    const parts = partsDecl(s.parts, next, threads);
     const red = s.reduce ? `var<workgroup> rk_red: array<vec4<f32>, ${2 * threads}>;` : "";
     const finish = s.reduce
       ? `  rk_red[2u * lid.x] = acc0;

@@ -20,19 +20,23 @@ export interface FusionPart {
   key: string;
   bindings: Bindable[];
   fields: NamedField[];
-  /** WGSL declarations with storage bindings numbered from `first`. */
-  decl(first: number): string;
+  /** WGSL declarations with storage bindings numbered from `first` (`threads` per workgroup). */
+  decl(first: number, threads: number): string;
   /** Statements run by every invocation first (see {@link GemmFusion.pre}). */
   pre?(threads: number): string;
   epilogue?: GemmEpilogue;
 }
 
 /** The declarations of parts numbered from `first`, and the next free binding. */
-export function partsDecl(parts: FusionPart[], first: number): { decl: string; next: number } {
+export function partsDecl(
+  parts: FusionPart[],
+  first: number,
+  threads: number,
+): { decl: string; next: number } {
   let bind = first;
   const decl: string[] = [];
   for (const p of parts) {
-    decl.push(p.decl(bind));
+    decl.push(p.decl(bind, threads));
     bind += p.bindings.length;
   }
   return { decl: decl.join("\n"), next: bind };
@@ -52,7 +56,7 @@ export function composeFusion(parts: FusionPart[]): GemmFusion {
     key: parts.map((p) => p.key).join("+"),
     bindings: parts.flatMap((p) => p.bindings),
     fields: parts.flatMap((p) => p.fields),
-    decl: (first) => partsDecl(parts, first).decl,
+    decl: (first, threads) => partsDecl(parts, first, threads).decl,
     pre: (threads) => partsPre(parts, threads),
     epilogue: epis[0]?.epilogue,
   };
@@ -119,7 +123,7 @@ export function riderLaunch(jobs: RiderJob[]): Launch {
   return {
     name: "gemm_split_reduce",
     code: `${struct}
-${part.decl(0)}
+${part.decl(0, threads)}
 @group(0) @binding(${part.bindings.length}) var<uniform> p: P;
 @compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,

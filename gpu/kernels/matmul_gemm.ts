@@ -90,8 +90,11 @@ export interface GemmFusion {
   bindings: Bindable[];
   /** Uniform fields (after the operands'). */
   fields: NamedField[];
-  /** WGSL declarations (storage and workgroup variables, helper functions), bindings from `first`. */
-  decl(first: number): string;
+  /**
+   * WGSL declarations (storage and workgroup variables, helper functions), bindings from `first`,
+   * for workgroups of `threads` invocations.
+   */
+  decl(first: number, threads: number): string;
   /**
    * WGSL statements at the start of `main`, run by every invocation: `lid.x` is the invocation,
    * `threads` the workgroup size, `wgLinear` / `wgCount` the workgroup's linear index and the
@@ -297,7 +300,12 @@ export function prologue(
  * The binding declarations of a spec: A, B, bias, O, the operands' extras, the fusion's, then the
  * uniforms `p` (the engine binds uniforms last).
  */
-export function bindingDecls(s: GemmSpec, biasElem: string, outElem: string): string {
+export function bindingDecls(
+  s: GemmSpec,
+  biasElem: string,
+  outElem: string,
+  threads: number,
+): string {
   let bind = 0;
   const decl = [
     `@group(0) @binding(${bind++}) var<storage, read> A: array<${s.a.rbElem}>;`,
@@ -311,7 +319,7 @@ export function bindingDecls(s: GemmSpec, biasElem: string, outElem: string): st
     decl.push(`@group(0) @binding(${bind++}) var<storage, read> ${x.name}: array<${x.elem}>;`);
   }
   if (s.fusion) {
-    decl.push(s.fusion.decl(bind));
+    decl.push(s.fusion.decl(bind, threads));
     bind += s.fusion.bindings.length;
   }
   decl.push(`@group(0) @binding(${bind++}) var<uniform> p: P;`);

@@ -104,7 +104,7 @@ function source(
     : { lines: plainStores(s, c, vecOut, guardM, guardN), moduleDecl: "" };
   return `// ${s.name}: register-blocked GEMM ${wgm}x${wgn} threads, ${tm}x${tn} per thread
 ${struct}
-${bindingDecls(s, outElem, outElem)}
+${bindingDecls(s, outElem, outElem, lanesK * wgn * wgm)}
 ${moduleDecl}
 @compute @workgroup_size(${lanesK * wgn * wgm})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,

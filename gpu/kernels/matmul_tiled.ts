@@ -169,7 +169,7 @@ function source(
     : { lines: plainStores(s, wgm, wgn, tm, tn, vecOut), moduleDecl: "" };
   return `// ${s.name}: tiled GEMM ${BM}x${BN} (${wgm}x${wgn} threads, ${tm}x${tn} each), BK ${bk}
 ${struct}
-${bindingDecls(s, "f32", outElem)}
+${bindingDecls(s, "f32", outElem, T)}
 ${moduleDecl}
 ${s.relu ? NAN4 : ""}
 var<workgroup> sA: array<vec4<f32>, ${(bk * BM) / 4}>;
