@@ -52,14 +52,22 @@ export function convWeightTB(cin: number, cout: number): GemmOperand {
 
 /**
  * [K, N] B computed as a[n] * B[k, n] + b[n] * B2[k, n] + d[n] (N % 4 == 0), with `a`, `b`, `d`
- * the names of workgroup vec4 arrays over N / 4 and `src2` the second array's name.
+ * the names of workgroup vec4 arrays over N / 4 and `src2` the second array's name. With `store`
+ * (an array name), the workgroups of the first row tile also write the values they compute there
+ * (each element once: the matrix materialised for a later GEMM at no extra pass).
  */
-export function bnGradB(coef: { a: string; b: string; d: string }, src2: string): GemmOperand {
+export function bnGradB(
+  coef: { a: string; b: string; d: string },
+  src2: string,
+  store?: string,
+): GemmOperand {
+  const extra: NonNullable<GemmOperand["extra"]> = [{ name: src2, elem: "vec4<f32>" }];
+  if (store) extra.push({ name: store, elem: "vec4<f32>", write: true });
   return {
-    key: `bnGradB:${coef.a}`,
+    key: `bnGradB:${coef.a}:${store ?? ""}`,
     fields: [],
     rbElem: "vec4<f32>",
-    extra: [{ name: src2, elem: "vec4<f32>" }],
+    extra,
     scalarFn: `fn b_at(bi: vec4<u32>, k: u32, n: u32) -> f32 {
   let i = (k * p.N + n) >> 2u;
   let q = n >> 2u;
@@ -78,6 +86,16 @@ export function bnGradB(coef: { a: string; b: string; d: string }, src2: string)
           `    let bi${kk}_${j} = bc${j} + kc${kk} * bn4;` +
           ` let b${kk}_${j} = B[bi${kk}_${j}] * ga${j} + ${src2}[bi${kk}_${j}] * gb${j} + gd${j};`
         )
+      ).concat(
+        store
+          ? [
+            `    if (tmi == 0u) {`,
+            ...range(4).flatMap((kk) =>
+              range(c.tn / 4).map((j) => `      ${store}[bi${kk}_${j}] = b${kk}_${j};`)
+            ),
+            `    }`,
+          ]
+          : [],
       ).join("\n"),
     rbValue: (kk, j) => `b${kk}_${j}`,
   };

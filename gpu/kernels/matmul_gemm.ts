@@ -75,7 +75,7 @@ export interface GemmOperand {
    * BatchNorm-backward operand), bound after O in this order ({@link GemmSpec.aExtra} /
    * {@link GemmSpec.bExtra}). Operands with extras support only the register-blocked accessors.
    */
-  extra?: { name: string; elem: "vec4<f32>" | "f32" }[];
+  extra?: { name: string; elem: "vec4<f32>" | "f32"; write?: boolean }[];
 }
 
 /**
@@ -316,7 +316,11 @@ export function bindingDecls(
   }
   decl.push(`@group(0) @binding(${bind++}) var<storage, read_write> O: array<${outElem}>;`);
   for (const x of [...(s.a.extra ?? []), ...(s.b.extra ?? [])]) {
-    decl.push(`@group(0) @binding(${bind++}) var<storage, read> ${x.name}: array<${x.elem}>;`);
+    decl.push(
+      `@group(0) @binding(${bind++}) var<storage, ${
+        x.write ? "read_write" : "read"
+      }> ${x.name}: array<${x.elem}>;`,
+    );
   }
   if (s.fusion) {
     decl.push(s.fusion.decl(bind, threads));

@@ -282,11 +282,14 @@ function maskedGrad(dy: Tensor, y: Tensor, desc: ReluOutput): MaskedGrad {
   return { g, part, tiles, own: true };
 }
 
-/** Weight gradient of a conv whose output feeds a BatchNorm: x^T (im2col) x dz, dz computed on load. */
+/**
+ * Weight gradient of a conv whose output feeds a BatchNorm: x^T (im2col) x dz, dz computed on load
+ * from the masked gradient and the BatchNorm input (and written to `dz.store` on the way).
+ */
 function weightGrad(
   x: Tensor,
   g: ConvGeom,
-  dz: { g: Tensor; z: Tensor },
+  dz: { g: Tensor; z: Tensor; store?: Tensor },
   coef: string,
   parts: FusionPart[],
   dw: Tensor,
@@ -299,10 +302,10 @@ function weightGrad(
       g,
       {},
     ),
-    b: bnGradB({ a: `${coef}_a`, b: `${coef}_b`, d: `${coef}_d` }, "B2"),
+    b: bnGradB({ a: `${coef}_a`, b: `${coef}_b`, d: `${coef}_d` }, "B2", dz.store ? "BZ" : undefined),
     aT: x,
     bT: dz.g,
-    bExtra: [dz.z.binding],
+    bExtra: dz.store ? [dz.z.binding, dz.store.binding] : [dz.z.binding],
     out: dw,
     M: 9 * g.Cin,
     N: g.Cout,
@@ -344,36 +347,29 @@ function finishSink(sink: InputGradSink): void {
 }
 
 /**
- * dL/dx of a conv + BatchNorm whose output gradient is dz (computed on load from the masked
- * gradient and the BatchNorm input; coefficients `coef` from `coefPart`), plus an optional
- * residual gradient, masked for x's producer, with the riders.
+ * dL/dx of a conv whose output gradient is dz, plus an optional residual gradient, masked for x's
+ * producer, with the riders.
  */
 function inputGrad(
   x: Tensor,
   p: ConvBnParams,
   g: ConvGeom,
-  dz: { g: Tensor; z: Tensor },
-  coef: string,
-  coefPart: FusionPart,
+  dz: Tensor,
   residual: { g: Tensor; shortcut: BlockShortcut } | null,
   riders: RiderJob[],
   sink: InputGradSink,
 ): void {
-  const c = { a: `${coef}_a`, b: `${coef}_b`, d: `${coef}_d` };
-  const parts: FusionPart[] = [coefPart];
-  if (riders.length) parts.push(riderPart(riders));
+  const parts: FusionPart[] = riders.length ? [riderPart(riders)] : [];
   const relu = sink.relu;
   if (g.sh === 1 && g.sw === 1) {
-    const M = g.N * g.H * g.W;
     runGemm({
       name: "conv2d_bn_backward_input",
-      a: operandA(convBackwardDataA(g, true, true, { kind: "bnGrad", ...c, src2: "A2" }), g, {}),
+      a: operandA(convBackwardDataA(g, true, true), g, {}),
       b: convWeightTB(g.Cin, g.Cout),
-      aT: dz.g,
-      aExtra: [dz.z.binding],
+      aT: dz,
       bT: p.w,
       out: sink.dx,
-      M,
+      M: g.N * g.H * g.W,
       N: g.Cin,
       K: 9 * g.Cout,
       batch: 1,
@@ -397,16 +393,14 @@ function inputGrad(
       },
     });
   } else {
-    // Strided: one GEMM per parity class (dz on load), then the interleave with the shortcut,
-    // mask and riders.
+    // Strided: one GEMM per parity class, then the interleave with the shortcut, mask and riders.
     const { M, classes } = parityRows(g);
     const tmp = empty([classes, M, g.Cin], "f32", "fused_parity");
     runGemm({
       name: "conv2d_bn_backward_input_parity",
-      a: parityA(g, { kind: "bnGrad", ...c, src2: "A2" }),
+      a: parityA(g),
       b: parityB(g),
-      aT: dz.g,
-      aExtra: [dz.z.binding],
+      aT: dz,
       bT: p.w,
       out: tmp,
       M,
@@ -414,7 +408,6 @@ function inputGrad(
       K: parityMaxTaps(g) * g.Cout,
       batch: classes,
       kLimit: parityKLimit(g),
-      fusion: composeFusion([coefPart]),
     });
     if (relu) {
       relu.tiles = rowPartials(g.N * g.H * g.W);
@@ -429,7 +422,7 @@ function inputGrad(
         reluStats: relu
           ? { y: x, z: relu.desc.z, saved: relu.desc.saved, part: relu.part }
           : undefined,
-      }, riders.length ? [riderPart(riders)] : []),
+      }, parts),
     );
     tmp.dispose();
   }
@@ -495,25 +488,30 @@ export function fusedBasicBlock(
     const dw1 = empty(c1.w.shape, "f32", "fused_dw"), dw2 = empty(c2.w.shape, "f32", "fused_dw");
     const dg1 = empty([C1]), db1 = empty([C1]), dg2 = empty([C2]), db2 = empty([C2]);
     const bn1 = bnTensors(c1, f1.saved, rows1), bn2 = bnTensors(c2, f2.saved, rows2);
-    // conv2 backward-data: dz2 on load; epilogue: relu'(bn1) mask and bn1's gradient statistics.
+    // conv2 backward-weight: a1 = relu(bn1(z1)) and dz2 = bn2's backward on load (the first
+    // reader of bn2's gradient statistics), dz2 stored on the way.
+    const dz2 = empty(f2.z.shape, "f32", "fused_dz");
+    const j2 = weightGrad(
+      f1.z,
+      g2,
+      { g: m.g, z: f2.z, store: dz2 },
+      "m2",
+      [
+        bnFwdCoefPart("f1", bn1, { kind: "saved" }),
+        bnGradCoefPart("m2", bn2, dg2, db2, { kind: "partials", part: m.part, tiles: m.tiles }),
+      ],
+      dw2,
+      { a: "f1_a", b: "f1_b" },
+    );
+    // conv2 backward-data; epilogue: relu'(bn1) mask and bn1's gradient statistics; it also
+    // reduces conv2's weight-gradient partials.
     const da1 = empty(f1.z.shape, "f32", "fused_grad");
     const b3: { q1: Tensor | null; tiles: number } = { q1: null, tiles: 0 };
     runGemm({
       name: "conv2d_bn_backward_input",
-      a: operandA(
-        convBackwardDataA(g2, true, true, {
-          kind: "bnGrad",
-          a: "m2_a",
-          b: "m2_b",
-          d: "m2_d",
-          src2: "A2",
-        }),
-        g2,
-        {},
-      ),
+      a: operandA(convBackwardDataA(g2, true, true), g2, {}),
       b: convWeightTB(C1, C2),
-      aT: m.g,
-      aExtra: [f2.z.binding],
+      aT: dz2,
       bT: c2.w,
       out: da1,
       M: rows1,
@@ -525,7 +523,7 @@ export function fusedBasicBlock(
         const q1 = b3.q1 = partials(tiles, C1, "fused_grad_part");
         b3.tiles = tiles;
         return composeFusion([
-          bnGradCoefPart("m2", bn2, dg2, db2, { kind: "partials", part: m.part, tiles: m.tiles }),
+          ...(j2 ? [riderPart([j2])] : []),
           bnGradEpilogue({
             bnRelu: { z: f1.z, saved: f1.saved, gamma: c1.gamma, beta: c1.beta },
             stats: { z: f1.z, saved: f1.saved, part: q1 },
@@ -533,51 +531,25 @@ export function fusedBasicBlock(
         ]);
       },
     });
-    // conv2 backward-weight: a1 = relu(bn1(z1)) and dz2 on load.
-    const j2 = weightGrad(
-      f1.z,
-      g2,
-      { g: m.g, z: f2.z },
-      "m2",
-      [
-        bnFwdCoefPart("f1", bn1, { kind: "saved" }),
-        bnGradCoefPart("m2", bn2, dg2, db2, { kind: "final" }),
-      ],
-      dw2,
-      { a: "f1_a", b: "f1_b" },
-    );
-    // conv1 backward-weight: dz1 on load (first reader of bn1's gradient statistics); it also
-    // reduces conv2's weight-gradient partials.
-    const q1Parts = bnGradCoefPart("m1", bn1, dg1, db1, {
-      kind: "partials",
-      part: b3.q1!,
-      tiles: b3.tiles,
-    });
+    j2?.part.dispose();
+    dz2.dispose();
+    // conv1 backward-weight: dz1 on load (the first reader of bn1's gradient statistics), stored.
+    const dz1 = needsGrad(x) ? empty(f1.z.shape, "f32", "fused_dz") : undefined;
     const j1 = weightGrad(
       x,
       g1,
-      { g: da1, z: f1.z },
+      { g: da1, z: f1.z, store: dz1 },
       "m1",
-      j2 ? [q1Parts, riderPart([j2])] : [q1Parts],
+      [bnGradCoefPart("m1", bn1, dg1, db1, { kind: "partials", part: b3.q1!, tiles: b3.tiles })],
       dw1,
     );
-    j2?.part.dispose();
     const riders = j1 ? [j1] : [];
     let dx: Tensor | null = null;
-    if (needsGrad(x)) {
+    if (dz1) {
       const sink = inputSink(x, "fused_dx");
-      inputGrad(
-        x,
-        c1,
-        g1,
-        { g: da1, z: f1.z },
-        "m1",
-        bnGradCoefPart("m1", bn1, dg1, db1, { kind: "final" }),
-        { g: m.g, shortcut },
-        riders,
-        sink,
-      );
+      inputGrad(x, c1, g1, dz1, { g: m.g, shortcut }, riders, sink);
       dx = sink.dx;
+      dz1.dispose();
     } else {
       reduceNow(riders);
     }
@@ -641,22 +613,14 @@ export function fusedConvBnRelu(x: Tensor, c: ConvBnParams, training: boolean): 
       reduceNow([j ? { ...j, out: dw, regroup } : { part: dw4, out: dw, splits: 1, regroup }]);
       if (j) dw4.dispose();
     } else {
-      const j = weightGrad(x, g, { g: m.g, z: f.z }, "m0", [coef], dw);
+      const dz = needsGrad(x) ? empty(f.z.shape, "f32", "fused_dz") : undefined;
+      const j = weightGrad(x, g, { g: m.g, z: f.z, store: dz }, "m0", [coef], dw);
       const riders = j ? [j] : [];
-      if (needsGrad(x)) {
+      if (dz) {
         const sink = inputSink(x, "fused_dx");
-        inputGrad(
-          x,
-          c,
-          g,
-          { g: m.g, z: f.z },
-          "m0",
-          bnGradCoefPart("m0", bn, dg, db, { kind: "final" }),
-          null,
-          riders,
-          sink,
-        );
+        inputGrad(x, c, g, dz, null, riders, sink);
         dx = sink.dx;
+        dz.dispose();
       } else {
         reduceNow(riders);
       }
