@@ -49,14 +49,13 @@ function decl(first: number, list: [string, boolean][]): string {
 
 /**
  * How a workgroup of `threads` combines P partials of C/4 channel quads: `lanes` threads per quad
- * (a power of 2, at most 16) each walk every lanes-th partial, then a tree merges the lanes; with
- * more quads than threads (lanes 0), each thread walks all partials of its quads.
+ * (a power of 2, 2 to 16) each walk every lanes-th partial, then a tree merges the lanes; with
+ * fewer than 2 threads per quad (lanes 0), each thread walks all partials of its quads.
  */
 function combineLanes(threads: number, c4: number): number {
-  if (c4 > threads) return 0;
   let l = 1;
   while (l * 2 <= Math.min(16, threads / c4)) l *= 2;
-  return l;
+  return l === 1 ? 0 : l;
 }
 
 /**

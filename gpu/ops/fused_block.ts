@@ -302,7 +302,11 @@ function weightGrad(
       g,
       {},
     ),
-    b: bnGradB({ a: `${coef}_a`, b: `${coef}_b`, d: `${coef}_d` }, "B2", dz.store ? "BZ" : undefined),
+    b: bnGradB(
+      { a: `${coef}_a`, b: `${coef}_b`, d: `${coef}_d` },
+      "B2",
+      dz.store ? "BZ" : undefined,
+    ),
     aT: x,
     bT: dz.g,
     bExtra: dz.store ? [dz.z.binding, dz.store.binding] : [dz.z.binding],
