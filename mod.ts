@@ -11,7 +11,10 @@
  * import { initDevice, resnet32, SGD, DotRegressionLoss } from "./mod.ts";
  * await initDevice();
  * const model = resnet32({ numClasses: 10, head: "etf" });
- * model.compile({ optimizer: new SGD({ lr: 0.1, momentum: 0.9, weightDecay: 2e-4 }), loss: new DotRegressionLoss() });
+ * model.compile({
+ *   optimizer: new SGD({ learningRate: 0.1, momentum: 0.9, weightDecay: 2e-4 }),
+ *   loss: new DotRegressionLoss(),
+ * });
  * ```
  *
  * @module

@@ -5,6 +5,8 @@
  * `__metadata__`: format, epochs completed, seed, RNG state, the run config, the model's input
  * shape, the optimizer config and caller extras (JSON). Loading validates names, shapes and dtypes
  * against the model and reports every mismatch (missing, unexpected, shape, dtype) at once.
+ * The file carries the CRC-32 of its tensor data (safetensors `__metadata__`), verified on every
+ * read: a damaged checkpoint is refused with an error naming the file.
  * @module
  */
 import type { DType } from "../gpu/dtype.ts";
@@ -15,9 +17,11 @@ import {
   parseSafetensorsHeader,
   type SafetensorsDtype,
   type SafetensorsInput,
+  verifySafetensorsChecksum,
   writeSafetensorsFile,
 } from "./io/safetensors.ts";
 import type { Optimizer, OptimizerStateEntry } from "./optimizers/optimizer.ts";
+import { checkOptions, type OptionKeys, optionKeys } from "./options.ts";
 import type { Trainable, Weight } from "./types.ts";
 
 /** Tensor-name prefix of optimizer state entries. */
@@ -68,6 +72,17 @@ export interface LoadCheckpointOptions {
   strict?: boolean;
 }
 
+const SAVE_KEYS: OptionKeys = optionKeys<SaveCheckpointOptions>({
+  optimizer: true,
+  epoch: true,
+  seed: true,
+  rngState: true,
+  config: true,
+  inputShape: true,
+  extra: true,
+});
+const LOAD_KEYS: OptionKeys = optionKeys<LoadCheckpointOptions>({ optimizer: true, strict: true });
+
 const DTYPE_OF: Record<DType, SafetensorsDtype> = { f32: "F32", i32: "I32", u32: "I64" };
 
 function hostData(dtype: DType, data: DecodedData): Float32Array | Int32Array | Uint32Array {
@@ -104,6 +119,7 @@ export async function saveCheckpoint(
   model: Trainable,
   options: SaveCheckpointOptions = {},
 ): Promise<void> {
+  checkOptions("saveCheckpoint()", options, SAVE_KEYS);
   const weights = model.weights();
   const tensors: Record<string, SafetensorsInput> = {};
   const seen = new Set<string>();
@@ -166,12 +182,29 @@ function parseInfo(metadata: Record<string, string>, path: string): CheckpointIn
   };
 }
 
-/** Reads only a checkpoint's metadata (epoch, seed, config, ...), without touching a model. */
-export async function readCheckpointInfo(path: string): Promise<CheckpointInfo> {
+/** Options of {@link readCheckpointInfo}. */
+export interface ReadCheckpointInfoOptions {
+  /** Verify the tensor data against its checksum (default true; the whole file is read anyway). */
+  verify?: boolean;
+}
+
+const READ_INFO_KEYS: OptionKeys = optionKeys<ReadCheckpointInfoOptions>({ verify: true });
+
+/**
+ * Reads only a checkpoint's metadata (epoch, seed, config, ...), without touching a model; by
+ * default also verifies the tensor data's checksum, so a damaged file is refused here already.
+ */
+export async function readCheckpointInfo(
+  path: string,
+  options: ReadCheckpointInfoOptions = {},
+): Promise<CheckpointInfo> {
+  checkOptions("readCheckpointInfo()", options, READ_INFO_KEYS);
   const bytes = await Deno.readFile(path);
   let meta: Record<string, string>;
   try {
-    meta = parseSafetensorsHeader(bytes).metadata;
+    const header = parseSafetensorsHeader(bytes);
+    if (options.verify ?? true) verifySafetensorsChecksum(bytes, header);
+    meta = header.metadata;
   } catch (e) {
     throw new Error(`collapse: checkpoint ${path}: ${(e as Error).message}`, { cause: e });
   }
@@ -200,6 +233,7 @@ export async function loadCheckpoint(
   model: Trainable,
   options: LoadCheckpointOptions = {},
 ): Promise<CheckpointInfo> {
+  checkOptions("loadCheckpoint()", options, LOAD_KEYS);
   const bytes = await Deno.readFile(path);
   let decoded;
   try {

@@ -10,6 +10,7 @@
  */
 import { Rng } from "../gpu/rng.ts";
 import { fmtShape, sizeOf } from "../gpu/tensor.ts";
+import { checkChoice, checkOptions, type OptionKeys, optionKeys } from "./options.ts";
 
 /** Fills a host array for a weight shape, drawing from `rng`. */
 export type Initializer = (shape: readonly number[], rng: Rng) => Float32Array;
@@ -68,6 +69,14 @@ export interface KaimingOptions {
   fan?: number;
 }
 
+const KAIMING_KEYS: OptionKeys = optionKeys<KaimingOptions>({ a: true, mode: true, fan: true });
+
+function checkKaiming(where: string, o: KaimingOptions): KaimingOptions {
+  checkOptions(where, o, KAIMING_KEYS);
+  if (o?.mode !== undefined) checkChoice(where, "mode", o.mode, ["fan_in", "fan_out"] as const);
+  return o ?? {};
+}
+
 function kaimingStd(shape: readonly number[], o: KaimingOptions): number {
   const fans = computeFans(shape);
   const fan = o.fan ?? (o.mode === "fan_out" ? fans.fanOut : fans.fanIn);
@@ -82,11 +91,13 @@ function kaimingStd(shape: readonly number[], o: KaimingOptions): number {
  * ImbalancedLearning ResNet-32 applies to every conv and linear weight.
  */
 export function kaimingNormal(options: KaimingOptions = {}): Initializer {
+  options = checkKaiming("kaimingNormal()", options);
   return (shape, rng) => normal(0, kaimingStd(shape, options))(shape, rng);
 }
 
 /** He/Kaiming uniform: U(-b, b) with b = gain * sqrt(3 / fan). */
 export function kaimingUniform(options: KaimingOptions = {}): Initializer {
+  options = checkKaiming("kaimingUniform()", options);
   return (shape, rng) => {
     const b = kaimingStd(shape, options) * Math.sqrt(3);
     return uniform(-b, b)(shape, rng);

@@ -4,7 +4,8 @@
  * such as `zeros`, would clash with tensor creation ops).
  * @module
  */
-export type { CallOptions, Trainable, Weight } from "./types.ts";
+export type { CallOptions, ModelOutputs, Trainable, Weight, WeightLayout } from "./types.ts";
+export * from "./options.ts";
 export * as initializers from "./init.ts";
 export { type Initializer, type InitializerLike, setInitSeed, withInitRng } from "./init.ts";
 export * from "./layers/mod.ts";

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { checkOptions, type OptionKeys, optionKeys } from "./options.ts";
+
 /** A learning-rate schedule. */
 export interface Schedule {
   /** Learning rate at 0-based `epoch`, `progress` in [0, 1) through it. */
@@ -42,6 +44,14 @@ export interface WarmupMultiStepOptions {
   warmupBy?: "epoch" | "step";
 }
 
+const WARMUP_MULTISTEP_KEYS: OptionKeys = optionKeys<WarmupMultiStepOptions>({
+  base: true,
+  warmupEpochs: true,
+  milestones: true,
+  gamma: true,
+  warmupBy: true,
+});
+
 /**
  * Linear warmup then step decay: the paper's CIFAR/SVHN/STL schedule (lr 0.1, 5 warmup epochs,
  * x0.1 after epoch 160 and again after 180).
@@ -61,6 +71,7 @@ export class WarmupMultiStepSchedule implements Schedule {
   readonly warmupBy: "epoch" | "step";
 
   constructor(o: WarmupMultiStepOptions) {
+    checkOptions("new WarmupMultiStepSchedule()", o, WARMUP_MULTISTEP_KEYS, { required: ["base"] });
     this.base = o.base;
     this.warmupEpochs = o.warmupEpochs ?? 5;
     this.milestones = [...(o.milestones ?? [160, 180])].sort((a, b) => a - b);
@@ -124,7 +135,13 @@ export function scheduleFromConfig(c: Record<string, unknown>): Schedule {
     case "constant":
       return new ConstantSchedule(c.base as number);
     case "warmup_multistep":
-      return new WarmupMultiStepSchedule(c as unknown as WarmupMultiStepOptions);
+      return new WarmupMultiStepSchedule({
+        base: c.base as number,
+        warmupEpochs: c.warmupEpochs as number,
+        milestones: c.milestones as number[],
+        gamma: c.gamma as number,
+        warmupBy: c.warmupBy as "epoch" | "step",
+      });
     case "cosine":
       return new CosineSchedule(
         c.base as number,

@@ -15,6 +15,29 @@ export interface Weight {
   trainable: boolean;
   /** Whether weight decay applies (the paper decays all trainable params, BN too). */
   decay: boolean;
+  /**
+   * How the storage differs from PyTorch's layout of the same parameter: "conv_hwio" (a conv
+   * kernel [KH, KW, Cin, Cout]; torch OIHW) or "dense_in_out" (a linear kernel [in, out]; torch
+   * [out, in]). Absent: stored as PyTorch stores it (biases, BN, the ETF matrix).
+   */
+  layout?: WeightLayout;
+}
+
+/** See {@link Weight.layout}. */
+export type WeightLayout = "conv_hwio" | "dense_in_out";
+
+/**
+ * What a model computes for a batch, for losses: `logits` [N, K] always; `features` h [N, d] and
+ * `classifier` M (or W) [d, K] when the model ends in a head (logits = h classifier), so that the
+ * DR loss gets h and the fixed ETF M, and neural-collapse metrics get H and W.
+ */
+export interface ModelOutputs {
+  /** [N, K]. */
+  logits: Tensor;
+  /** The head's features h [N, d]. */
+  features?: Tensor;
+  /** The head's classifier matrix [d, K]. */
+  classifier?: Tensor;
 }
 
 /** Options of a forward call. */

@@ -1,7 +1,7 @@
 // Checkpoints (nn/checkpoint.ts): save -> load into a differently seeded model reproduces the
 // predictions exactly (weights, BN running statistics, the fixed ETF M), metadata round-trips,
-// optimizer state is saved per parameter, and mismatched files fail with errors naming every
-// missing, unexpected and mis-shaped tensor.
+// optimizer state is saved per parameter, mismatched files fail with errors naming every
+// missing, unexpected and mis-shaped tensor, and a changed float is refused by its checksum.
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { initDevice } from "../gpu/device.ts";
 import "../gpu/ops/mod.ts";
@@ -13,7 +13,7 @@ import {
   readCheckpointInfo,
   saveCheckpoint,
 } from "../nn/checkpoint.ts";
-import { readSafetensorsFile } from "../nn/io/safetensors.ts";
+import { CHECKSUM_KEY, parseSafetensorsHeader, readSafetensorsFile } from "../nn/io/safetensors.ts";
 import { ETFClassifier } from "../nn/heads/etf_classifier.ts";
 import { BatchNormalization } from "../nn/layers/batch_normalization.ts";
 import { Dense } from "../nn/layers/dense.ts";
@@ -142,5 +142,41 @@ Deno.test("load names every missing, unexpected and mis-shaped tensor", async ()
   await Deno.writeFile(`${dir}/c.safetensors`, new Uint8Array([1, 2, 3]));
   const e6 = await assertRejects(() => loadCheckpoint(`${dir}/c.safetensors`, model(1)), Error);
   assert(e6.message.includes(`${dir}/c.safetensors`) && /too short/.test(e6.message), e6.message);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a checkpoint with one changed float is refused, naming the file", async () => {
+  const dir = await Deno.makeTempDir();
+  const { path } = await trained(dir);
+  const bytes = await Deno.readFile(path);
+  const header = parseSafetensorsHeader(bytes);
+  assert(/^[0-9a-f]{8}$/.test(header.metadata[CHECKSUM_KEY]), "the checksum is stored");
+  const w = header.entries["backbone.1.weight"];
+  const view = new DataView(bytes.buffer);
+  const at = header.dataStart + w.data_offsets[0] + 8;
+  view.setFloat32(at, view.getFloat32(at, true) * 1.0001 + 1e-6, true);
+  await Deno.writeFile(path, bytes);
+  for (
+    const load of [
+      () => loadCheckpoint(path, model(1)),
+      () => readCheckpointInfo(path),
+    ]
+  ) {
+    const e = await assertRejects(load, Error);
+    assert(e.message.startsWith(`collapse: checkpoint ${path}: `), e.message);
+    assert(/does not match its checksum .* the file is damaged/.test(e.message), e.message);
+  }
+  assertEquals((await readCheckpointInfo(path, { verify: false })).epoch, 2);
+  // Option bags are checked like every other one.
+  const bad = await assertRejects(
+    () => readCheckpointInfo(path, { verfy: false } as unknown as { verify: boolean }),
+    Error,
+  );
+  assert(bad.message.includes("verfy") && bad.message.includes("verify"), bad.message);
+  await assertRejects(
+    () => saveCheckpoint(`${dir}/x.safetensors`, model(1), { epochs: 3 } as never),
+    Error,
+    "epochs",
+  );
   await Deno.remove(dir, { recursive: true });
 });

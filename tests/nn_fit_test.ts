@@ -289,7 +289,8 @@ Deno.test("the NaN guard names the epoch and step of the first non-finite loss",
     NonFiniteLossError,
   );
   assertEquals([e.epoch, e.step], [1, 3]);
-  assert(/epoch 1 \(0-based\), step 3/.test(e.message), e.message);
+  // The message counts epochs from 1, as the progress and summary lines do.
+  assert(/in epoch 2 \(counting from 1\), step 3 of the epoch/.test(e.message), e.message);
 });
 
 Deno.test("fit and evaluate give clear errors", async () => {

@@ -1,8 +1,11 @@
 // Tests for nn/io: the safetensors format (byte-exact against the reference writer's layout,
-// every dtype, validation errors) and atomic file writes (a failed write leaves the old file).
-import { assert, assertEquals, assertThrows } from "@std/assert";
+// every dtype, validation errors, the data checksum) and atomic file writes (a failed write leaves
+// the old file and names the file; a full disk included; temporary files of dead writers are
+// removed).
+import { assert, assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
 import {
   bf16BitsToFloat,
+  CHECKSUM_KEY,
   decodeSafetensors,
   encodeSafetensors,
   floatToBf16Bits,
@@ -10,6 +13,8 @@ import {
   halfBitsToFloat,
   parseSafetensorsHeader,
   readSafetensorsFile,
+  removeStaleTempFiles,
+  SafetensorsChecksumError,
   writeFileAtomic,
   writeSafetensorsFile,
 } from "../nn/io/mod.ts";
@@ -319,3 +324,127 @@ Deno.test("atomic_file: a crash mid-write leaves the old file intact and no temp
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** CRC-32 (IEEE 802.3, reflected, init and final xor 0xffffffff), bit by bit: an independent check. */
+function crc32Reference(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+  }
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+Deno.test("safetensors: data checksum written, verified, and a flipped bit refused", async () => {
+  const tensors = {
+    w: { dtype: "F32" as const, shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) },
+    n: { dtype: "I32" as const, shape: [1], data: new Int32Array([7]) },
+  };
+  // encodeSafetensors stays byte-identical to the reference writer unless asked.
+  const plain = encodeSafetensors(tensors, { format: "pt" });
+  assertEquals(Object.keys(parseSafetensorsHeader(plain).metadata), ["format"]);
+  const bytes = encodeSafetensors(tensors, { format: "pt" }, { checksum: true });
+  const header = parseSafetensorsHeader(bytes);
+  const want = crc32Reference(bytes.subarray(header.dataStart)).toString(16).padStart(8, "0");
+  assertEquals(header.metadata, { format: "pt", [CHECKSUM_KEY]: want });
+  // The header is still the standard one: __metadata__ first, string values only.
+  const text = new TextDecoder().decode(bytes.subarray(8, header.dataStart));
+  assert(text.startsWith('{"__metadata__":{"format":"pt","data_crc32":"'), text);
+  assertEquals(decodeSafetensors(bytes).tensors.w.data, new Float32Array([1, 2, 3, 4]));
+
+  const flipped = bytes.slice();
+  flipped[header.dataStart + 5] ^= 0x10;
+  const e = assertThrows(() => decodeSafetensors(flipped), SafetensorsChecksumError);
+  assertStringIncludes(e.message, "does not match its checksum");
+  assertEquals(e.stored, want);
+  assertEquals(decodeSafetensors(flipped, { verify: false }).tensors.n.data, new Int32Array([7]));
+
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/w.safetensors`;
+    await writeSafetensorsFile(path, tensors);
+    const file = await Deno.readFile(path);
+    assertEquals(parseSafetensorsHeader(file).metadata[CHECKSUM_KEY], want);
+    file[file.length - 1] ^= 1;
+    await Deno.writeFile(path, file);
+    const err = await readSafetensorsFile(path).then(() => null, (x: Error) => x);
+    assert(err?.message.startsWith(`${path}: `) && err.message.includes("damaged"), err?.message);
+    await writeSafetensorsFile(path, tensors, undefined, { checksum: false });
+    assertEquals(parseSafetensorsHeader(await Deno.readFile(path)).metadata, {});
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("atomic_file: temporary files name their pid; stale ones are removed", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/model.safetensors`;
+    let seen: string[] = [];
+    const slow = async function* (): AsyncGenerator<Uint8Array> {
+      yield enc.encode("part 1");
+      seen = [...Deno.readDirSync(dir)].map((e) => e.name);
+      yield enc.encode("part 2");
+    };
+    await writeFileAtomic(path, slow());
+    assertEquals(seen.length, 1);
+    assert(new RegExp(`^model\\.safetensors\\.${Deno.pid}-[0-9a-f]{12}\\.tmp$`).test(seen[0]));
+
+    const dead = new Deno.Command(Deno.execPath(), { args: ["eval", "0"] }).spawn();
+    await dead.status;
+    const names = {
+      dead: `last.safetensors.${dead.pid}-00112233aabb.tmp`,
+      mine: `last.safetensors.${Deno.pid}-00112233aabb.tmp`,
+      live: "best.safetensors.1-00112233aabb.tmp", // pid 1 runs
+      old: "report.md.00112233aabb.tmp", // a version without pids in the name
+      other: "notes.tmp",
+    };
+    for (const n of Object.values(names)) await Deno.writeTextFile(`${dir}/${n}`, "partial");
+    assertEquals(await removeStaleTempFiles(dir), [names.dead]);
+    const later = new Date(Date.now() + 60_000);
+    assertEquals(await removeStaleTempFiles(dir, { olderThan: later }), [names.live, names.old]);
+    assertEquals(
+      [...Deno.readDirSync(dir)].map((e) => e.name).sort(),
+      [
+        names.mine,
+        "model.safetensors",
+        "notes.tmp",
+      ].sort(),
+    );
+    assertEquals(await removeStaleTempFiles(`${dir}/missing`), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// A real full disk: a 64 KiB tmpfs, where this machine lets the test mount one (root).
+const FULL = await Deno.makeTempDir({ prefix: "collapse_full_" });
+const mounted = await new Deno.Command("mount", {
+  args: ["-t", "tmpfs", "-o", "size=64k", "tmpfs", FULL],
+  stdout: "null",
+  stderr: "null",
+}).output().then((r) => r.success, () => false);
+
+Deno.test({
+  name: "atomic_file: a full disk (ENOSPC) names the file; the old one stays, no temp file",
+  ignore: !mounted,
+  fn: async () => {
+    try {
+      const path = `${FULL}/last.safetensors`;
+      const small = { w: { dtype: "F32" as const, shape: [4], data: new Float32Array(4) } };
+      await writeSafetensorsFile(path, small);
+      const before = await Deno.readFile(path);
+      const big = { w: { dtype: "F32" as const, shape: [65536], data: new Float32Array(65536) } };
+      const err = await writeSafetensorsFile(path, big).then(() => null, (e: Error) => e);
+      assert(err, "the write failed");
+      assertStringIncludes(err.message, `writing ${path}: No space left on device`);
+      assertEquals((err as { code?: string }).code, "ENOSPC");
+      assertEquals(await Deno.readFile(path), before);
+      assertEquals([...Deno.readDirSync(FULL)].map((e) => e.name), ["last.safetensors"]);
+    } finally {
+      await new Deno.Command("umount", { args: [FULL] }).output();
+      await Deno.remove(FULL, { recursive: true });
+    }
+  },
+});
+if (!mounted) await Deno.remove(FULL, { recursive: true });

@@ -1,7 +1,17 @@
-// Tests for recipes/lib: flag parsing, run folder (config, metrics log with torn lines, resume
-// truncation), SVG charts (well-formed, no NaN), the markdown report and the paper's numbers.
+// Tests for recipes/lib: flag parsing, the learning-rate schedule of every run length, run folder
+// (config, metrics log with torn and damaged lines, resume truncation), resume checks, the
+// run-folder lock, SVG charts (well-formed, no NaN), the markdown report and the paper's numbers.
 import { assert, assertEquals, assertFalse, assertStringIncludes } from "@std/assert";
 import { parseRecipeFlags, type RecipeDefaults, samplerKind } from "../recipes/lib/flags.ts";
+import {
+  describeSchedule,
+  RECIPES,
+  scheduleParams,
+  scheduleProblems,
+} from "../recipes/lib/recipe_specs.ts";
+import { epochsChange, settingsDiff } from "../recipes/lib/resume.ts";
+import { acquireRunLock, LOCK_FILE, RunLockedError } from "../recipes/lib/run_lock.ts";
+import { scheduleFromParams } from "../recipes/lib/training_setup.ts";
 import {
   appendMetrics,
   METRICS_FILE,
@@ -201,6 +211,223 @@ Deno.test("flags: --no-resume and recipe-specific extra flags", () => {
   assertEquals(bad.exitCode, 2);
 });
 
+Deno.test("flags: negative numbers follow their flag and are judged as values", () => {
+  const r = parseRecipeFlags(["--seed", "-1", "--lr", "0.05"], DEFAULTS, "cifar10_lt");
+  assert(r.ok, r.ok ? "" : r.message);
+  assertEquals(r.flags.seed, -1);
+  for (
+    const [args, msg] of [
+      [["--epochs", "-3"], "--epochs must be >= 1, got -3"],
+      [["--epochs=-3"], "--epochs must be >= 1, got -3"],
+      [["--lr", "-0.1"], "--lr must be > 0, got -0.1"],
+      [["--limit", "-.5"], '--limit must be an integer, got "-.5"'],
+    ] as const
+  ) {
+    const b = parseRecipeFlags([...args], DEFAULTS, "cifar10_lt");
+    assertFalse(b.ok);
+    assertEquals(b.exitCode, 2);
+    assertStringIncludes(b.message, msg);
+    assertFalse(b.message.includes("unknown flag"), b.message);
+  }
+  const typo = parseRecipeFlags(["--batchsize", "8"], DEFAULTS, "cifar10_lt");
+  assertFalse(typo.ok);
+  assertStringIncludes(typo.message, "unknown flag --batchsize (did you mean --batch-size?)");
+});
+
+Deno.test("flags: --resume [PATH], --eval-only, --extend, schedule overrides", () => {
+  const parse = (args: string[]) => {
+    const r = parseRecipeFlags(args, DEFAULTS, "cifar10_lt");
+    assert(r.ok, r.ok ? "" : r.message);
+    return r;
+  };
+  const bare = parse(["--resume", "--epochs", "3"]);
+  assertEquals([bare.flags.resume, bare.flags.resumeFrom, bare.flags.epochs], [true, undefined, 3]);
+  assertEquals(parse(["--resume"]).flags.resumeFrom, undefined);
+  assertEquals(parse(["--resume", "runs/a"]).flags.resumeFrom, "runs/a");
+  assertEquals(
+    parse(["--resume=runs/a/best.safetensors"]).flags.resumeFrom,
+    "runs/a/best.safetensors",
+  );
+  assertEquals(parse(["--resume", "runs/a", "--no-resume"]).flags.resume, false);
+  const ex = parse(["--resume", "--extend"]);
+  assertEquals(ex.flags.extend, true);
+  assertEquals(
+    parse(["--eval-only", "runs/a/best.safetensors"]).flags.evalOnly,
+    "runs/a/best.safetensors",
+  );
+  const s = parse(["--warmup-epochs", "0", "--milestones", "60, 80"]);
+  assertEquals([s.flags.warmupEpochs, s.flags.milestones], [0, [60, 80]]);
+  assertEquals(s.given.sort(), ["milestones", "warmupEpochs"]);
+  assertEquals(parse(["--milestones", "none"]).flags.milestones, []);
+  for (
+    const [args, msg] of [
+      [["--warmup-epochs", "1.5"], "--warmup-epochs must be an integer"],
+      [["--milestones", "3,3"], "--milestones must be strictly increasing"],
+      [["--milestones", "0"], "--milestones must be a comma list of integers >= 1"],
+      [["--milestones"], "--milestones needs a value"],
+      [["--eval-only"], "--eval-only needs a value"],
+      [["--eval-only", "x", "--resume"], "--eval-only and --resume exclude each other"],
+      [["--print-config=yes"], "--print-config takes no value"],
+    ] as const
+  ) {
+    const b = parseRecipeFlags([...args], DEFAULTS, "cifar10_lt");
+    assertFalse(b.ok, args.join(" "));
+    assertEquals(b.exitCode, 2);
+    assertStringIncludes(b.message, msg);
+  }
+});
+
+Deno.test("flags: --config reads settings (config.json's flags), the command line wins", () => {
+  const files: Record<string, string> = {
+    "/c/config.json": JSON.stringify({
+      recipe: "cifar10_lt",
+      flags: { epochs: 7, lr: 0.05, resume: true, resumeFrom: "x", limit: null, extra: {} },
+      identity: {},
+    }),
+  };
+  const readFile = (p: string) => {
+    if (!(p in files)) throw new Deno.errors.NotFound(`no ${p}`);
+    return files[p];
+  };
+  const r = parseRecipeFlags(
+    ["--config", "/c/config.json", "--lr", "0.2"],
+    DEFAULTS,
+    "cifar10_lt",
+    {
+      readFile,
+    },
+  );
+  assert(r.ok, r.ok ? "" : r.message);
+  assertEquals([r.flags.epochs, r.flags.lr, r.flags.resume, r.flags.limit], [
+    7,
+    0.2,
+    false,
+    undefined,
+  ]);
+  assert(r.given.includes("config") && r.given.includes("epochs"));
+});
+
+Deno.test("schedule: the 200-epoch default is the paper's, stepped as the official code", () => {
+  const spec = RECIPES.cifar10_lt;
+  const p = scheduleParams(spec, 200);
+  assertEquals(p, {
+    kind: "multistep",
+    warmupEpochs: 5,
+    warmupBy: "epoch",
+    milestones: [160, 180],
+  });
+  const s = scheduleFromParams(p, 0.1);
+  // NeuralCollapseApplications/ImbalancedLearning train.py adjust_learning_rate, once per epoch.
+  const official = (epoch: number) => {
+    const e = epoch + 1;
+    return e <= 5 ? 0.1 * e / 5 : e > 180 ? 0.1 * 0.01 : e > 160 ? 0.1 * 0.1 : 0.1;
+  };
+  for (let e = 0; e < 200; e++) {
+    for (const progress of [0, 0.5, 0.999]) {
+      const got = s.lr(e, progress), want = official(e);
+      assert(Math.abs(got - want) <= 1e-12 * want, `epoch ${e}: ${got} vs ${want}`);
+    }
+  }
+  assertEquals(
+    describeSchedule(p, 0.1),
+    "peak lr 0.1; linear warmup over 5 epochs (stepped per epoch, as the official code: " +
+      "lr x (e + 1) / 5 in epoch e); x0.1 after epochs 160 and 180",
+  );
+});
+
+Deno.test("schedule: short runs keep a per-step warmup; overrides; invalid values", () => {
+  const spec = RECIPES.cifar10_lt;
+  const p10 = scheduleParams(spec, 10);
+  assertEquals(p10, { kind: "multistep", warmupEpochs: 1, warmupBy: "step", milestones: [8, 9] });
+  const s = scheduleFromParams(p10, 0.1);
+  const steps = 97;
+  const first = Array.from({ length: steps }, (_, i) => s.lr(0, i / steps));
+  assert(first[0] < 0.1 && first[0] <= 0.001, `first step lr ${first[0]}`);
+  for (let i = 1; i < steps; i++) assert(first[i] > first[i - 1], "rises every step");
+  assert(Math.abs(first[steps - 1] - 0.1 * (steps - 1) / steps) < 1e-12);
+  assertEquals([s.lr(1, 0), s.lr(8, 0), s.lr(9, 0.5)], [0.1, 0.1 * 0.1, 0.1 * 0.1 * 0.1]);
+  for (const epochs of [1, 2, 3, 5, 20, 40, 100, 199]) {
+    const p = scheduleParams(spec, epochs);
+    assert(p.kind === "multistep" && p.warmupEpochs >= 1, `${epochs}: a warmup`);
+    assert(p.warmupBy === "step" || p.warmupEpochs >= 5);
+    assert(p.milestones.every((m) => m < epochs && m >= p.warmupEpochs), `${epochs}: milestones`);
+    const sched = scheduleFromParams(p, 0.1);
+    assert(sched.lr(0, 0) < 0.1, `${epochs} epochs: first step below the peak`);
+  }
+  assertEquals(scheduleParams(spec, 100), {
+    kind: "multistep",
+    warmupEpochs: 3,
+    warmupBy: "step",
+    milestones: [80, 90],
+  });
+  const over = scheduleParams(spec, 10, { warmupEpochs: 0, milestones: [5] });
+  assertEquals(over, { kind: "multistep", warmupEpochs: 0, warmupBy: "step", milestones: [5] });
+  assertEquals(scheduleFromParams(over, 0.1).lr(0, 0), 0.1);
+  assertEquals(scheduleParams(spec, 50, { warmupEpochs: 5 }), {
+    kind: "multistep",
+    warmupEpochs: 5,
+    warmupBy: "epoch",
+    milestones: [40, 45],
+  });
+  assertEquals(scheduleParams(RECIPES.cub, 100), { kind: "cosine", epochs: 100, warmupEpochs: 0 });
+  assertEquals(scheduleProblems(spec, 10, { warmupEpochs: 2, milestones: [4, 8] }), []);
+  assertEquals(scheduleProblems(spec, 10, { warmupEpochs: 11 }).length, 1);
+  assertEquals(scheduleProblems(spec, 10, { milestones: [10] }).length, 1);
+  assertEquals(scheduleProblems(RECIPES.imagenet_lt, 90, { milestones: [30] }).length, 1);
+});
+
+Deno.test("resume: changed settings and a changed --epochs, in words", () => {
+  assertEquals(settingsDiff({ lr: 0.1, seed: 0 }, { lr: 0.05, seed: 0, limit: 3, epochs: 9 }), [
+    "lr was 0.1, now 0.05",
+  ]);
+  const spec = RECIPES.cifar10_lt;
+  const before = { epochs: 10, schedule: scheduleParams(spec, 10) };
+  const now = { epochs: 20, schedule: scheduleParams(spec, 20) };
+  assertEquals(epochsChange({ before, now: before, extend: false, done: 4, lr: 0.1 }), {});
+  const refused = epochsChange({ before, now, extend: false, done: 4, lr: 0.1 });
+  assertStringIncludes(refused.error!, "--epochs was 10, now 20");
+  assertStringIncludes(refused.error!, "x0.1 after epochs 8 and 9");
+  assertStringIncludes(refused.error!, "x0.1 after epochs 16 and 18");
+  assertStringIncludes(refused.error!, "Pass --extend");
+  const ok = epochsChange({ before, now, extend: true, done: 4, lr: 0.1 });
+  assertStringIncludes(ok.note!, "epochs 1-4 ran under the old schedule, epochs 5-20 run under");
+  const shorter = epochsChange({ before: now, now: before, extend: true, done: 4, lr: 0.1 });
+  assertStringIncludes(shorter.error!, "--extend lengthens a run");
+  const over = epochsChange({ before, now, extend: true, done: 20, lr: 0.1 });
+  assertStringIncludes(over.error!, "already completed 20 epochs");
+});
+
+Deno.test("run lock: one holder; a second is refused naming the folder and pid", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const dir = `${root}/run`;
+    const a = await acquireRunLock(dir, "test run");
+    assert(a.createdDir);
+    const holder = JSON.parse(await Deno.readTextFile(`${dir}/${LOCK_FILE}`));
+    assertEquals(holder.pid, Deno.pid);
+    const err = await acquireRunLock(dir).then(() => null, (e) => e);
+    assert(err instanceof RunLockedError);
+    assertStringIncludes(err.message, `${dir} is in use by another run (pid ${Deno.pid}, test run`);
+    await a.release();
+    assertFalse(await Deno.stat(`${dir}/${LOCK_FILE}`).then(() => true, () => false));
+    // A lock file left by a process that is gone is taken over.
+    const dead = new Deno.Command(Deno.execPath(), { args: ["eval", "0"] }).spawn();
+    await dead.status;
+    await Deno.writeTextFile(`${dir}/${LOCK_FILE}`, JSON.stringify({ pid: dead.pid }));
+    const b = await acquireRunLock(dir);
+    assertEquals(b.tookOverFrom?.pid, dead.pid);
+    assertFalse(b.createdDir);
+    await b.release({ removeDirIfEmpty: true });
+    assert(await Deno.stat(dir).then(() => true), "a folder it did not create stays");
+    // A run that created the folder and wrote nothing leaves none behind.
+    const c = await acquireRunLock(`${root}/fresh`);
+    await c.release({ removeDirIfEmpty: true });
+    assertFalse(await Deno.stat(`${root}/fresh`).then(() => true, () => false));
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 // ------------------------------------------------------------------ run folder
 
 Deno.test("run_dir: config, metrics append/read, torn last line, resume truncation", async () => {
@@ -216,20 +443,39 @@ Deno.test("run_dir: config, metrics append/read, torn last line, resume truncati
     assertEquals(recs.length, 4);
     assertEquals(recs[3], { epoch: 4, loss: 0.25, top1: null });
 
-    // A kill mid-append leaves a torn last line: dropped on read, repaired on the next append.
+    // A kill mid-append leaves a torn last line: skipped on read with a warning naming the file
+    // and the line, repaired on the next append.
     const path = `${out}/${METRICS_FILE}`;
     await Deno.writeTextFile(path, '{"epoch":5,"lo', { append: true });
-    assertEquals((await readMetrics(out)).length, 4);
+    const warnings: string[] = [];
+    assertEquals((await readMetrics(out, { onWarning: (m) => warnings.push(m) })).length, 4);
+    assertEquals(warnings.length, 1);
+    assertStringIncludes(warnings[0], `${path} line 5 is damaged`);
+    assertStringIncludes(warnings[0], "cut short");
     await appendMetrics(out, { epoch: 5, loss: 0.2 });
     const text = await Deno.readTextFile(path);
     assertFalse(text.includes('"lo{'));
     assertEquals(text.trimEnd().split("\n").length, 5);
     assertEquals((await readMetrics(out)).map((r) => r.epoch), [1, 2, 3, 4, 5]);
 
+    // A damaged line in the middle (a bit flip, an editor) is skipped with a warning too.
+    const lines = (await Deno.readTextFile(path)).split("\n");
+    lines[1] = lines[1].replace("{", "#");
+    await Deno.writeTextFile(path, lines.join("\n"));
+    warnings.length = 0;
+    assertEquals(
+      (await readMetrics(out, { onWarning: (m) => warnings.push(m) })).map((r) => r.epoch),
+      [1, 3, 4, 5],
+    );
+    assertEquals(warnings.length, 1);
+    assertStringIncludes(warnings[0], `${path} line 2 is damaged and was skipped: #"epoch":2`);
+    lines[1] = lines[1].replace("#", "{");
+    await Deno.writeTextFile(path, lines.join("\n"));
+
     // Resume from epoch 2: later lines go, records without an epoch stay.
     await appendMetrics(out, { event: "note" });
     await Deno.writeTextFile(path, '{"epoch":6', { append: true });
-    assertEquals(await truncateMetricsAfterEpoch(out, 2), 3);
+    assertEquals(await truncateMetricsAfterEpoch(out, 2, { onWarning: () => {} }), 3);
     assertEquals((await readMetrics(out)).map((r) => r.epoch ?? "none"), [1, 2, "none"]);
     assert((await Deno.readTextFile(path)).endsWith("\n"));
     const names = [...Deno.readDirSync(out)].map((e) => e.name).sort();

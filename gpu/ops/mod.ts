@@ -12,6 +12,7 @@ export * from "./creation.ts";
 export * from "./elementwise.ts";
 export * from "./reduce.ts";
 export * from "./shape.ts";
+export * from "./broadcast.ts";
 export * from "./indexing.ts";
 export * from "./softmax.ts";
 export * from "./accumulate.ts";

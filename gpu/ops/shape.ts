@@ -1,18 +1,16 @@
 /**
- * Shape ops and their gradients: reshape/flatten (views), detach, transpose, slice, pad, concat and
- * broadcastTo. Data movement is one strided-copy dispatch per op (per input for concat), see
- * ../kernels/strided_map.ts.
+ * Shape ops and their gradients: reshape/flatten (views), detach, transpose, slice, pad and concat
+ * (broadcastTo, whose gradient is a reduction, is in ./broadcast.ts, so this file does not depend on
+ * ./reduce.ts, which depends on it). Data movement is one strided-copy dispatch per op (per input
+ * for concat), see ../kernels/strided_map.ts.
  * @module
  */
 import { record } from "../autograd.ts";
 import { engine } from "../engine.ts";
-import { type MapKernel, stridedMapLaunch } from "../kernels/strided_map.ts";
+import { stridedMapLaunch } from "../kernels/strided_map.ts";
 import { empty, fmtShape, reshapeView, type Tensor } from "../tensor.ts";
 import { full } from "./creation.ts";
-import { contiguousStrides, gradFn, mapOp } from "./op_util.ts";
-import { sumTo } from "./reduce.ts";
-
-const COPY: MapKernel = { name: "copy", expr: "a" };
+import { contiguousStrides, gradFn } from "./op_util.ts";
 
 /** Copies `x` into the region of `out` that starts at element `offset` (same rank). */
 function copyInto(out: Tensor, offset: number, x: Tensor, name: string): void {
@@ -173,10 +171,4 @@ export function concat(xs: Tensor[], axis = 0): Tensor {
       })
     ),
   );
-}
-
-/** Broadcasts `x` to `shape` (numpy rules) as a new tensor; the gradient sums back. */
-export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
-  const out = mapOp(COPY, [x], x.dtype, [], shape);
-  return record(out, "broadcastTo", [x], gradFn((dy) => [sumTo(dy, x.shape)]));
 }

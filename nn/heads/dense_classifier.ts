@@ -9,6 +9,7 @@ import { matmul } from "../../gpu/ops/matmul.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
 import { type InitializerLike, kaimingNormal, torchBias } from "../init.ts";
 import type { LayerOptions, Shape } from "../layers/layer.ts";
+import { type OptionKeys, optionKeys } from "../options.ts";
 import type { CallOptions, Weight } from "../types.ts";
 import { Head, type HeadOutputs } from "./head.ts";
 
@@ -22,6 +23,13 @@ export interface DenseClassifierOptions extends LayerOptions {
 
 /** A learnable linear classifier head. */
 export class DenseClassifier extends Head {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = optionKeys<DenseClassifierOptions>({
+    name: true,
+    trainable: true,
+    useBias: true,
+    kernelInitializer: true,
+  });
   readonly useBias: boolean;
   readonly #init: InitializerLike;
   kernel: Weight | null = null;
@@ -39,7 +47,9 @@ export class DenseClassifier extends Head {
 
   override build(inputShape: Shape): void {
     const d = this.checkInput(inputShape);
-    this.kernel = this.addWeight("weight", [d, this.numClasses], this.#init);
+    this.kernel = this.addWeight("weight", [d, this.numClasses], this.#init, {
+      layout: "dense_in_out",
+    });
     if (this.useBias) this.bias = this.addWeight("bias", [this.numClasses], torchBias(d));
   }
 

@@ -11,6 +11,7 @@ import type { Tensor } from "../../gpu/tensor.ts";
 import { currentInitRng } from "../init.ts";
 import { BatchNormalization } from "../layers/batch_normalization.ts";
 import { type LayerOptions, type Shape, SymbolicTensor } from "../layers/layer.ts";
+import { type OptionKeys, optionKeys } from "../options.ts";
 import type { CallOptions, Weight } from "../types.ts";
 import { simplexEtf } from "./etf.ts";
 import { Head, type HeadOutputs } from "./head.ts";
@@ -31,6 +32,16 @@ export interface ETFClassifierOptions extends LayerOptions {
 
 /** The fixed simplex-ETF classifier head with its BatchNorm1d and feature normalisation. */
 export class ETFClassifier extends Head {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = optionKeys<ETFClassifierOptions>({
+    name: true,
+    trainable: true,
+    seed: true,
+    normalize: true,
+    bnMomentum: true,
+    bnEpsilon: true,
+    epsilon: true,
+  });
   readonly normalize: boolean;
   readonly epsilon: number;
   readonly bn: BatchNormalization;

@@ -5,10 +5,22 @@
  * little-endian bytes, contiguous. F16 and BF16 decode to Float32Array; I64 decodes to Int32Array
  * (range-checked) or BigInt64Array.
  *
+ * Integrity: files written by {@linkcode writeSafetensorsFile} (or encoded with `checksum: true`)
+ * carry the CRC-32 of their data section in `__metadata__` under {@linkcode CHECKSUM_KEY}; the
+ * format is otherwise unchanged, so any safetensors reader (PyTorch's included) reads them.
+ * Decoding verifies the checksum whenever a file has one.
+ *
  * @module
  */
 
+import { crc32 } from "node:zlib";
 import { writeFileAtomic } from "./atomic_file.ts";
+
+/**
+ * `__metadata__` key of the data-section checksum: the CRC-32 (IEEE 802.3, as zlib and gzip) of
+ * every byte after the header, as 8 lowercase hex digits.
+ */
+export const CHECKSUM_KEY = "data_crc32";
 
 /** The element types this module reads and writes. */
 export type SafetensorsDtype = "F64" | "F32" | "F16" | "BF16" | "I64" | "I32" | "U8";
@@ -67,10 +79,62 @@ export interface DecodedSafetensors {
 /** Options of {@linkcode decodeSafetensors}. */
 export interface DecodeOptions {
   /**
+   * Verify the data checksum ({@linkcode CHECKSUM_KEY}) when the file has one (default true); a
+   * mismatch throws {@linkcode SafetensorsChecksumError}.
+   */
+  verify?: boolean;
+  /**
    * How to decode I64 tensors: `"int32"` (default) gives an Int32Array and throws, naming the
    * tensor, if a value is out of the int32 range; `"bigint"` gives a BigInt64Array.
    */
   int64?: "int32" | "bigint";
+}
+
+/** Options of {@linkcode encodeSafetensors} and {@linkcode writeSafetensorsFile}. */
+export interface EncodeOptions {
+  /**
+   * Store the CRC-32 of the data section in `__metadata__` ({@linkcode CHECKSUM_KEY}).
+   * Default: false for {@linkcode encodeSafetensors} (byte-identical to the reference writer),
+   * true for {@linkcode writeSafetensorsFile}.
+   */
+  checksum?: boolean;
+}
+
+/** The data section of a safetensors file does not match the checksum in its header. */
+export class SafetensorsChecksumError extends Error {
+  /** Builds the error from the stored and the computed checksum. */
+  constructor(readonly stored: string, readonly computed: string) {
+    super(
+      `safetensors: the tensor data does not match its checksum (${CHECKSUM_KEY} ${stored} in ` +
+        `the header, ${computed} computed): the file is damaged`,
+    );
+    this.name = "SafetensorsChecksumError";
+  }
+}
+
+function hex32(v: number): string {
+  return (v >>> 0).toString(16).padStart(8, "0");
+}
+
+/**
+ * The CRC-32 of a safetensors file's data section as stored under {@linkcode CHECKSUM_KEY}
+ * (8 lowercase hex digits).
+ */
+export function dataChecksum(data: Uint8Array | readonly Uint8Array[]): string {
+  let c = 0;
+  for (const chunk of data instanceof Uint8Array ? [data] : data) c = crc32(chunk, c);
+  return hex32(c);
+}
+
+/**
+ * Checks the data section of a safetensors file against its stored checksum; no-op for a file
+ * without one. Throws {@linkcode SafetensorsChecksumError} on a mismatch.
+ */
+export function verifySafetensorsChecksum(bytes: Uint8Array, header: SafetensorsHeader): void {
+  const stored = header.metadata[CHECKSUM_KEY];
+  if (stored === undefined) return;
+  const computed = dataChecksum(bytes.subarray(header.dataStart));
+  if (stored.toLowerCase() !== computed) throw new SafetensorsChecksumError(stored, computed);
 }
 
 /** One header entry, as stored. */
@@ -271,6 +335,7 @@ function toBytes(name: string, t: SafetensorsInput, n: number): Uint8Array {
 export function encodeSafetensors(
   tensors: Record<string, SafetensorsInput>,
   metadata?: Record<string, string>,
+  options: EncodeOptions = {},
 ): Uint8Array<ArrayBuffer> {
   assertLittleEndian();
   const names = Object.keys(tensors);
@@ -294,21 +359,33 @@ export function encodeSafetensors(
         throw new Error(`safetensors: metadata "${k}" must be a string, got ${typeof v}`);
       }
     }
-    header["__metadata__"] = metadata;
   }
   const chunks: Uint8Array[] = [];
+  const entries: [string, unknown][] = [];
   let offset = 0;
   for (const name of names) {
     const t = tensors[name];
     const bytes = toBytes(name, t, elementCount(t.shape, name));
+    entries.push([name, {
+      dtype: t.dtype,
+      shape: [...t.shape],
+      data_offsets: [offset, offset + bytes.length],
+    }]);
+    chunks.push(bytes);
+    offset += bytes.length;
+  }
+  if (options.checksum) {
+    header["__metadata__"] = { ...metadata, [CHECKSUM_KEY]: dataChecksum(chunks) };
+  } else if (metadata !== undefined) {
+    header["__metadata__"] = metadata;
+  }
+  for (const [name, value] of entries) {
     Object.defineProperty(header, name, {
-      value: { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes.length] },
+      value,
       enumerable: true,
       writable: true,
       configurable: true,
     });
-    chunks.push(bytes);
-    offset += bytes.length;
   }
   let json = new TextEncoder().encode(JSON.stringify(header));
   const pad = (8 - (json.length % 8)) % 8;
@@ -464,6 +541,7 @@ export function decodeSafetensors(
   assertLittleEndian();
   const int64 = options.int64 ?? "int32";
   const header = parseSafetensorsHeader(bytes);
+  if (options.verify ?? true) verifySafetensorsChecksum(bytes, header);
   const tensors: [string, SafetensorsTensor][] = [];
   for (const [name, e] of Object.entries(header.entries)) {
     if (!isDtype(e.dtype)) {
@@ -547,11 +625,16 @@ export async function readSafetensorsFile(
   }
 }
 
-/** Encode tensors and write them to `path` atomically (temp file, fsync, rename). */
+/**
+ * Encode tensors and write them to `path` atomically (temp file, fsync, rename), with the data
+ * checksum in `__metadata__` unless `options.checksum` is false.
+ */
 export async function writeSafetensorsFile(
   path: string,
   tensors: Record<string, SafetensorsInput>,
   metadata?: Record<string, string>,
+  options: EncodeOptions = {},
 ): Promise<void> {
-  await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
+  const checksum = options.checksum ?? true;
+  await writeFileAtomic(path, encodeSafetensors(tensors, metadata, { checksum }));
 }

@@ -6,11 +6,22 @@
 import { leakyRelu, relu, sigmoid, tanh } from "../../gpu/ops/elementwise.ts";
 import { softmax } from "../../gpu/ops/softmax.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
+import { checkChoice, type OptionKeys } from "../options.ts";
 import type { CallOptions } from "../types.ts";
-import { Layer, type LayerOptions } from "./layer.ts";
+import { Layer, LAYER_OPTION_KEYS, type LayerOptions } from "./layer.ts";
 
 /** Activation names. */
 export type ActivationName = "linear" | "relu" | "sigmoid" | "tanh" | "leaky_relu" | "softmax";
+
+/** Every {@link ActivationName}, for validation. */
+export const ACTIVATION_NAMES: readonly ActivationName[] = [
+  "linear",
+  "relu",
+  "sigmoid",
+  "tanh",
+  "leaky_relu",
+  "softmax",
+];
 
 const FNS: Record<ActivationName, (x: Tensor) => Tensor> = {
   linear: (x) => x,
@@ -23,14 +34,13 @@ const FNS: Record<ActivationName, (x: Tensor) => Tensor> = {
 
 /** An elementwise activation (softmax over the last axis). */
 export class Activation extends Layer {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
   readonly activation: ActivationName;
 
   constructor(activation: ActivationName, options: LayerOptions = {}) {
     super(options);
-    if (!(activation in FNS)) {
-      throw new Error(`collapse: Activation: unknown activation '${activation}'`);
-    }
-    this.activation = activation;
+    this.activation = checkChoice("new Activation()", "activation", activation, ACTIVATION_NAMES);
   }
 
   /** The function of an activation name. */
@@ -51,6 +61,8 @@ export class Activation extends Layer {
 
 /** max(x, 0). */
 export class ReLU extends Activation {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
   constructor(options: LayerOptions = {}) {
     super("relu", options);
   }

@@ -1,11 +1,14 @@
 /** Add: the elementwise sum of several inputs of the same shape (residual connections). @module */
 import { add } from "../../gpu/ops/elementwise.ts";
 import { fmtShape, type Tensor } from "../../gpu/tensor.ts";
+import type { OptionKeys } from "../options.ts";
 import type { CallOptions } from "../types.ts";
-import { Layer, type Shape } from "./layer.ts";
+import { Layer, LAYER_OPTION_KEYS, type Shape } from "./layer.ts";
 
 /** Sums a list of same-shaped inputs, as `keras.layers.Add`. */
 export class Add extends Layer {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
   override readonly multiInput = true;
 
   override computeOutputShape(inputShapes: Shape[]): Shape {

@@ -11,6 +11,7 @@
  */
 import { batchNorm } from "../../gpu/ops/batch_norm.ts";
 import { fmtShape, type Tensor } from "../../gpu/tensor.ts";
+import { checkChoice, type OptionKeys, optionKeys } from "../options.ts";
 import type { CallOptions, Weight } from "../types.ts";
 import { Layer, type LayerOptions, type Shape } from "./layer.ts";
 
@@ -26,6 +27,14 @@ export interface BatchNormalizationOptions extends LayerOptions {
 
 /** Batch normalisation over the last (channel) axis. */
 export class BatchNormalization extends Layer {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = optionKeys<BatchNormalizationOptions>({
+    name: true,
+    trainable: true,
+    momentum: true,
+    momentumConvention: true,
+    epsilon: true,
+  });
   /** Momentum in PyTorch's convention (weight of the new batch), after any conversion. */
   readonly momentum: number;
   readonly epsilon: number;
@@ -37,10 +46,12 @@ export class BatchNormalization extends Layer {
 
   constructor(options: BatchNormalizationOptions = {}) {
     super(options);
-    const convention = options.momentumConvention ?? "pytorch";
-    if (convention !== "pytorch" && convention !== "keras") {
-      throw new Error(`collapse: BatchNormalization: unknown momentumConvention '${convention}'`);
-    }
+    const convention = checkChoice(
+      "new BatchNormalization()",
+      "momentumConvention",
+      options.momentumConvention ?? "pytorch",
+      ["pytorch", "keras"] as const,
+    );
     const given = options.momentum ?? (convention === "keras" ? 0.99 : 0.1);
     if (!(given >= 0 && given <= 1)) {
       throw new Error(`collapse: BatchNormalization: momentum must be in [0, 1], got ${given}`);
@@ -48,6 +59,9 @@ export class BatchNormalization extends Layer {
     this.#given = { momentum: given, convention };
     this.momentum = convention === "keras" ? 1 - given : given;
     this.epsilon = options.epsilon ?? 1e-5;
+    if (!(this.epsilon > 0)) {
+      throw new Error(`collapse: BatchNormalization: epsilon must be > 0, got ${this.epsilon}`);
+    }
   }
 
   override build(inputShape: Shape): void {

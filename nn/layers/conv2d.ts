@@ -7,7 +7,9 @@
 import { conv2d } from "../../gpu/ops/conv2d.ts";
 import { fmtShape, type Tensor } from "../../gpu/tensor.ts";
 import { getInitializer, type InitializerLike, kaimingNormal, torchBias } from "../init.ts";
+import { checkChoice, type OptionKeys, optionKeys } from "../options.ts";
 import type { CallOptions, Weight } from "../types.ts";
+import { Activation, ACTIVATION_NAMES, type ActivationName } from "./activation.ts";
 import { Layer, type LayerOptions, type Shape } from "./layer.ts";
 
 /** Padding of a convolution or pooling window. */
@@ -21,14 +23,46 @@ export interface Conv2DOptions extends LayerOptions {
   padding?: Padding;
   /** Add a bias (default true, as Keras/PyTorch; ResNets use false). */
   useBias?: boolean;
+  /** Activation applied to the output, as Keras' `activation` (default none: "linear"). */
+  activation?: ActivationName;
   /** Kernel initializer; default kaiming normal fan-in (PyTorch `kaiming_normal_`). */
   kernelInitializer?: InitializerLike;
   /** Bias initializer; default PyTorch's U(+-1/sqrt(fanIn)). */
   biasInitializer?: InitializerLike;
 }
 
-function pair(v: number | readonly [number, number]): [number, number] {
-  return typeof v === "number" ? [v, v] : [v[0], v[1]];
+/** A positive integer or a pair of them ([height, width]), checked. */
+export function positivePair(
+  where: string,
+  what: string,
+  v: number | readonly [number, number],
+): [number, number] {
+  const p: [number, number] = typeof v === "number" ? [v, v] : [v?.[0], v?.[1]];
+  if (
+    !(typeof v === "number" || (Array.isArray(v) && v.length === 2)) ||
+    !p.every((d) => Number.isInteger(d) && d > 0)
+  ) {
+    throw new Error(
+      `collapse: ${where}: ${what} must be a positive integer or a pair of them, got ${
+        JSON.stringify(v)
+      }`,
+    );
+  }
+  return p;
+}
+
+function checkPadding(where: string, p: Padding): Padding {
+  const ok = p === "same" || p === "valid" ||
+    (typeof p === "number" && Number.isInteger(p) && p >= 0) ||
+    (Array.isArray(p) && p.length === 2 && p.every((d) => Number.isInteger(d) && d >= 0));
+  if (!ok) {
+    throw new Error(
+      `collapse: ${where}: padding must be "same", "valid", n or [ph, pw] (n >= 0), got ${
+        JSON.stringify(p)
+      }`,
+    );
+  }
+  return p;
 }
 
 /** Output size of one spatial dimension of a window op (conv or pooling). */
@@ -47,16 +81,29 @@ export function windowOutSize(
 /** Per-dimension padding of a {@link Padding} value. */
 export function paddingPair(p: Padding): ["same" | "valid" | number, "same" | "valid" | number] {
   if (p === "same" || p === "valid") return [p, p];
-  return pair(p);
+  return typeof p === "number" ? [p, p] : [p[0], p[1]];
 }
 
 /** 2-D convolution layer (NHWC, HWIO kernel). */
 export class Conv2D extends Layer {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = optionKeys<Conv2DOptions>({
+    name: true,
+    trainable: true,
+    strides: true,
+    padding: true,
+    useBias: true,
+    activation: true,
+    kernelInitializer: true,
+    biasInitializer: true,
+  });
   readonly filters: number;
   readonly kernelSize: [number, number];
   readonly strides: [number, number];
   readonly padding: Padding;
   readonly useBias: boolean;
+  /** The output activation ("linear": none). */
+  readonly activation: ActivationName;
   readonly #kernelInit: InitializerLike;
   readonly #biasInit: InitializerLike | null;
   /** The HWIO kernel (set when built). */
@@ -74,10 +121,16 @@ export class Conv2D extends Layer {
       throw new Error(`collapse: Conv2D: filters must be a positive integer, got ${filters}`);
     }
     this.filters = filters;
-    this.kernelSize = pair(kernelSize);
-    this.strides = pair(options.strides ?? 1);
-    this.padding = options.padding ?? "valid";
+    this.kernelSize = positivePair("new Conv2D()", "kernelSize", kernelSize);
+    this.strides = positivePair("new Conv2D()", "strides", options.strides ?? 1);
+    this.padding = checkPadding("new Conv2D()", options.padding ?? "valid");
     this.useBias = options.useBias ?? true;
+    this.activation = checkChoice(
+      "new Conv2D()",
+      "activation",
+      options.activation ?? "linear",
+      ACTIVATION_NAMES,
+    );
     this.#kernelInit = options.kernelInitializer ?? kaimingNormal();
     this.#biasInit = options.biasInitializer ?? null;
   }
@@ -92,7 +145,9 @@ export class Conv2D extends Layer {
   override build(inputShape: Shape): void {
     const cin = this.#inChannels(inputShape);
     const [kh, kw] = this.kernelSize;
-    this.kernel = this.addWeight("weight", [kh, kw, cin, this.filters], this.#kernelInit);
+    this.kernel = this.addWeight("weight", [kh, kw, cin, this.filters], this.#kernelInit, {
+      layout: "conv_hwio",
+    });
     if (this.useBias) {
       const init = this.#biasInit ?? torchBias(kh * kw * cin);
       this.bias = this.addWeight("bias", [this.filters], getInitializer(init));
@@ -120,11 +175,12 @@ export class Conv2D extends Layer {
       : this.padding === "same" || typeof this.padding === "number"
       ? this.padding
       : [this.padding[0], this.padding[1]] as [number, number];
-    return conv2d(x, this.kernel!.value, {
+    const y = conv2d(x, this.kernel!.value, {
       stride: this.strides,
       padding,
       bias: this.bias?.value,
     });
+    return this.activation === "linear" ? y : Activation.fn(this.activation)(y);
   }
 
   override getConfig(): Record<string, unknown> {
@@ -135,6 +191,7 @@ export class Conv2D extends Layer {
       strides: this.strides,
       padding: this.padding,
       useBias: this.useBias,
+      activation: this.activation,
     };
   }
 }

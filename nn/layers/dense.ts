@@ -8,8 +8,9 @@ import { add } from "../../gpu/ops/elementwise.ts";
 import { reshape } from "../../gpu/ops/shape.ts";
 import { fmtShape, type Tensor } from "../../gpu/tensor.ts";
 import { getInitializer, type InitializerLike, kaimingNormal, torchBias } from "../init.ts";
+import { checkChoice, type OptionKeys, optionKeys } from "../options.ts";
 import type { CallOptions, Weight } from "../types.ts";
-import { Activation, type ActivationName } from "./activation.ts";
+import { Activation, ACTIVATION_NAMES, type ActivationName } from "./activation.ts";
 import { Layer, type LayerOptions, type Shape } from "./layer.ts";
 
 /** Options of {@link Dense}. */
@@ -26,6 +27,15 @@ export interface DenseOptions extends LayerOptions {
 
 /** Fully connected layer. */
 export class Dense extends Layer {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = optionKeys<DenseOptions>({
+    name: true,
+    trainable: true,
+    useBias: true,
+    activation: true,
+    kernelInitializer: true,
+    biasInitializer: true,
+  });
   readonly units: number;
   readonly useBias: boolean;
   readonly activation: ActivationName;
@@ -43,7 +53,12 @@ export class Dense extends Layer {
     }
     this.units = units;
     this.useBias = options.useBias ?? true;
-    this.activation = options.activation ?? "linear";
+    this.activation = checkChoice(
+      "new Dense()",
+      "activation",
+      options.activation ?? "linear",
+      ACTIVATION_NAMES,
+    );
     this.#kernelInit = options.kernelInitializer ?? kaimingNormal();
     this.#biasInit = options.biasInitializer ?? null;
   }
@@ -51,7 +66,9 @@ export class Dense extends Layer {
   override build(inputShape: Shape): void {
     if (inputShape.length < 2) this.fail(`expects [N, features], got ${fmtShape(inputShape)}`);
     const fin = inputShape[inputShape.length - 1];
-    this.kernel = this.addWeight("weight", [fin, this.units], this.#kernelInit);
+    this.kernel = this.addWeight("weight", [fin, this.units], this.#kernelInit, {
+      layout: "dense_in_out",
+    });
     if (this.useBias) {
       this.bias = this.addWeight(
         "bias",

@@ -11,6 +11,7 @@ import { Rng } from "../../gpu/rng.ts";
 import { untrack } from "../../gpu/scope.ts";
 import { type Tensor, tensor, writeTensor } from "../../gpu/tensor.ts";
 import { currentInitRng } from "../init.ts";
+import { type OptionKeys, optionKeys } from "../options.ts";
 import type { CallOptions } from "../types.ts";
 import { Layer, type LayerOptions } from "./layer.ts";
 
@@ -22,6 +23,12 @@ export interface DropoutOptions extends LayerOptions {
 
 /** Randomly zeroes a fraction `rate` of the inputs in training. */
 export class Dropout extends Layer {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = optionKeys<DropoutOptions>({
+    name: true,
+    trainable: true,
+    seed: true,
+  });
   readonly rate: number;
   readonly #rng: Rng;
   #seed: Tensor | null = null;

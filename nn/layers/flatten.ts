@@ -1,11 +1,14 @@
 /** Flatten: [N, ...] -> [N, prod(...)] (row-major, so NHWC flattens as H, W, C). @module */
 import { reshape } from "../../gpu/ops/shape.ts";
 import { fmtShape, sizeOf, type Tensor } from "../../gpu/tensor.ts";
+import type { OptionKeys } from "../options.ts";
 import type { CallOptions } from "../types.ts";
-import { Layer, type Shape } from "./layer.ts";
+import { Layer, LAYER_OPTION_KEYS, type Shape } from "./layer.ts";
 
 /** Flattens every axis but the batch axis. */
 export class Flatten extends Layer {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
   override computeOutputShape(s: Shape): Shape {
     if (s.length < 1) this.fail(`expects a batch axis, got ${fmtShape(s)}`);
     const rest = s.slice(1);

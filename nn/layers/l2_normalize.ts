@@ -1,6 +1,7 @@
 /** L2Normalize: x / max(||x||_2, eps) along an axis (the ETF head's feature normalisation). @module */
 import { l2Normalize } from "../../gpu/ops/normalize.ts";
 import { fmtShape, type Tensor } from "../../gpu/tensor.ts";
+import { type OptionKeys, optionKeys } from "../options.ts";
 import type { CallOptions } from "../types.ts";
 import { Layer, type LayerOptions, type Shape } from "./layer.ts";
 
@@ -14,6 +15,13 @@ export interface L2NormalizeLayerOptions extends LayerOptions {
 
 /** Scales each vector along `axis` to unit L2 norm. */
 export class L2Normalize extends Layer {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = optionKeys<L2NormalizeLayerOptions>({
+    name: true,
+    trainable: true,
+    axis: true,
+    epsilon: true,
+  });
   readonly axis: number;
   readonly epsilon: number;
 

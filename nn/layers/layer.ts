@@ -9,7 +9,8 @@ import { fmtShape, type Tensor, tensor } from "../../gpu/tensor.ts";
 import { untrack } from "../../gpu/scope.ts";
 import type { DType } from "../../gpu/dtype.ts";
 import { currentInitRng, initialize, type InitializerLike } from "../init.ts";
-import type { CallOptions, Weight } from "../types.ts";
+import { checkOptions, type OptionKeys, optionKeys } from "../options.ts";
+import type { CallOptions, Weight, WeightLayout } from "../types.ts";
 
 /** A shape with the batch dimension first; -1 means "unknown" (symbolic batch). */
 export type Shape = readonly number[];
@@ -59,8 +60,9 @@ export class SymbolicTensor {
  */
 export function input(
   shape: readonly number[],
-  options: { batchSize?: number; name?: string; dtype?: DType } = {},
+  options: InputOptions = {},
 ): SymbolicTensor {
+  checkOptions("input()", options, INPUT_KEYS);
   for (const d of shape) {
     if (!Number.isInteger(d) || d <= 0) {
       throw new Error(`collapse: input(): invalid shape ${fmtShape(shape)}`);
@@ -68,6 +70,22 @@ export function input(
   }
   return new SymbolicTensor([options.batchSize ?? -1, ...shape], null, options.dtype, options.name);
 }
+
+/** Options of {@link input}. */
+export interface InputOptions {
+  /** A fixed batch size (default: unknown, -1). */
+  batchSize?: number;
+  /** Name of the input. */
+  name?: string;
+  /** Element type (default f32). */
+  dtype?: DType;
+}
+
+const INPUT_KEYS: OptionKeys = optionKeys<InputOptions>({
+  batchSize: true,
+  name: true,
+  dtype: true,
+});
 
 /** What a layer call accepts: eager tensors or symbolic placeholders, one or several. */
 export type LayerInput = Tensor | SymbolicTensor | (Tensor | SymbolicTensor)[];
@@ -90,6 +108,8 @@ export interface AddWeightOptions {
   dtype?: DType;
   /** Explicit initial values instead of an initializer. */
   values?: Float32Array | Int32Array | Uint32Array;
+  /** How the storage differs from PyTorch's (see {@link Weight.layout}); default: it does not. */
+  layout?: WeightLayout;
 }
 
 interface OwnWeight {
@@ -99,17 +119,25 @@ interface OwnWeight {
   declaredTrainable: boolean;
 }
 
-const nameCounts = new Map<string, number>();
+/** The allowed keys of {@link LayerOptions} (for layers that take no other options). */
+export const LAYER_OPTION_KEYS: OptionKeys = optionKeys<LayerOptions>({
+  name: true,
+  trainable: true,
+});
 
-/** A unique name from a base, Keras style: "dense", "dense_1", ... */
-export function uniqueName(base: string): string {
-  const n = nameCounts.get(base) ?? 0;
-  nameCounts.set(base, n + 1);
-  return n === 0 ? base : `${base}_${n}`;
+/**
+ * The first of `base`, `base_1`, `base_2`, ... not in `taken`, Keras style. Container models use it
+ * to name auto-named layers uniquely within the model (so two identically built models get the
+ * same names, and the same weight paths).
+ */
+export function uniqueName(base: string, taken: ReadonlySet<string>): string {
+  if (!taken.has(base)) return base;
+  for (let n = 1;; n++) if (!taken.has(`${base}_${n}`)) return `${base}_${n}`;
 }
 
-function snakeCase(s: string): string {
-  return s.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replace(/([A-Z]+)([A-Z][a-z])/g, "$1_$2")
+/** A class name in snake case as Keras writes layer names: Conv2D -> conv2d, ReLU -> re_lu. */
+export function snakeCase(s: string): string {
+  return s.replace(/(.)([A-Z][a-z]+)/g, "$1_$2").replace(/([a-z])([A-Z])/g, "$1_$2")
     .toLowerCase();
 }
 
@@ -128,8 +156,14 @@ function isSymbolic(x: unknown): x is SymbolicTensor {
  * Users call {@link Layer.apply}, which builds the layer on first use and validates the input.
  */
 export abstract class Layer {
-  /** The layer's name. */
-  readonly name: string;
+  /**
+   * The option names a built-in layer class accepts; the constructor rejects any other key. A
+   * subclass that does not declare its own list is not checked (it validates its own options).
+   */
+  static readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
+  #name: string;
+  /** The name was derived from the class name (containers may make it unique within a model). */
+  #autoName: boolean;
   /** Whether {@link Layer.build} has run. */
   built = false;
   /** Input shape of the first call (batch first; -1 unknown), set when built. */
@@ -145,8 +179,47 @@ export abstract class Layer {
   #parent: { layer: Layer; name: string } | null = null;
 
   constructor(options: LayerOptions = {}) {
-    this.name = options.name ?? uniqueName(snakeCase(this.constructor.name));
+    const cls = new.target as unknown as typeof Layer;
+    if (Object.hasOwn(cls, "optionKeys") || cls === Layer) {
+      checkOptions(`new ${cls.name}()`, options, cls.optionKeys, {
+        hint: cls.optionKeys.includes("activation")
+          ? 'an activation is an option: { activation: "relu" }'
+          : undefined,
+      });
+    }
+    options ??= {};
+    if (options.name !== undefined && (typeof options.name !== "string" || !options.name)) {
+      throw new Error(`collapse: ${cls.name}: name must be a non-empty string`);
+    }
+    this.#autoName = options.name === undefined;
+    this.#name = options.name ?? snakeCase(this.constructor.name);
     this.#trainable = options.trainable ?? true;
+  }
+
+  /**
+   * The layer's name: the one given, else the snake-cased class name ("conv2d"), made unique
+   * within the first container model that registers the layer ("conv2d", "conv2d_1", ...).
+   */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** Whether the name is still the automatic one, not yet made unique by a container. */
+  get autoNamed(): boolean {
+    return this.#autoName;
+  }
+
+  /**
+   * Called by container models (Sequential, Functional) when they register this layer: an
+   * auto-named layer not yet named by a container takes the first free name of its base among
+   * `taken`; a named layer keeps its name. Returns the name.
+   */
+  claimName(taken: ReadonlySet<string>): string {
+    if (this.#autoName) {
+      this.#name = uniqueName(this.#name, taken);
+      this.#autoName = false;
+    }
+    return this.#name;
   }
 
   /** The class name used in summaries and configs. */
@@ -287,6 +360,7 @@ export abstract class Layer {
     const trainable = declared && this.#trainable;
     value.requiresGrad = trainable;
     const weight: Weight = { name, value, trainable, decay: options.decay ?? declared };
+    if (options.layout) weight.layout = options.layout;
     this.#own.push({ local: name, weight, declaredTrainable: declared });
     return weight;
   }

@@ -5,9 +5,10 @@
  */
 import { avgPool2d, globalAvgPool2d, maxPool2d, type PoolOptions } from "../../gpu/ops/pool.ts";
 import { fmtShape, type Tensor } from "../../gpu/tensor.ts";
+import { type OptionKeys, optionKeys } from "../options.ts";
 import type { CallOptions } from "../types.ts";
-import { paddingPair, windowOutSize } from "./conv2d.ts";
-import { Layer, type LayerOptions, type Shape } from "./layer.ts";
+import { paddingPair, positivePair, windowOutSize } from "./conv2d.ts";
+import { Layer, LAYER_OPTION_KEYS, type LayerOptions, type Shape } from "./layer.ts";
 
 /** Options of the windowed pooling layers. */
 export interface Pooling2DOptions extends LayerOptions {
@@ -20,6 +21,13 @@ export interface Pooling2DOptions extends LayerOptions {
 function pair(v: number | readonly [number, number]): [number, number] {
   return typeof v === "number" ? [v, v] : [v[0], v[1]];
 }
+
+const POOLING_KEYS: OptionKeys = optionKeys<Pooling2DOptions>({
+  name: true,
+  trainable: true,
+  strides: true,
+  padding: true,
+});
 
 function checkNhwc(layer: Layer, shape: Shape): void {
   if (shape.length !== 4) {
@@ -36,9 +44,22 @@ abstract class Pooling2D extends Layer {
 
   constructor(poolSize: number | readonly [number, number] = 2, options: Pooling2DOptions = {}) {
     super(options);
-    this.poolSize = pair(poolSize);
-    this.strides = pair(options.strides ?? this.poolSize);
+    const where = `new ${this.className}()`;
+    this.poolSize = positivePair(where, "poolSize", poolSize);
+    this.strides = positivePair(where, "strides", options.strides ?? this.poolSize);
     this.padding = options.padding ?? "valid";
+    if (this.padding !== "valid") {
+      const p = this.padding;
+      const pp = typeof p === "number" ? [p, p] : Array.isArray(p) && p.length === 2 ? p : [];
+      const ok = pp.length === 2 &&
+        pp.every((v, i) => Number.isInteger(v) && v >= 0 && v <= this.poolSize[i] / 2);
+      if (!ok) {
+        throw new Error(
+          `collapse: ${where}: padding must be "valid", n or [ph, pw] with 0 <= p <= half the ` +
+            `window ${JSON.stringify(this.poolSize)}, got ${JSON.stringify(p)}`,
+        );
+      }
+    }
   }
 
   override computeOutputShape(s: Shape): Shape {
@@ -69,6 +90,8 @@ abstract class Pooling2D extends Layer {
 
 /** Max pooling (torchvision ResNet's stem: 3x3, stride 2, padding 1). */
 export class MaxPooling2D extends Pooling2D {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = POOLING_KEYS;
   override call(x: Tensor, _options: CallOptions): Tensor {
     return maxPool2d(x, this.opOptions());
   }
@@ -76,6 +99,8 @@ export class MaxPooling2D extends Pooling2D {
 
 /** Average pooling. */
 export class AveragePooling2D extends Pooling2D {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = POOLING_KEYS;
   override call(x: Tensor, _options: CallOptions): Tensor {
     return avgPool2d(x, this.opOptions());
   }
@@ -83,6 +108,8 @@ export class AveragePooling2D extends Pooling2D {
 
 /** Mean over H and W: [N, H, W, C] -> [N, C]. */
 export class GlobalAveragePooling2D extends Layer {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
   override computeOutputShape(s: Shape): Shape {
     checkNhwc(this, s);
     return [s[0], s[3]];

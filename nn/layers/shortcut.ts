@@ -7,6 +7,7 @@
 import { avgPool2d } from "../../gpu/ops/pool.ts";
 import { pad } from "../../gpu/ops/shape.ts";
 import { fmtShape, type Tensor } from "../../gpu/tensor.ts";
+import { type OptionKeys, optionKeys } from "../options.ts";
 import type { CallOptions } from "../types.ts";
 import { Layer, type LayerOptions, type Shape } from "./layer.ts";
 
@@ -21,6 +22,12 @@ export interface ShortcutAOptions extends LayerOptions {
  * (floor((out - in) / 2) before, the rest after; for out = 2 in this is planes // 4 on each side).
  */
 export class ShortcutA extends Layer {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = optionKeys<ShortcutAOptions>({
+    name: true,
+    trainable: true,
+    stride: true,
+  });
   readonly outChannels: number;
   readonly stride: number;
 

@@ -4,7 +4,8 @@
  */
 import { softmaxCrossEntropy } from "../../gpu/ops/softmax.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
-import type { ModelOutputs } from "../model/model.ts";
+import { checkOptions, type OptionKeys, optionKeys } from "../options.ts";
+import type { ModelOutputs } from "../types.ts";
 import { checkLabels, type Loss, type LossCallOptions } from "./loss.ts";
 
 /** Options of {@link CrossEntropyLoss}. */
@@ -13,12 +14,15 @@ export interface CrossEntropyOptions {
   labelSmoothing?: number;
 }
 
+const KEYS: OptionKeys = optionKeys<CrossEntropyOptions>({ labelSmoothing: true });
+
 /** Mean softmax cross-entropy of the logits against integer labels. */
 export class CrossEntropyLoss implements Loss {
   readonly name = "cross_entropy";
   readonly labelSmoothing: number;
 
   constructor(options: CrossEntropyOptions = {}) {
+    checkOptions("new CrossEntropyLoss()", options, KEYS);
     const ls = options.labelSmoothing ?? 0;
     if (!(ls >= 0 && ls < 1)) {
       throw new Error(`collapse: CrossEntropyLoss: labelSmoothing must be in [0, 1), got ${ls}`);
@@ -31,6 +35,15 @@ export class CrossEntropyLoss implements Loss {
     return softmaxCrossEntropy(outputs.logits, labels, {
       labelSmoothing: this.labelSmoothing,
       reduction: "mean",
+    });
+  }
+
+  /** Per-example cross-entropies [B]. */
+  perExample(outputs: ModelOutputs, labels: Tensor, _options?: LossCallOptions): Tensor {
+    checkLabels("CrossEntropyLoss", outputs.logits, labels);
+    return softmaxCrossEntropy(outputs.logits, labels, {
+      labelSmoothing: this.labelSmoothing,
+      reduction: "none",
     });
   }
 

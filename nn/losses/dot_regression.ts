@@ -6,12 +6,12 @@
  * @module
  */
 import { dotRegressionLoss } from "../../gpu/ops/dot_regression.ts";
-import { add, mulScalar, sqrt } from "../../gpu/ops/elementwise.ts";
+import { add, mulScalar, sqrt, square } from "../../gpu/ops/elementwise.ts";
 import { mean, sum } from "../../gpu/ops/reduce.ts";
 import { reshape } from "../../gpu/ops/shape.ts";
-import { square } from "../../gpu/ops/elementwise.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
-import type { ModelOutputs } from "../model/model.ts";
+import { checkOptions, type OptionKeys, optionKeys } from "../options.ts";
+import type { ModelOutputs } from "../types.ts";
 import { checkLabels, type Loss, type LossCallOptions } from "./loss.ts";
 
 /** Options of {@link DotRegressionLoss}. */
@@ -20,16 +20,24 @@ export interface DotRegressionLossOptions {
   normRegularizer?: number;
 }
 
+const KEYS: OptionKeys = optionKeys<DotRegressionLossOptions>({ normRegularizer: true });
+
 /** The DR loss; needs a model with a head (outputs.features and outputs.classifier). */
 export class DotRegressionLoss implements Loss {
   readonly name = "dot_regression";
   readonly normRegularizer: number;
 
   constructor(options: DotRegressionLossOptions = {}) {
+    checkOptions("new DotRegressionLoss()", options, KEYS);
     this.normRegularizer = options.normRegularizer ?? 0;
+    if (!(this.normRegularizer >= 0)) {
+      throw new Error(
+        `collapse: DotRegressionLoss: normRegularizer must be >= 0, got ${this.normRegularizer}`,
+      );
+    }
   }
 
-  compute(outputs: ModelOutputs, labels: Tensor, options: LossCallOptions = {}): Tensor {
+  #inputs(outputs: ModelOutputs, labels: Tensor): { h: Tensor; m: Tensor } {
     const h = outputs.features, m = outputs.classifier;
     if (!h || !m) {
       throw new Error(
@@ -38,6 +46,11 @@ export class DotRegressionLoss implements Loss {
       );
     }
     checkLabels("DotRegressionLoss", h, labels);
+    return { h, m };
+  }
+
+  compute(outputs: ModelOutputs, labels: Tensor, options: LossCallOptions = {}): Tensor {
+    const { h, m } = this.#inputs(outputs, labels);
     const loss = dotRegressionLoss(h, m, labels, {
       countLabels: options.countLabels,
       reduction: "mean",
@@ -45,6 +58,17 @@ export class DotRegressionLoss implements Loss {
     if (!this.normRegularizer) return loss;
     const norms = mean(sqrt(sum(square(h), -1)));
     return add(loss, reshape(mulScalar(norms, this.normRegularizer), loss.shape));
+  }
+
+  /** Per-example DR losses [B] (plus `normRegularizer` * ||h_i||); their mean is `compute`. */
+  perExample(outputs: ModelOutputs, labels: Tensor, options: LossCallOptions = {}): Tensor {
+    const { h, m } = this.#inputs(outputs, labels);
+    const rows = dotRegressionLoss(h, m, labels, {
+      countLabels: options.countLabels,
+      reduction: "none",
+    });
+    if (!this.normRegularizer) return rows;
+    return add(rows, mulScalar(sqrt(sum(square(h), -1)), this.normRegularizer));
   }
 
   getConfig(): Record<string, unknown> {

@@ -1,10 +1,15 @@
 /**
  * The loss contract: a loss maps a model's {@link ModelOutputs} (logits, and for head models the
- * features h and classifier matrix) and integer labels i32 [B] to a scalar tensor.
+ * features h and classifier matrix) and integer labels i32 [B] to a scalar tensor; losses that can
+ * also give per-example values (for class weights) implement `perExample`, and losses whose form
+ * changes with the epoch (deferred re-weighting) implement `onEpochBegin`, which `fit` calls before
+ * every epoch.
  * @module
  */
 import type { Tensor } from "../../gpu/tensor.ts";
-import type { ModelOutputs } from "../model/model.ts";
+import type { ModelOutputs } from "../types.ts";
+
+export type { ModelOutputs };
 
 /** Per-call options of a loss. */
 export interface LossCallOptions {
@@ -21,6 +26,16 @@ export interface Loss {
   readonly name: string;
   /** The scalar loss of a batch. */
   compute(outputs: ModelOutputs, labels: Tensor, options?: LossCallOptions): Tensor;
+  /**
+   * The per-example losses f32 [B] whose mean is {@link Loss.compute} (optional; needed by class
+   * weights, see `ClassWeightedLoss`).
+   */
+  perExample?(outputs: ModelOutputs, labels: Tensor, options?: LossCallOptions): Tensor;
+  /**
+   * Called by `fit` before each epoch (0-based `epoch` of `epochs`), outside any captured step, so
+   * the loss may rewrite its GPU constants (e.g. LDAM's deferred re-weighting).
+   */
+  onEpochBegin?(epoch: number, epochs: number): void;
   /** JSON-serialisable configuration. */
   getConfig(): Record<string, unknown>;
 }

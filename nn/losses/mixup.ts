@@ -12,7 +12,7 @@ import { reshape } from "../../gpu/ops/shape.ts";
 import type { Rng } from "../../gpu/rng.ts";
 import { untrack } from "../../gpu/scope.ts";
 import { fmtShape, type Tensor, tensor, writeTensor } from "../../gpu/tensor.ts";
-import type { ModelOutputs } from "../model/model.ts";
+import type { ModelOutputs } from "../types.ts";
 import type { Loss, LossCallOptions } from "./loss.ts";
 
 /** The per-batch-size GPU tensors of a {@link Mixup}. */
@@ -29,7 +29,9 @@ export class Mixup {
   readonly #bySize = new Map<number, MixupTensors>();
 
   constructor(alpha = 1) {
-    if (!(alpha >= 0)) throw new Error(`collapse: Mixup: alpha must be >= 0, got ${alpha}`);
+    if (typeof alpha !== "number" || !(alpha >= 0)) {
+      throw new Error(`collapse: Mixup: alpha must be >= 0, got ${alpha}`);
+    }
     this.alpha = alpha;
   }
 

@@ -7,8 +7,9 @@
 import type { Tensor } from "../../gpu/tensor.ts";
 import type { Head } from "../heads/head.ts";
 import type { Layer } from "../layers/layer.ts";
+import type { OptionKeys } from "../options.ts";
 import type { CallOptions } from "../types.ts";
-import { Model, type ModelOptions, type ModelOutputs } from "./model.ts";
+import { Model, MODEL_OPTION_KEYS, type ModelOptions, type ModelOutputs } from "./model.ts";
 
 /**
  * Base of backbone models with an optional head registered as `headName` (e.g. "fc", so ResNet-50
@@ -49,6 +50,8 @@ export abstract class ClassifierModel extends Model {
 
 /** A generic backbone (any layer/model giving [N, d]) followed by a head. */
 export class Classifier extends ClassifierModel {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = MODEL_OPTION_KEYS;
   readonly backbone: Layer;
 
   constructor(backbone: Layer, head: Head, options: ModelOptions = {}) {

@@ -13,6 +13,7 @@
  */
 import { fmtShape, type Tensor } from "../../gpu/tensor.ts";
 import { type Layer, shapeString, type SymbolicNode, SymbolicTensor } from "../layers/layer.ts";
+import { checkOptions, type OptionKeys, optionKeys } from "../options.ts";
 import type { CallOptions } from "../types.ts";
 import { Model, type ModelOptions } from "./model.ts";
 
@@ -24,6 +25,14 @@ export interface FunctionalOptions extends ModelOptions {
 
 /** A model defined by a graph of symbolic layer applications. */
 export class Functional extends Model {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = optionKeys<FunctionalOptions>({
+    name: true,
+    trainable: true,
+    seed: true,
+    inputs: true,
+    outputs: true,
+  });
   readonly inputs: SymbolicTensor[];
   readonly output: SymbolicTensor;
   /** Graph nodes in evaluation order, with the tensor each produces. */
@@ -32,6 +41,9 @@ export class Functional extends Model {
 
   constructor(options: FunctionalOptions) {
     super(options);
+    checkOptions("new Functional()", options, Functional.optionKeys, {
+      required: ["inputs", "outputs"],
+    });
     this.#multi = Array.isArray(options.inputs);
     this.inputs = Array.isArray(options.inputs) ? options.inputs : [options.inputs];
     this.output = options.outputs;
@@ -50,16 +62,21 @@ export class Functional extends Model {
       this.#order.push({ node: t.node, out: t });
     };
     visit(this.output);
-    const layers = new Map<string, Layer>();
+    // Distinct layers in evaluation order; given names first, then auto-named layers take the
+    // first free "conv2d", "conv2d_1", ... (the same names for identically built models).
+    const distinct: Layer[] = [];
     for (const { node } of this.#order) {
-      const prev = layers.get(node.layer.name);
-      if (prev && prev !== node.layer) {
-        this.fail(`two different layers are named '${node.layer.name}'`);
-      }
-      if (!prev) {
-        layers.set(node.layer.name, node.layer);
-        this.track(node.layer.name, node.layer);
-      }
+      if (!distinct.includes(node.layer)) distinct.push(node.layer);
+    }
+    const taken = new Set(distinct.filter((l) => !l.autoNamed).map((l) => l.name));
+    const layers = new Map<string, Layer>();
+    for (const layer of distinct) {
+      const name = layer.autoNamed ? layer.claimName(taken) : layer.name;
+      const prev = layers.get(name);
+      if (prev && prev !== layer) this.fail(`two different layers are named '${name}'`);
+      taken.add(name);
+      layers.set(name, layer);
+      this.track(name, layer);
     }
     this.built = true;
     this.inputShape = this.#multi ? this.inputs.map((i) => i.shape) : this.inputs[0].shape;

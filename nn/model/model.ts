@@ -3,35 +3,47 @@
  * `call(x, options)` and register sublayers with `track`), whole-model `build(inputShape)` by a
  * symbolic trace (falling back to one eager batch-1 pass for `call`s that use raw ops), seeded
  * initialisation, `forward` returning logits plus features for feature-space losses, `predict`,
- * `summary`, and `compile`/`fit`/`evaluate` delegating to the training module registered with
- * {@link registerTrainer} (nn/training; kept out of this file so layers do not depend on training).
+ * `summary`, Keras' `compile`/`fit`/`evaluate`/`predict` (over a DataSource, an array of batches or
+ * in-memory arrays; nn/training implements them) and `saveWeights`/`loadWeights` (safetensors).
+ * Dependencies point one way: nn/model uses nn/training, never the reverse.
  * @module
  */
 import { noGrad } from "../../gpu/autograd.ts";
 import { zeros } from "../../gpu/ops/creation.ts";
 import { Rng } from "../../gpu/rng.ts";
 import { tidy } from "../../gpu/scope.ts";
-import type { Tensor } from "../../gpu/tensor.ts";
+import { Tensor } from "../../gpu/tensor.ts";
+import { type CheckpointInfo, loadCheckpoint, saveCheckpoint } from "../checkpoint.ts";
 import { withInitRng } from "../init.ts";
 import { Layer, type LayerOptions, type Shape, SymbolicTensor } from "../layers/layer.ts";
-import type { CallOptions, Trainable } from "../types.ts";
-import { summary, type SummaryOptions } from "./summary.ts";
-// Types only (erased at run time): the trainer registers itself, so nn/model does not load it.
-import type { CompileOptions, DataSource } from "../training/state.ts";
-import type { FitOptions } from "../training/fit.ts";
+import { checkOptions, type OptionKeys, optionKeys } from "../options.ts";
+import {
+  type ArrayInput,
+  type DataInput,
+  hostArrays,
+  hostArraySource,
+  isDataInput,
+  type LabelInput,
+} from "../training/data_source.ts";
+import {
+  evaluate,
+  EVALUATE_KEYS,
+  type EvaluateOptions,
+  type EvaluationResult,
+} from "../training/evaluate.ts";
+import { type ArrayFitOptions, fit, type FitOptions } from "../training/fit.ts";
 import type { History } from "../training/history.ts";
-import type { EvaluateOptions, EvaluationResult } from "../training/evaluate.ts";
+import {
+  predict,
+  PREDICT_KEYS,
+  type Predictions,
+  type PredictOptions,
+} from "../training/predict.ts";
+import { compile, type CompileOptions } from "../training/state.ts";
+import type { CallOptions, ModelOutputs, Trainable } from "../types.ts";
+import { summary, type SummaryOptions } from "./summary.ts";
 
-/**
- * What a model computes for a batch, for losses: `logits` [N, K] always; `features` h [N, d] and
- * `classifier` M (or W) [d, K] when the model ends in a head (logits = h classifier), so that the
- * DR loss gets h and the fixed ETF M, and neural-collapse metrics get H and W.
- */
-export interface ModelOutputs {
-  logits: Tensor;
-  features?: Tensor;
-  classifier?: Tensor;
-}
+export type { ModelOutputs } from "../types.ts";
 
 /** Options of {@link Model}. */
 export interface ModelOptions extends LayerOptions {
@@ -39,30 +51,57 @@ export interface ModelOptions extends LayerOptions {
   seed?: number;
 }
 
-/**
- * What nn/training provides to {@link Model.compile}, {@link Model.fit}, {@link Model.evaluate}.
- * Argument types are the training module's; this file only forwards them.
- */
-export interface TrainerHooks {
-  compile(model: Model, config: unknown): void;
-  fit(model: Model, ...args: unknown[]): Promise<unknown>;
-  evaluate?(model: Model, ...args: unknown[]): Promise<unknown>;
+/** The allowed keys of {@link ModelOptions}. */
+export const MODEL_OPTION_KEYS: OptionKeys = optionKeys<ModelOptions>({
+  name: true,
+  trainable: true,
+  seed: true,
+});
+
+/** The batching of in-memory arrays. */
+export interface ArrayBatchOptions {
+  /** Examples per batch (default 32, as Keras). */
+  batchSize?: number;
 }
 
-let trainer: TrainerHooks | null = null;
+/** Options of `model.evaluate(x, y, options)`: {@link EvaluateOptions} and the batch size. */
+export interface ArrayEvaluateOptions extends EvaluateOptions, ArrayBatchOptions {}
 
-/** Installs the training implementation behind `Model.compile/fit/evaluate` (called by nn/training). */
-export function registerTrainer(hooks: TrainerHooks): void {
-  trainer = hooks;
+/** Options of `model.predict(x, options)` over arrays or a DataSource. */
+export interface ArrayPredictOptions extends PredictOptions, ArrayBatchOptions {}
+
+/** Options of {@link Model.loadWeights}. */
+export interface LoadWeightsOptions {
+  /** Require the file's weights and the model's to match exactly (default true). */
+  strict?: boolean;
 }
 
-function needTrainer(what: string): TrainerHooks {
-  if (!trainer) {
+const BATCH_KEYS: OptionKeys = optionKeys<ArrayBatchOptions>({ batchSize: true });
+const EVALUATE_ARRAY_KEYS: OptionKeys = [...EVALUATE_KEYS, ...BATCH_KEYS];
+const PREDICT_ARRAY_KEYS: OptionKeys = [...PREDICT_KEYS, ...BATCH_KEYS];
+const LOAD_WEIGHTS_KEYS: OptionKeys = optionKeys<LoadWeightsOptions>({ strict: true });
+
+/** The per-example shape of a built model's input, if known. */
+function exampleShape(model: Layer): number[] | undefined {
+  const s = model.inputShape;
+  if (!Array.isArray(s) || Array.isArray(s[0])) return undefined;
+  const rest = (s as unknown as number[]).slice(1);
+  return rest.every((d) => d > 0) ? rest : undefined;
+}
+
+/** The number of examples in x (flat arrays need the model's input shape). */
+function exampleCount(x: ArrayInput, model: Layer): number {
+  if (x instanceof Tensor) return x.shape[0];
+  if (Array.isArray(x) && Array.isArray(x[0])) return x.length;
+  if (!Array.isArray(x) && !ArrayBuffer.isView(x) && "shape" in x) return x.shape[0];
+  const per = exampleShape(model)?.reduce((a, b) => a * b, 1);
+  if (!per) {
     throw new Error(
-      `collapse: Model.${what}(): no trainer registered; import nn/mod.ts (or nn/training) first`,
+      `collapse: ${model.describe()}: predict(x): x is a flat array; build the model ` +
+        "(inputShape) or pass { data, shape }",
     );
   }
-  return trainer;
+  return (x as ArrayLike<number>).length / per;
 }
 
 /**
@@ -83,6 +122,8 @@ function needTrainer(what: string): TrainerHooks {
  * ```
  */
 export class Model extends Layer implements Trainable {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = MODEL_OPTION_KEYS;
   readonly seed: number | undefined;
   /** Training configuration stored by `compile` (owned by nn/training). */
   compiled: unknown = null;
@@ -146,9 +187,43 @@ export class Model extends Layer implements Trainable {
     return { logits: this.apply(x, options) };
   }
 
-  /** Inference: `call` with training false and no gradient recording. */
-  predict(x: Tensor): Tensor {
-    return noGrad(() => this.apply(x, { training: false }));
+  /**
+   * Inference. On a Tensor: `call` in inference mode without gradient recording, returning the
+   * output tensor (synchronously, on the GPU). On a DataSource, an array of batches or in-memory
+   * x (Keras' `predict(x, { batchSize })`): the logits of every example, read back once.
+   */
+  predict(x: Tensor): Tensor;
+  /** The logits of every example of a DataSource, an array of batches or in-memory x. */
+  predict(
+    x: DataInput | Exclude<ArrayInput, Tensor>,
+    options?: ArrayPredictOptions,
+  ): Promise<Predictions>;
+  predict(
+    x: Tensor | DataInput | ArrayInput,
+    options?: ArrayPredictOptions,
+  ): Tensor | Promise<Predictions> {
+    if (x instanceof Tensor) {
+      if (options !== undefined) this.fail("predict(tensor) takes no options");
+      return noGrad(() => this.apply(x, { training: false }));
+    }
+    return this.#predictData(x, options);
+  }
+
+  async #predictData(
+    x: DataInput | ArrayInput,
+    options?: ArrayPredictOptions,
+  ): Promise<Predictions> {
+    checkOptions("predict()", options, PREDICT_ARRAY_KEYS);
+    const { batchSize, ...rest } = options ?? {};
+    if (isDataInput(x)) {
+      if (batchSize !== undefined) {
+        this.fail("predict(data): batchSize applies to in-memory x; a DataSource has its batches");
+      }
+      return predict(this, x, rest);
+    }
+    const n = exampleCount(x, this);
+    const a = await hostArrays(x, new Int32Array(n), "predict(x)", exampleShape(this));
+    return predict(this, hostArraySource(a, { batchSize }), rest);
   }
 
   /** The Keras-style summary table (printed unless `print: false`); returns it. */
@@ -156,20 +231,66 @@ export class Model extends Layer implements Trainable {
     return summary(this, options);
   }
 
-  /** Stores the training configuration (optimizer, loss, metrics), as Keras's `compile`. */
+  /**
+   * Configures training, as Keras' `compile`: the optimizer and loss as objects or names
+   * (`"sgd"`, `"adamw"`, `"sparse_categorical_crossentropy"`, `"dot_regression"`) and metrics
+   * (`"accuracy"`, `"top5"`).
+   */
   compile(config: CompileOptions): void {
-    needTrainer("compile").compile(this, config);
+    compile(this, config);
   }
 
-  /** Trains the model (nn/training `fit`): epochs, validation data, callbacks; returns History. */
-  fit(data: DataSource, options: FitOptions): Promise<History> {
-    return needTrainer("fit").fit(this, data, options) as Promise<History>;
+  /**
+   * Trains the model (nn/training `fit`) on a DataSource or an array of batches, or on in-memory
+   * arrays as Keras' `fit(x, y, { batchSize, epochs, validationSplit, shuffle })`; returns the
+   * History.
+   */
+  fit(data: DataInput, options?: FitOptions): Promise<History>;
+  /** Keras' `fit(x, y, { batchSize, epochs, validationSplit, shuffle, classWeight })`. */
+  fit(x: ArrayInput, y: LabelInput, options?: ArrayFitOptions): Promise<History>;
+  fit(...args: unknown[]): Promise<History> {
+    return (fit as (m: Model, ...a: unknown[]) => Promise<History>)(this, ...args);
   }
 
-  /** Evaluates the model over a whole split (nn/training `evaluate`). */
-  evaluate(data: DataSource, options?: EvaluateOptions): Promise<EvaluationResult> {
-    const t = needTrainer("evaluate");
-    if (!t.evaluate) this.fail("the registered trainer has no evaluate()");
-    return t.evaluate(this, data, options) as Promise<EvaluationResult>;
+  /**
+   * Evaluates the model over a whole split (nn/training `evaluate`): a DataSource, an array of
+   * batches, or in-memory arrays as Keras' `evaluate(x, y, { batchSize })`.
+   */
+  evaluate(data: DataInput, options?: EvaluateOptions): Promise<EvaluationResult>;
+  /** Keras' `evaluate(x, y, { batchSize })`. */
+  evaluate(x: ArrayInput, y: LabelInput, options?: ArrayEvaluateOptions): Promise<EvaluationResult>;
+  async evaluate(
+    a: DataInput | ArrayInput,
+    b?: LabelInput | EvaluateOptions,
+    c?: ArrayEvaluateOptions,
+  ): Promise<EvaluationResult> {
+    if (isDataInput(a)) {
+      if (c !== undefined) this.fail("evaluate(data, options) takes two arguments");
+      return evaluate(this, a, b as EvaluateOptions | undefined);
+    }
+    checkOptions("evaluate(x, y)", c, EVALUATE_ARRAY_KEYS);
+    const { batchSize, ...rest } = c ?? {};
+    const arrays = await hostArrays(a, b as LabelInput, "evaluate(x, y)", exampleShape(this));
+    return evaluate(this, hostArraySource(arrays, { batchSize }), rest);
+  }
+
+  /**
+   * Writes every weight (trainable and not: BN statistics, the fixed ETF) to a safetensors file
+   * by its dotted name, with the input shape, as Keras' `save_weights`; no optimizer state (a
+   * resumable checkpoint is `saveCheckpoint` / `ModelCheckpoint`).
+   */
+  async saveWeights(path: string): Promise<void> {
+    if (typeof path !== "string" || !path) this.fail("saveWeights(path): path must be a string");
+    await saveCheckpoint(path, this);
+  }
+
+  /**
+   * Loads weights written by {@link Model.saveWeights} (or any collapse checkpoint) into this
+   * model by name, building it from the stored input shape if needed; every missing, unexpected
+   * or mis-shaped weight is reported at once (`strict: false` ignores missing/unexpected names).
+   */
+  async loadWeights(path: string, options: LoadWeightsOptions = {}): Promise<CheckpointInfo> {
+    checkOptions("loadWeights()", options, LOAD_WEIGHTS_KEYS);
+    return await loadCheckpoint(path, this, { strict: options?.strict ?? true });
   }
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import { type Layer, shapeString } from "../layers/layer.ts";
+import { checkOptions, type OptionKeys, optionKeys } from "../options.ts";
 
 /** Options of {@link summary}. */
 export interface SummaryOptions {
@@ -14,6 +15,12 @@ export interface SummaryOptions {
   /** Table width (default 80). */
   width?: number;
 }
+
+const SUMMARY_KEYS: OptionKeys = optionKeys<SummaryOptions>({
+  depth: true,
+  print: true,
+  width: true,
+});
 
 function fmtInt(n: number): string {
   return n.toLocaleString("en-US");
@@ -34,6 +41,7 @@ export function paramCounts(
 
 /** Builds (and by default prints) the summary table of a built layer or model. */
 export function summary(layer: Layer, options: SummaryOptions = {}): string {
+  checkOptions("summary()", options, SUMMARY_KEYS);
   if (!layer.built) {
     throw new Error(
       `collapse: summary(): ${layer.describe()} is not built; call build(inputShape) first`,

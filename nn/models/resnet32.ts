@@ -14,12 +14,13 @@ import { ReLU } from "../layers/activation.ts";
 import { Add } from "../layers/add.ts";
 import { BatchNormalization } from "../layers/batch_normalization.ts";
 import { Conv2D } from "../layers/conv2d.ts";
-import { Layer, type LayerOptions } from "../layers/layer.ts";
+import { Layer, LAYER_OPTION_KEYS, type LayerOptions } from "../layers/layer.ts";
 import { GlobalAveragePooling2D } from "../layers/pooling.ts";
 import { ShortcutA } from "../layers/shortcut.ts";
 import { ClassifierModel } from "../model/classifier.ts";
 import type { ModelOptions } from "../model/model.ts";
 import { Sequential } from "../model/sequential.ts";
+import { type OptionKeys, optionKeys } from "../options.ts";
 import type { CallOptions } from "../types.ts";
 import { fusedBlock, fusedStem } from "./fused_resnet.ts";
 import { type HeadSpec, makeHead } from "./heads_option.ts";
@@ -35,6 +36,8 @@ function conv3x3(out: number, stride: number): Conv2D {
 
 /** The CIFAR basic block: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)). */
 export class BasicBlock extends Layer {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
   readonly conv1: Conv2D;
   readonly bn1: BatchNormalization;
   readonly conv2: Conv2D;
@@ -90,6 +93,17 @@ export interface ResNet32Options extends ModelOptions {
 
 /** CIFAR ResNet-32 (NHWC 32x32x3 inputs; any spatial size works). */
 export class ResNet32 extends ClassifierModel {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = optionKeys<ResNet32Options>({
+    name: true,
+    trainable: true,
+    seed: true,
+    widthMultiplier: true,
+    blocksPerStage: true,
+    numClasses: true,
+    head: true,
+    etf: true,
+  });
   readonly widths: [number, number, number];
   readonly blocksPerStage: number;
   readonly conv1: Conv2D;

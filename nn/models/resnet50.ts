@@ -18,11 +18,12 @@ import { ReLU } from "../layers/activation.ts";
 import { Add } from "../layers/add.ts";
 import { BatchNormalization } from "../layers/batch_normalization.ts";
 import { Conv2D } from "../layers/conv2d.ts";
-import { Layer, type LayerOptions } from "../layers/layer.ts";
+import { Layer, LAYER_OPTION_KEYS, type LayerOptions } from "../layers/layer.ts";
 import { GlobalAveragePooling2D, MaxPooling2D } from "../layers/pooling.ts";
 import { ClassifierModel } from "../model/classifier.ts";
 import type { ModelOptions } from "../model/model.ts";
 import { Sequential } from "../model/sequential.ts";
+import { type OptionKeys, optionKeys } from "../options.ts";
 import type { CallOptions } from "../types.ts";
 import { type HeadSpec, makeHead } from "./heads_option.ts";
 
@@ -37,6 +38,8 @@ function conv(out: number, k: number, stride = 1): Conv2D {
 
 /** The bottleneck block: 1x1 -> 3x3 (stride) -> 1x1 (x4), BN after each, projection shortcut. */
 export class Bottleneck extends Layer {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = LAYER_OPTION_KEYS;
   static readonly expansion = 4;
   readonly conv1: Conv2D;
   readonly bn1: BatchNormalization;
@@ -92,6 +95,17 @@ export interface ResNet50Options extends ModelOptions {
 
 /** torchvision-layout ResNet-50 (NHWC). */
 export class ResNet50 extends ClassifierModel {
+  /** The option names the constructor accepts. */
+  static override readonly optionKeys: OptionKeys = optionKeys<ResNet50Options>({
+    name: true,
+    trainable: true,
+    seed: true,
+    layer4Planes: true,
+    layers: true,
+    numClasses: true,
+    head: true,
+    etf: true,
+  });
   readonly planes: [number, number, number, number];
   readonly conv1: Conv2D;
   readonly bn1: BatchNormalization;

@@ -1,13 +1,16 @@
 /**
  * PyTorch <-> collapse weight layouts, for loading converted torchvision checkpoints by name.
  * collapse stores conv kernels HWIO [KH, KW, Cin, Cout] and linear weights [in, out]; PyTorch
- * stores OIHW [Cout, Cin, KH, KW] and [out, in]. Rank-4 tensors are permuted, rank-2 transposed,
- * everything else (biases, BN parameters and running statistics) is copied as is.
- * `num_batches_tracked` entries are ignored.
+ * stores OIHW [Cout, Cin, KH, KW] and [out, in]. Each weight says which it is (`Weight.layout`):
+ * conv kernels are permuted, linear kernels transposed, everything else (biases, BN parameters and
+ * running statistics, the fixed ETF matrix) is copied as is. `num_batches_tracked` entries are
+ * ignored on load.
  * @module
  */
 import { fmtShape, sizeOf, writeTensor } from "../../gpu/tensor.ts";
 import type { Layer } from "../layers/layer.ts";
+import { checkOptions, type OptionKeys, optionKeys } from "../options.ts";
+import type { Weight, WeightLayout } from "../types.ts";
 
 /** A host tensor: shape and row-major values. */
 export interface HostTensor {
@@ -15,13 +18,24 @@ export interface HostTensor {
   data: Float32Array;
 }
 
-/** Converts a PyTorch-layout tensor (OIHW / [out, in]) to collapse's (HWIO / [in, out]). */
-export function torchToCollapse(t: HostTensor): HostTensor {
+/**
+ * Converts a PyTorch-layout tensor to collapse's: with `layout` "conv_hwio" OIHW -> HWIO, with
+ * "dense_in_out" [out, in] -> [in, out], with none a copy. Without the argument the rank decides
+ * (rank 4: a conv kernel, rank 2: a linear kernel), for state dicts of plain conv/linear stacks.
+ */
+export function torchToCollapse(t: HostTensor, layout?: WeightLayout | null): HostTensor {
   const s = t.shape;
   if (t.data.length !== sizeOf(s)) {
     throw new Error(`collapse: torchToCollapse: ${t.data.length} values for ${fmtShape(s)}`);
   }
-  if (s.length === 4) {
+  const kind = layout === undefined ? rankLayout(s) : layout;
+  if (kind === "conv_hwio" && s.length !== 4) {
+    throw new Error(`collapse: torchToCollapse: a conv kernel must be OIHW, got ${fmtShape(s)}`);
+  }
+  if (kind === "dense_in_out" && s.length !== 2) {
+    throw new Error(`collapse: torchToCollapse: a linear kernel must be 2-D, got ${fmtShape(s)}`);
+  }
+  if (kind === "conv_hwio") {
     const [o, i, kh, kw] = s;
     const out = new Float32Array(t.data.length);
     for (let a = 0; a < o; a++) {
@@ -35,14 +49,25 @@ export function torchToCollapse(t: HostTensor): HostTensor {
     }
     return { shape: [kh, kw, i, o], data: out };
   }
-  if (s.length === 2) return { shape: [s[1], s[0]], data: transpose2d(t.data, s[0], s[1]) };
+  if (kind === "dense_in_out") {
+    return { shape: [s[1], s[0]], data: transpose2d(t.data, s[0], s[1]) };
+  }
   return { shape: [...s], data: Float32Array.from(t.data) };
 }
 
-/** Converts a collapse-layout tensor (HWIO / [in, out]) to PyTorch's (OIHW / [out, in]). */
-export function collapseToTorch(t: HostTensor): HostTensor {
+function rankLayout(s: readonly number[]): WeightLayout | null {
+  return s.length === 4 ? "conv_hwio" : s.length === 2 ? "dense_in_out" : null;
+}
+
+/**
+ * Converts a collapse-layout tensor to PyTorch's: "conv_hwio" HWIO -> OIHW, "dense_in_out"
+ * [in, out] -> [out, in], none: a copy (without the argument, the rank decides, as
+ * {@link torchToCollapse}).
+ */
+export function collapseToTorch(t: HostTensor, layout?: WeightLayout | null): HostTensor {
   const s = t.shape;
-  if (s.length === 4) {
+  const kind = layout === undefined ? rankLayout(s) : layout;
+  if (kind === "conv_hwio" && s.length === 4) {
     const [kh, kw, i, o] = s;
     const out = new Float32Array(t.data.length);
     for (let y = 0; y < kh; y++) {
@@ -56,7 +81,9 @@ export function collapseToTorch(t: HostTensor): HostTensor {
     }
     return { shape: [o, i, kh, kw], data: out };
   }
-  if (s.length === 2) return { shape: [s[1], s[0]], data: transpose2d(t.data, s[0], s[1]) };
+  if (kind === "dense_in_out" && s.length === 2) {
+    return { shape: [s[1], s[0]], data: transpose2d(t.data, s[0], s[1]) };
+  }
   return { shape: [...s], data: Float32Array.from(t.data) };
 }
 
@@ -75,22 +102,34 @@ export interface LoadReport {
   unexpected: string[];
 }
 
+/** Options of {@link loadTorchState}. */
+export interface LoadTorchStateOptions {
+  /** Missing or unexpected names throw too (default false: a new head is usually missing). */
+  strict?: boolean;
+}
+
+const LOAD_KEYS: OptionKeys = optionKeys<LoadTorchStateOptions>({ strict: true });
+
 /**
  * Copies a PyTorch-layout state dict (e.g. torchvision's resnet50 converted to safetensors) into a
- * built model's weights by name, converting layouts. Shape mismatches always throw; with
- * `strict` (default false) missing or unexpected names throw too (a new head is usually missing).
+ * built model's weights by name, converting each weight's layout. Shape mismatches always throw;
+ * with `strict` (default false) missing or unexpected names throw too.
  */
 export function loadTorchState(
   model: Layer,
   state: ReadonlyMap<string, HostTensor> | Record<string, HostTensor>,
-  options: { strict?: boolean } = {},
+  options: LoadTorchStateOptions = {},
 ): LoadReport {
+  checkOptions("loadTorchState()", options, LOAD_KEYS);
+  options ??= {};
   if (!model.built) {
     throw new Error(`collapse: loadTorchState: build ${model.describe()} first`);
   }
   const entries = state instanceof Map ? state : new Map(Object.entries(state));
   const report: LoadReport = { loaded: [], missing: [], unexpected: [] };
   const names = new Set<string>();
+  const writes: { w: Weight; data: Float32Array }[] = [];
+  const bad: string[] = [];
   for (const w of model.weights()) {
     names.add(w.name);
     const t = entries.get(w.name);
@@ -98,28 +137,33 @@ export function loadTorchState(
       report.missing.push(w.name);
       continue;
     }
-    const c = torchToCollapse(t);
+    const c = torchToCollapse(t, w.layout ?? null);
     const same = c.shape.length === w.value.shape.length &&
       c.shape.every((d, i) => d === w.value.shape[i]);
     if (!same) {
-      throw new Error(
-        `collapse: loadTorchState: '${w.name}' is ${fmtShape(w.value.shape)} in the model but ${
+      bad.push(
+        `'${w.name}' is ${fmtShape(w.value.shape)} in the model but ${
           fmtShape(t.shape)
         } (torch layout) -> ${fmtShape(c.shape)} in the state dict`,
       );
+      continue;
     }
-    writeTensor(w.value, c.data);
+    writes.push({ w, data: c.data });
     report.loaded.push(w.name);
   }
   for (const k of entries.keys()) {
     if (!names.has(k) && !k.endsWith("num_batches_tracked")) report.unexpected.push(k);
   }
-  if (options.strict && (report.missing.length || report.unexpected.length)) {
-    throw new Error(
-      `collapse: loadTorchState: missing [${report.missing.join(", ")}], unexpected [${
-        report.unexpected.join(", ")
-      }]`,
-    );
+  const problems = [...bad];
+  if (options.strict && report.missing.length) {
+    problems.push(`missing [${report.missing.join(", ")}]`);
   }
+  if (options.strict && report.unexpected.length) {
+    problems.push(`unexpected [${report.unexpected.join(", ")}]`);
+  }
+  if (problems.length) {
+    throw new Error(`collapse: loadTorchState: ${problems.join("; ")} (nothing was loaded)`);
+  }
+  for (const { w, data } of writes) writeTensor(w.value, data);
   return report;
 }

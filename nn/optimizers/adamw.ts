@@ -8,6 +8,7 @@ import { adamwStep_ } from "../../gpu/ops/optim.ts";
 import type { ParamArena } from "../../gpu/param_arena.ts";
 import { keep } from "../../gpu/scope.ts";
 import { type Tensor, tensor } from "../../gpu/tensor.ts";
+import { checkOptions, type OptionKeys, optionKeys } from "../options.ts";
 import { Optimizer, type OptimizerOptions } from "./optimizer.ts";
 
 /** Options of {@link AdamW}. */
@@ -20,10 +21,19 @@ export interface AdamWOptions extends OptimizerOptions {
   epsilon?: number;
 }
 
+const KEYS: OptionKeys = optionKeys<AdamWOptions>({
+  learningRate: true,
+  weightDecay: true,
+  excludeFromWeightDecay: true,
+  beta1: true,
+  beta2: true,
+  epsilon: true,
+});
+
 /**
  * torch.optim.AdamW: step += 1; p *= 1 - lr * wd (decayed parameters only); m = b1 m + (1 - b1) g;
  * v = b2 v + (1 - b2) g^2; p -= lr / (1 - b1^step) * m / (sqrt(v) / sqrt(1 - b2^step) + eps).
- * The weight decay defaults to 0.01 as torch's.
+ * The learning rate defaults to 1e-3 and the weight decay to 0.01, as torch's.
  */
 export class AdamW extends Optimizer {
   readonly kind = "adamw";
@@ -32,8 +42,10 @@ export class AdamW extends Optimizer {
   readonly epsilon: number;
   #step: Tensor | null = null;
 
-  constructor(options: AdamWOptions) {
-    super({ ...options, weightDecay: options.weightDecay ?? 1e-2 });
+  constructor(options: AdamWOptions = {}) {
+    checkOptions("new AdamW()", options, KEYS);
+    options ??= {};
+    super({ ...options, weightDecay: options.weightDecay ?? 1e-2 }, 1e-3);
     this.beta1 = options.beta1 ?? 0.9;
     this.beta2 = options.beta2 ?? 0.999;
     this.epsilon = options.epsilon ?? 1e-8;

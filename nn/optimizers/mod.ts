@@ -11,6 +11,7 @@ import { SGD } from "./sgd.ts";
 export * from "./optimizer.ts";
 export * from "./sgd.ts";
 export * from "./adamw.ts";
+export * from "./by_name.ts";
 
 /** Rebuilds an optimizer from {@link Optimizer.getConfig} output. */
 export function optimizerFromConfig(c: Record<string, unknown>): Optimizer {

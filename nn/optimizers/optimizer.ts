@@ -10,6 +10,7 @@ import { keep } from "../../gpu/scope.ts";
 import type { ParamArena } from "../../gpu/param_arena.ts";
 import { readAll, type Tensor, tensor, writeTensor } from "../../gpu/tensor.ts";
 import { ConstantSchedule, type Schedule } from "../schedules.ts";
+import { type OptionKeys, optionKeys } from "../options.ts";
 import type { Weight } from "../types.ts";
 
 /** One saved state array: a per-parameter slice or a scalar. */
@@ -20,8 +21,11 @@ export interface OptimizerStateEntry {
 
 /** Options common to every optimizer. */
 export interface OptimizerOptions {
-  /** A fixed learning rate or a schedule (evaluated once per step). */
-  learningRate: number | Schedule;
+  /**
+   * A fixed learning rate or a schedule (evaluated once per step). Default: the optimizer's own
+   * (Keras': SGD 0.01, AdamW 1e-3).
+   */
+  learningRate?: number | Schedule;
   /** Weight decay coefficient (coupled L2 for SGD, decoupled for AdamW). */
   weightDecay?: number;
   /**
@@ -31,11 +35,27 @@ export interface OptimizerOptions {
   excludeFromWeightDecay?: string[] | RegExp;
 }
 
+/** The allowed keys of {@link OptimizerOptions}. */
+export const OPTIMIZER_OPTION_KEYS: OptionKeys = optionKeys<OptimizerOptions>({
+  learningRate: true,
+  weightDecay: true,
+  excludeFromWeightDecay: true,
+});
+
 /** Base class: learning rate tensor, schedule, decay selection, state save/restore. */
 export abstract class Optimizer {
   /** Kind used in configs and checkpoints ("sgd", "adamw"). */
   abstract readonly kind: string;
-  readonly schedule: Schedule;
+  /**
+   * The learning-rate schedule, evaluated once per step. Callbacks may replace it for a run
+   * (`LearningRateScheduler`).
+   */
+  schedule: Schedule;
+  /**
+   * A factor on the schedule's learning rate (default 1), lowered by `ReduceLROnPlateau`. Not
+   * saved in checkpoints.
+   */
+  lrScale = 1;
   readonly weightDecay: number;
   readonly #exclude: string[] | RegExp | undefined;
   #arena: ParamArena | null = null;
@@ -43,10 +63,18 @@ export abstract class Optimizer {
   #lrValue = NaN;
   #pending: Record<string, OptimizerStateEntry> | null = null;
 
-  constructor(options: OptimizerOptions) {
-    const lr = options.learningRate;
+  /** `defaultLr` is the learning rate when the options give none. */
+  constructor(options: OptimizerOptions, defaultLr: number) {
+    const lr = options.learningRate ?? defaultLr;
     if (typeof lr === "number" && !(Number.isFinite(lr) && lr >= 0)) {
       throw new Error(`collapse: ${this.constructor.name}: invalid learningRate ${lr}`);
+    }
+    if (typeof lr !== "number" && typeof (lr as Schedule)?.lr !== "function") {
+      throw new Error(
+        `collapse: ${this.constructor.name}: learningRate must be a number or a Schedule, got ${
+          JSON.stringify(lr)
+        }`,
+      );
     }
     this.schedule = typeof lr === "number" ? new ConstantSchedule(lr) : lr;
     this.weightDecay = options.weightDecay ?? 0;
@@ -108,9 +136,12 @@ export abstract class Optimizer {
     this.#lrValue = lr;
   }
 
-  /** Sets the learning rate from the schedule at (epoch, progress in [0, 1)); returns it. */
+  /**
+   * Sets the learning rate from the schedule at (epoch, progress in [0, 1)), times
+   * {@link Optimizer.lrScale}; returns it.
+   */
   applySchedule(epoch: number, progress: number): number {
-    const lr = this.schedule.lr(epoch, progress);
+    const lr = this.schedule.lr(epoch, progress) * this.lrScale;
     this.setLearningRate(lr);
     return lr;
   }

@@ -6,6 +6,7 @@
 import { sgdStep_ } from "../../gpu/ops/optim.ts";
 import type { ParamArena } from "../../gpu/param_arena.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
+import { checkOptions, type OptionKeys, optionKeys } from "../options.ts";
 import { Optimizer, type OptimizerOptions } from "./optimizer.ts";
 
 /** Options of {@link SGD}. */
@@ -18,9 +19,19 @@ export interface SGDOptions extends OptimizerOptions {
   nesterov?: boolean;
 }
 
+const KEYS: OptionKeys = optionKeys<SGDOptions>({
+  learningRate: true,
+  weightDecay: true,
+  excludeFromWeightDecay: true,
+  momentum: true,
+  dampening: true,
+  nesterov: true,
+});
+
 /**
  * torch.optim.SGD: g += wd * p (decayed parameters only); buf = momentum * buf + (1 - dampening) * g
- * (buf = g on the first step); p -= lr * (nesterov ? g + momentum * buf : buf).
+ * (buf = g on the first step); p -= lr * (nesterov ? g + momentum * buf : buf). The learning rate
+ * defaults to Keras' 0.01.
  *
  * @example
  * ```ts ignore
@@ -38,8 +49,8 @@ export class SGD extends Optimizer {
   readonly dampening: number;
   readonly nesterov: boolean;
 
-  constructor(options: SGDOptions) {
-    super(options);
+  constructor(options: SGDOptions = {}) {
+    super(checkOptions("new SGD()", options, KEYS) ?? {}, 0.01);
     this.momentum = options.momentum ?? 0;
     this.dampening = options.dampening ?? 0;
     this.nesterov = options.nesterov ?? false;

@@ -9,6 +9,7 @@
 // deno-lint-ignore no-import-prefix -- library code uses full specifiers (importable by URL)
 import { ProgressBar, type ProgressBarFormatter } from "jsr:@std/cli@^1.0.32/unstable-progress-bar";
 import { parseSafetensorsHeader } from "../io/safetensors.ts";
+import { checkChoice, checkOptions, type OptionKeys, optionKeys } from "../options.ts";
 import type { Optimizer } from "../optimizers/optimizer.ts";
 import type { Trainable } from "../types.ts";
 import type { History, Logs } from "./history.ts";
@@ -90,7 +91,8 @@ export class ProgressBarCallback implements Callback {
   readonly #opts: ProgressBarOptions;
 
   constructor(options: ProgressBarOptions = {}) {
-    this.#opts = options;
+    checkOptions("new ProgressBarCallback()", options, PROGRESS_KEYS);
+    this.#opts = options ?? {};
   }
 
   #format(ctx: FitContext): (f: ProgressBarFormatter) => string {
@@ -159,10 +161,26 @@ export interface LoggerOptions {
   append?: boolean;
 }
 
+const PROGRESS_KEYS: OptionKeys = optionKeys<ProgressBarOptions>({
+  writable: true,
+  barLength: true,
+  interval: true,
+});
+const LOGGER_KEYS: OptionKeys = optionKeys<LoggerOptions>({ append: true });
+const CHECKPOINT_KEYS: OptionKeys = optionKeys<CheckpointOptions>({
+  dir: true,
+  monitor: true,
+  mode: true,
+  saveLast: true,
+  saveBest: true,
+});
+
 /** Writes one JSON object per epoch ({epoch, ...logs, time}) to a `.jsonl` file. */
 export class JsonlLogger implements Callback {
   #t0 = 0;
-  constructor(readonly path: string, readonly options: LoggerOptions = {}) {}
+  constructor(readonly path: string, readonly options: LoggerOptions = {}) {
+    checkOptions("new JsonlLogger()", options, LOGGER_KEYS);
+  }
 
   async onTrainBegin(ctx: FitContext): Promise<void> {
     this.#t0 = Date.now();
@@ -185,7 +203,9 @@ export class JsonlLogger implements Callback {
  */
 export class CsvLogger implements Callback {
   #keys: string[] | null = null;
-  constructor(readonly path: string, readonly options: LoggerOptions = {}) {}
+  constructor(readonly path: string, readonly options: LoggerOptions = {}) {
+    checkOptions("new CsvLogger()", options, LOGGER_KEYS);
+  }
 
   async onTrainBegin(ctx: FitContext): Promise<void> {
     this.#keys = null;
@@ -245,9 +265,19 @@ export class CheckpointCallback implements Callback {
   #warned = false;
 
   constructor(options: CheckpointOptions) {
+    checkOptions("new CheckpointCallback()", options, CHECKPOINT_KEYS, { required: ["dir"] });
     this.dir = options.dir;
     this.monitor = options.monitor ?? "val_accuracy";
-    const mode = options.mode ?? "auto";
+    const mode = checkChoice(
+      "new CheckpointCallback()",
+      "mode",
+      options.mode ?? "auto",
+      [
+        "auto",
+        "min",
+        "max",
+      ] as const,
+    );
     this.mode = mode === "auto" ? (this.monitor.includes("loss") ? "min" : "max") : mode;
     this.saveLast = options.saveLast ?? true;
     this.saveBest = options.saveBest ?? true;

@@ -22,13 +22,11 @@ import { empty, fmtShape, readAll, type Tensor, tensor, writeTensor } from "../.
 import type { Batch } from "../../data/types.ts";
 import { type AccuracyReport, accuracyReport, type GroupRule } from "../metrics/classification.ts";
 import { type NeuralCollapseMetrics, neuralCollapseMetrics } from "../metrics/neural_collapse.ts";
+import { topKHits, topKMetrics } from "../metrics/top_k.ts";
 import type { Loss } from "../losses/loss.ts";
-import {
-  type DataSource,
-  forwardOutputs,
-  maybeTrainingState,
-  type TrainableModel,
-} from "./state.ts";
+import { checkOptions, type OptionKeys, optionKeys } from "../options.ts";
+import { type DataInput, toDataSource } from "./data_source.ts";
+import { forwardOutputs, maybeTrainingState, type TrainableModel } from "./state.ts";
 
 /** Options of {@link evaluate}. */
 export interface EvaluateOptions {
@@ -42,7 +40,19 @@ export interface EvaluateOptions {
   epoch?: number;
   /** The loss to report (default: the compiled loss; none if the model is not compiled). */
   loss?: Loss | null;
+  /** Metric names (default: the compiled ones); top-k names such as "top5" add to `metrics`. */
+  metrics?: string[];
 }
+
+/** The allowed keys of {@link EvaluateOptions}. */
+export const EVALUATE_KEYS: OptionKeys = optionKeys<EvaluateOptions>({
+  neuralCollapse: true,
+  groups: true,
+  capture: true,
+  epoch: true,
+  loss: true,
+  metrics: true,
+});
 
 /** What {@link evaluate} returns. */
 export interface EvaluationResult {
@@ -59,6 +69,8 @@ export interface EvaluationResult {
   count: number;
   /** With `neuralCollapse: true`. */
   neuralCollapse?: NeuralCollapseMetrics;
+  /** The top-k accuracies of the requested metrics, by name ("top5_accuracy": 0.93). */
+  metrics: Record<string, number>;
 }
 
 interface Accumulators {
@@ -70,6 +82,8 @@ interface Accumulators {
   nc: Tensor | null;
   /** The classifier [d, K] (a model-owned weight). */
   classifier: Tensor | null;
+  /** f32[m]: examples correct at each requested k, or null. */
+  topK: Tensor | null;
 }
 
 /** The evaluation step of one model for one batch size (kept across calls). */
@@ -86,6 +100,7 @@ export class EvalStep {
     readonly withNc: boolean,
     readonly loss: Loss | null,
     readonly useCapture: boolean,
+    readonly ks: readonly number[] = [],
   ) {
     this.x = keep(empty(shape, "f32", "eval.x"));
     this.labels = keep(empty([shape[0]], "i32", "eval.labels"));
@@ -96,6 +111,7 @@ export class EvalStep {
     if (!this.accs) return;
     fill_(this.accs.acc, 0);
     if (this.accs.nc) fill_(this.accs.nc, 0);
+    if (this.accs.topK) fill_(this.accs.topK, 0);
   }
 
   /** Accumulates the statistics of `x`, `labels` (n examples). */
@@ -124,6 +140,7 @@ export class EvalStep {
             acc: keep(empty([1 + 2 * K], "f32", "eval.acc")),
             nc: this.withNc ? keep(empty([K * d + d * d], "f32", "eval.nc")) : null,
             classifier: this.withNc ? out.classifier! : null,
+            topK: this.ks.length ? keep(empty([this.ks.length], "f32", "eval.topk")) : null,
           };
           this.reset();
         }
@@ -137,6 +154,9 @@ export class EvalStep {
           const l = this.loss.compute(out, labels);
           accumulate_(a.acc, reshape(mulScalar(l, n), [1]), 0);
         }
+        this.ks.forEach((k, i) => {
+          accumulate_(a.topK!, reshape(sum(topKHits(logits, labels, k)), [1]), i);
+        });
         if (a.nc) {
           const h = out.features!;
           accumulate_(a.nc, reshape(matmul(oh, h, { transposeA: true }), [K * a.d]), 0);
@@ -179,6 +199,7 @@ export class EvalStep {
     this.labels.dispose();
     this.accs?.acc.dispose();
     this.accs?.nc?.dispose();
+    this.accs?.topK?.dispose();
   }
 }
 
@@ -190,8 +211,9 @@ function stepFor(
   nc: boolean,
   loss: Loss | null,
   capture: boolean,
+  ks: readonly number[],
 ): EvalStep {
-  const key = `eval|${shape.join("x")}|${nc}|${capture}|${loss?.name ?? ""}`;
+  const key = `eval|${shape.join("x")}|${nc}|${capture}|${loss?.name ?? ""}|${ks.join(",")}`;
   const state = maybeTrainingState(model);
   let map: Map<string, unknown> | undefined = state?.steps;
   if (!map) {
@@ -201,7 +223,7 @@ function stepFor(
   let s = map.get(key) as EvalStep | undefined;
   if (!s || s.loss !== loss) {
     s?.dispose();
-    s = new EvalStep(model, shape, nc, loss, capture);
+    s = new EvalStep(model, shape, nc, loss, capture, ks);
     map.set(key, s);
   }
   return s;
@@ -231,9 +253,13 @@ function checkBatch(batch: Batch): void {
  */
 export async function evaluate(
   model: TrainableModel,
-  data: DataSource,
+  data: DataInput,
   options: EvaluateOptions = {},
 ): Promise<EvaluationResult> {
+  checkOptions("evaluate()", options, EVALUATE_KEYS);
+  options ??= {};
+  const source = toDataSource(data, "evaluate()");
+  const topK = topKMetrics(options.metrics ?? maybeTrainingState(model)?.metrics ?? []);
   const loss = options.loss !== undefined
     ? options.loss
     : (maybeTrainingState(model)?.loss ?? null);
@@ -242,10 +268,10 @@ export async function evaluate(
   let main: EvalStep | null = null;
   let count = 0;
   const partials: Batch[] = [];
-  for await (const batch of data.batches(options.epoch ?? 0)) {
+  for await (const batch of source.batches(options.epoch ?? 0)) {
     checkBatch(batch);
     if (!main) {
-      main = stepFor(model, batch.shape, nc, loss, capture);
+      main = stepFor(model, batch.shape, nc, loss, capture, topK.map((t) => t.k));
       main.reset();
     }
     const s = main.shape;
@@ -269,8 +295,13 @@ export async function evaluate(
   if (a.classifier?.disposed) {
     throw new Error("collapse: evaluate: the head's classifier tensor was freed (re-run evaluate)");
   }
-  const tensors = [a.acc, ...(a.nc ? [a.nc, a.classifier!] : [])];
+  const tensors = [a.acc, ...(a.nc ? [a.nc, a.classifier!] : []), ...(a.topK ? [a.topK] : [])];
   const host = await readAll(tensors);
+  const metrics: Record<string, number> = {};
+  if (a.topK) {
+    const hits = host[host.length - 1] as Float32Array;
+    topK.forEach((t, i) => (metrics[t.name] = hits[i] / count));
+  }
   const acc = host[0] as Float32Array;
   const K = a.K;
   const correct = Array.from(acc.subarray(1, 1 + K));
@@ -283,6 +314,7 @@ export async function evaluate(
     correct,
     total,
     count,
+    metrics,
   };
   if (a.nc) {
     const d = a.d;

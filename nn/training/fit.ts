@@ -1,7 +1,8 @@
 /**
  * The epoch loop (Keras' `fit`): per step it writes the batch, the scheduled learning rate and the
  * mixup lambda/permutation into persistent GPU tensors and replays the captured training step
- * (see train_step.ts); loss/accuracy stay on the GPU and are read back asynchronously every
+ * (see train_step.ts; a last partial batch has a captured step of its own, see train_steps.ts);
+ * loss/accuracy stay on the GPU and are read back asynchronously every
  * `progressEvery` steps (default: about every 2 s) and once at the end of each epoch. The NaN/Inf
  * guard reads a GPU step monitor at those readbacks and names the exact epoch and step of the first
  * non-finite loss. Randomness (mixup) comes from `Rng(seed * 1000003 + epoch)` and the data order
@@ -13,22 +14,30 @@ import { engine } from "../../gpu/engine.ts";
 import { Rng } from "../../gpu/rng.ts";
 import type { Batch } from "../../data/types.ts";
 import { saveCheckpoint } from "../checkpoint.ts";
+import type { ClassWeight } from "../losses/class_weighted.ts";
 import { Mixup } from "../losses/mixup.ts";
+import { type OptionKeys, optionKeys } from "../options.ts";
 import type { Callback, FitContext } from "./callbacks.ts";
 import { ProgressBarCallback } from "./callbacks.ts";
 import { evaluate, type EvaluateOptions, type EvaluationResult } from "./evaluate.ts";
 import { History, type Logs } from "./history.ts";
+import type { ArrayInput, DataInput, LabelInput } from "./data_source.ts";
+import { prepareFit } from "./fit_inputs.ts";
 import { type DataSource, type TrainableModel, trainingState } from "./state.ts";
-import { type StepStats, TrainStep } from "./train_step.ts";
+import type { StepStats } from "./train_step.ts";
+import { TrainSteps } from "./train_steps.ts";
 
 /** Options of {@link fit}. */
 export interface FitOptions {
-  /** Train until this epoch count (exclusive end index, as Keras). */
-  epochs: number;
+  /** Train until this epoch count (exclusive end index, as Keras). Default 1 (Keras). */
+  epochs?: number;
   /** First epoch to run (resume: the checkpoint's `epoch`). Default 0. */
   initialEpoch?: number;
-  /** Evaluated after every epoch; adds val_loss, val_accuracy, val_head/medium/tail. */
-  validationData?: DataSource;
+  /**
+   * Evaluated after every epoch; adds val_loss, val_accuracy, val_head/medium/tail (and the
+   * compiled top-k metrics). A DataSource, an array of batches, or `[x, y]` arrays.
+   */
+  validationData?: DataInput | [ArrayInput, LabelInput];
   /** Options of the per-epoch evaluation (e.g. `neuralCollapse: true` adds val_nc1, ...). */
   validationOptions?: EvaluateOptions;
   callbacks?: Callback[];
@@ -52,18 +61,68 @@ export interface FitOptions {
   verbose?: 0 | 1;
   /** Run configuration saved into checkpoints written by callbacks. */
   config?: unknown;
+  /**
+   * Per-class loss weights for this run (Keras' `class_weight`): an array, `{ class: weight }`
+   * (others weigh 1) or "balanced" (n / (K n_c) from the training counts: arrays, or a source
+   * with `classCounts()`). Validation losses stay unweighted.
+   */
+  classWeight?: ClassWeight;
 }
 
-/** Error raised by the NaN/Inf guard. */
+/** Options of `fit(x, y, options)` with in-memory arrays: {@link FitOptions} and the batching. */
+export interface ArrayFitOptions extends FitOptions {
+  /** Examples per batch (default 32, as Keras). */
+  batchSize?: number;
+  /** Fraction of the examples (the last ones, before shuffling) held out for validation. */
+  validationSplit?: number;
+  /** Reshuffle the training examples every epoch (default true, as Keras). */
+  shuffle?: boolean;
+}
+
+const FIT_KEYS: OptionKeys = optionKeys<FitOptions>({
+  epochs: true,
+  initialEpoch: true,
+  validationData: true,
+  validationOptions: true,
+  callbacks: true,
+  seed: true,
+  mixupAlpha: true,
+  capture: true,
+  progressEvery: true,
+  stepsPerEpoch: true,
+  verbose: true,
+  config: true,
+  classWeight: true,
+});
+
+/** The options the epoch loop runs with (arguments resolved by fit_inputs.ts). */
+type LoopOptions = Omit<FitOptions, "validationData" | "classWeight"> & {
+  epochs: number;
+  validationData?: DataSource;
+};
+
+/**
+ * Error raised by the NaN/Inf guard. `epoch` is the 0-based epoch index (as callbacks receive
+ * it); the message counts epochs from 1, as the progress and summary lines do.
+ */
 export class NonFiniteLossError extends Error {
   constructor(readonly epoch: number, readonly step: number, detail: string) {
     super(
-      `collapse: fit: the loss became NaN/Inf in epoch ${epoch} (0-based), step ${step} ` +
-        `(1-based within the epoch)${detail}; the weights are no longer usable. ` +
+      `collapse: fit: the loss became NaN/Inf in epoch ${epoch + 1} (counting from 1), step ` +
+        `${step} of the epoch${detail}; the weights are no longer usable. ` +
         "Lower the learning rate, check the inputs and labels, or resume from the last checkpoint.",
     );
     this.name = "NonFiniteLossError";
   }
+}
+
+/**
+ * The generator of `fit`'s randomness in `epoch` (the mixup lambda and permutation of each step,
+ * drawn in step order): `Rng(seed * 1000003 + epoch)`, so a resumed run draws what the
+ * uninterrupted run drew, and the draws can be reproduced outside `fit`.
+ */
+export function fitRng(seed: number, epoch: number): Rng {
+  return new Rng(seed * 1000003 + epoch);
 }
 
 function valLogs(r: EvaluationResult, logs: Logs): void {
@@ -72,6 +131,7 @@ function valLogs(r: EvaluationResult, logs: Logs): void {
   logs.val_head = r.report.head;
   logs.val_medium = r.report.medium;
   logs.val_tail = r.report.tail;
+  for (const [k, v] of Object.entries(r.metrics)) logs[`val_${k}`] = v;
   const nc = r.neuralCollapse;
   if (nc) {
     logs.val_nc1 = nc.nc1;
@@ -93,8 +153,12 @@ function checkBatch(b: Batch): void {
 }
 
 /**
- * Trains a compiled model on `data` (fixed-size batches; a smaller last batch is dropped) from
- * `initialEpoch` to `epochs`, returning the per-epoch {@link History}.
+ * Trains a compiled model on `data` (a DataSource such as a Loader, or an array of batches) or on
+ * in-memory arrays `x`, `y` (Keras' `fit(x, y, { batchSize, epochs, validationSplit, shuffle })`)
+ * from `initialEpoch` to `epochs`, returning the per-epoch {@link History}. Unknown option keys
+ * are an error. Every batch is trained on, a last partial batch included (as PyTorch's DataLoader
+ * without `drop_last`): it gets a captured step of its own, reused in later epochs. The epoch's
+ * loss and accuracy are means over examples.
  *
  * @example
  * ```ts ignore
@@ -104,12 +168,27 @@ function checkBatch(b: Batch): void {
  *   epochs: 200, validationData: test, mixupAlpha: 1, seed: 1,
  *   callbacks: [new CheckpointCallback({ dir: "runs/a" })],
  * });
+ * await fit(model, x, y, { epochs: 5, batchSize: 64, validationSplit: 0.1, classWeight: "balanced" });
  * ```
  */
-export async function fit(
+export function fit(model: TrainableModel, data: DataInput, options?: FitOptions): Promise<History>;
+/** Keras' `fit(x, y, { batchSize, epochs, validationSplit, shuffle, classWeight })`. */
+export function fit(
+  model: TrainableModel,
+  x: ArrayInput,
+  y: LabelInput,
+  options?: ArrayFitOptions,
+): Promise<History>;
+export async function fit(model: TrainableModel, ...args: unknown[]): Promise<History> {
+  const call = await prepareFit<FitOptions>(model, args, FIT_KEYS);
+  return await call.run((data, options) => fitLoop(model, data, options));
+}
+
+/** The epoch loop over resolved arguments. */
+async function fitLoop(
   model: TrainableModel,
   data: DataSource,
-  options: FitOptions,
+  options: LoopOptions,
 ): Promise<History> {
   const state = trainingState(model, "fit");
   const epochs = options.epochs;
@@ -134,7 +213,7 @@ export async function fit(
   }
   const history = new History();
   const optimizer = state.optimizer;
-  let step: TrainStep | null = null;
+  let steps: TrainSteps | null = null;
   const ctx: FitContext = {
     model,
     optimizer,
@@ -151,7 +230,7 @@ export async function fit(
         seed,
         config: options.config,
         extra,
-        inputShape: step ? [-1, ...step.shape.slice(1)] : undefined,
+        inputShape: steps ? [-1, ...steps.shape.slice(1)] : undefined,
       }),
   };
   history.params = { epochs, initialEpoch, seed, mixupAlpha: alpha, capture };
@@ -173,8 +252,8 @@ export async function fit(
       const known = options.stepsPerEpoch ?? (fromData > 0 ? fromData : null);
       ctx.stepsPerEpoch = known ?? prevSteps;
       await emit("onEpochBegin", epoch, ctx);
-      const rng = new Rng(seed * 1000003 + epoch);
-      step?.resetStats();
+      const rng = fitRng(seed, epoch);
+      steps?.resetStats();
       let n = 0;
       let lr = NaN;
       const t0 = performance.now();
@@ -199,14 +278,14 @@ export async function fit(
       };
       for await (const batch of data.batches(epoch)) {
         checkBatch(batch);
-        if (!step) {
+        if (!steps) {
           model.build(batch.shape);
           state.ensureArena();
           const mixup = alpha > 0 ? new Mixup(alpha) : null;
-          step = new TrainStep(state, batch.shape, { mixup, capture });
-          ctx.batchSize = step.batchSize;
+          steps = new TrainSteps(state, batch.shape, { mixup, capture });
+          ctx.batchSize = steps.batchSize;
         }
-        if (batch.shape[0] !== step.batchSize) continue; // drop the last partial batch
+        const step = steps.stepFor(batch);
         lr = optimizer.applySchedule(epoch, known ? Math.min(n / known, 1 - 1e-9) : 0);
         step.mixup?.sample(step.batchSize, rng);
         step.write(batch);
@@ -215,15 +294,15 @@ export async function fit(
         if (failure) throw failure;
         if (n >= nextRead) {
           await settle();
-          const at = n, cur = step;
-          pending = cur.readStats().then(async (s) => {
+          const at = n, lrAt = lr; // the values of this step, not of the steps run meanwhile
+          pending = steps.readStats().then(async (s) => {
             check(s, at);
             const now = performance.now();
             const logs: Logs = {
-              loss: s.lossSum / Math.max(1, s.steps),
-              accuracy: s.correct / Math.max(1, s.steps * cur.batchSize),
-              lr,
-              images_per_sec: (at * cur.batchSize) / ((now - t0) / 1000),
+              loss: s.lossSum / Math.max(1, s.samples),
+              accuracy: s.correct / Math.max(1, s.samples),
+              lr: lrAt,
+              images_per_sec: s.samples / ((now - t0) / 1000),
             };
             if (every === "auto") {
               const msPerStep = (now - lastRead.t) / Math.max(1, at - lastRead.n);
@@ -241,21 +320,16 @@ export async function fit(
         }
       }
       await settle();
-      if (!step || n === 0) {
-        throw new Error(
-          `collapse: fit: epoch ${epoch} yielded no full batch` +
-            (step ? ` of size ${step.batchSize}` : ""),
-        );
-      }
-      const s = await step.readStats();
+      if (!steps || n === 0) throw new Error(`collapse: fit: epoch ${epoch} yielded no batch`);
+      const s = await steps.readStats();
       check(s, n);
       prevSteps = n;
       const secs = (performance.now() - t0) / 1000;
       const logs: Logs = {
-        loss: s.lossSum / n,
-        accuracy: s.correct / (n * step.batchSize),
+        loss: s.lossSum / s.samples,
+        accuracy: s.correct / s.samples,
         lr,
-        images_per_sec: (n * step.batchSize) / secs,
+        images_per_sec: s.samples / secs,
       };
       if (options.validationData) {
         valLogs(await evaluate(model, options.validationData, options.validationOptions), logs);
@@ -266,7 +340,8 @@ export async function fit(
     }
     history.params.steps = prevSteps;
     history.params.batchSize = ctx.batchSize;
-    history.params.dispatchesPerStep = step?.dispatchCount ?? 0;
+    history.params.dispatchesPerStep = steps?.dispatchCount ?? 0;
+    history.params.capturedSteps = steps?.captures ?? 0;
   } catch (e) {
     ctx.error = e;
     throw e;
@@ -274,7 +349,7 @@ export async function fit(
     try {
       await emit("onTrainEnd", lastLogs, ctx);
     } finally {
-      step?.dispose();
+      steps?.dispose();
       engine().flush();
     }
   }

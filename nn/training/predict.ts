@@ -7,17 +7,38 @@ import { noGrad } from "../../gpu/autograd.ts";
 import { engine } from "../../gpu/engine.ts";
 import { keep, tidy } from "../../gpu/scope.ts";
 import { readAll, type Tensor, tensor } from "../../gpu/tensor.ts";
-import { type DataSource, forwardOutputs, type TrainableModel } from "./state.ts";
+import { checkOptions, type OptionKeys, optionKeys } from "../options.ts";
+import { type DataInput, toDataSource } from "./data_source.ts";
+import { forwardOutputs, type TrainableModel } from "./state.ts";
+
+/** Options of {@link predict}. */
+export interface PredictOptions {
+  /** Epoch passed to `data.batches` (default 0). */
+  epoch?: number;
+}
+
+/** What {@link predict} returns: row-major logits [N, K]. */
+export interface Predictions {
+  /** N x K values, row-major. */
+  logits: Float32Array;
+  /** [N, K]. */
+  shape: [number, number];
+}
+
+/** The allowed keys of {@link PredictOptions}. */
+export const PREDICT_KEYS: OptionKeys = optionKeys<PredictOptions>({ epoch: true });
 
 /** Logits [N, K] of all examples of `data` (epoch `epoch` of its batches), row-major. */
 export async function predict(
   model: TrainableModel,
-  data: DataSource,
-  options: { epoch?: number } = {},
-): Promise<{ logits: Float32Array; shape: [number, number] }> {
+  data: DataInput,
+  options: PredictOptions = {},
+): Promise<Predictions> {
+  checkOptions("predict()", options, PREDICT_KEYS);
+  const source = toDataSource(data, "predict()");
   const outs: Tensor[] = [];
   try {
-    for await (const b of data.batches(options.epoch ?? 0)) {
+    for await (const b of source.batches(options?.epoch ?? 0)) {
       outs.push(tidy(() =>
         noGrad(() => {
           const x = tensor(b.images, b.shape);

@@ -9,26 +9,80 @@ import { fill_ } from "../../gpu/ops/creation.ts";
 import { ParamArena } from "../../gpu/param_arena.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
 import type { Batch } from "../../data/types.ts";
+import { lossFromName, type LossName } from "../losses/by_name.ts";
 import type { Loss } from "../losses/loss.ts";
-import type { ModelOutputs } from "../model/model.ts";
-import type { Optimizer } from "../optimizers/optimizer.ts";
+import { parseMetric } from "../metrics/top_k.ts";
+import type { ModelOutputs } from "../types.ts";
+import { optimizerFromName, type OptimizerName } from "../optimizers/by_name.ts";
+import { Optimizer } from "../optimizers/optimizer.ts";
+import { checkOptions, type OptionKeys, optionKeys } from "../options.ts";
 import type { CallOptions, Trainable, Weight } from "../types.ts";
 
-/** Anything that yields fixed-size batches per epoch (a data Loader, an in-memory array, ...). */
+/**
+ * Anything that yields the batches of an epoch (a data Loader, an in-memory array, ...): one batch
+ * size, except possibly a smaller last batch, which `fit` trains on too.
+ */
 export interface DataSource {
   /** The batches of `epoch`, in order (the order may depend on the epoch, e.g. shuffling). */
   batches(epoch: number): AsyncIterable<Batch> | Iterable<Batch>;
   /** Number of batches `batches(epoch)` yields (progress bar, per-step schedules). Optional. */
   batchesPerEpoch?(epoch: number): number;
+  /** Examples per class (for `classWeight: "balanced"`). Optional. */
+  classCounts?(): number[];
 }
 
 /** What `compile` takes. */
 export interface CompileOptions {
-  optimizer: Optimizer;
-  /** The training loss (DotRegressionLoss for the ETF head, CrossEntropyLoss for a Dense head). */
-  loss: Loss;
-  /** Accepted for Keras familiarity; top-1 "accuracy" is always reported. */
+  /** An Optimizer, or a name with Keras' defaults: "sgd" (lr 0.01), "adam", "adamw" (lr 1e-3). */
+  optimizer: Optimizer | OptimizerName;
+  /**
+   * The training loss (DotRegressionLoss for the ETF head, CrossEntropyLoss for a Dense head), or
+   * a name: "sparse_categorical_crossentropy", "dot_regression".
+   */
+  loss: Loss | LossName;
+  /**
+   * Metrics reported by `evaluate` (and as `val_*` by `fit`): "accuracy" (top-1, always reported)
+   * and top-k accuracies such as "top5". Unknown names are an error.
+   */
   metrics?: string[];
+}
+
+const COMPILE_KEYS: OptionKeys = optionKeys<CompileOptions>({
+  optimizer: true,
+  loss: true,
+  metrics: true,
+});
+
+/** The compile options with names resolved to objects. */
+interface ResolvedCompile {
+  optimizer: Optimizer;
+  loss: Loss;
+  metrics: string[];
+}
+
+function resolveCompile(options: CompileOptions): ResolvedCompile {
+  checkOptions("compile()", options, COMPILE_KEYS, { required: ["optimizer", "loss"] });
+  const optimizer = typeof options.optimizer === "string"
+    ? optimizerFromName(options.optimizer)
+    : options.optimizer;
+  if (!(optimizer instanceof Optimizer)) {
+    throw new Error(
+      'collapse: compile(): optimizer must be an Optimizer (new SGD(...), new AdamW(...)) or a name ("sgd", "adam", "adamw")',
+    );
+  }
+  const loss = typeof options.loss === "string" ? lossFromName(options.loss) : options.loss;
+  if (typeof loss?.compute !== "function") {
+    throw new Error(
+      "collapse: compile(): loss must be a Loss (DotRegressionLoss, CrossEntropyLoss, ...) or a " +
+        'name ("sparse_categorical_crossentropy", "dot_regression")',
+    );
+  }
+  const metrics = options.metrics ?? ["accuracy"];
+  if (!Array.isArray(metrics)) {
+    throw new Error(`collapse: compile(): metrics must be an array of names, e.g. ["accuracy"]`);
+  }
+  for (const m of metrics) parseMetric(m);
+  return { optimizer, loss, metrics: [...metrics] };
 }
 
 /** A model that can also return its head's features and classifier (see nn/model). */
@@ -59,7 +113,7 @@ export class TrainingState {
   /** Cached steps (training and evaluation), by key; freed on recompile. */
   readonly steps: Map<string, Releasable> = new Map();
 
-  constructor(model: TrainableModel, options: CompileOptions) {
+  constructor(model: TrainableModel, options: ResolvedCompile) {
     this.model = model;
     this.optimizer = options.optimizer;
     this.loss = options.loss;
@@ -123,8 +177,9 @@ export class TrainingState {
 const states = new WeakMap<object, TrainingState>();
 
 /**
- * Configures `model` for training (Keras' `compile`): optimizer, loss, metrics. Recompiling keeps
- * the trained weights and resets the optimizer state.
+ * Configures `model` for training (Keras' `compile`): optimizer, loss, metrics, as objects or by
+ * name. Recompiling keeps the trained weights and resets the optimizer state. Unknown option keys,
+ * optimizer, loss or metric names are an error.
  *
  * @example
  * ```ts ignore
@@ -132,18 +187,11 @@ const states = new WeakMap<object, TrainingState>();
  *   optimizer: new SGD({ learningRate: 0.1, momentum: 0.9, weightDecay: 2e-4 }),
  *   loss: new DotRegressionLoss(),
  * });
+ * compile(model, { optimizer: "adamw", loss: "sparse_categorical_crossentropy", metrics: ["top5"] });
  * ```
  */
-export function compile(model: TrainableModel, options: CompileOptions): void {
-  if (!options || !options.optimizer || !options.loss) {
-    throw new Error("collapse: compile: needs { optimizer, loss }");
-  }
-  if (typeof options.optimizer.step !== "function") {
-    throw new Error("collapse: compile: optimizer is not an Optimizer (SGD, AdamW)");
-  }
-  if (typeof options.loss.compute !== "function") {
-    throw new Error("collapse: compile: loss is not a Loss (DotRegressionLoss, CrossEntropyLoss)");
-  }
+export function compile(model: TrainableModel, compileOptions: CompileOptions): void {
+  const options = resolveCompile(compileOptions);
   const prev = states.get(model);
   if (prev) {
     prev.clearSteps();
@@ -153,10 +201,10 @@ export function compile(model: TrainableModel, options: CompileOptions): void {
     }
     prev.optimizer = options.optimizer;
     prev.loss = options.loss;
-    prev.metrics = options.metrics ?? ["accuracy"];
+    prev.metrics = options.metrics;
     if (prev.arena) prev.optimizer.attach(prev.arena);
   } else states.set(model, new TrainingState(model, options));
-  if ("compiled" in model) (model as { compiled: unknown }).compiled = options;
+  if ("compiled" in model) (model as { compiled: unknown }).compiled = { ...options };
 }
 
 /** The state `compile` created; throws a clear error if `compile` was not called. */

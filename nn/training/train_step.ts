@@ -3,10 +3,11 @@
  * labels i32 [B]; the optimizer's lr f32[1]; mixup's lambda f32[1] and permutation i32[B]); one
  * step = (mixup) -> forward in training mode -> loss -> gradients of every trainable parameter ->
  * `arena.setGrads` -> optimizer update -> the step's loss and (mixup-weighted) correct count added
- * into a small GPU accumulator, and a step monitor that remembers the first non-finite loss. No
- * readback inside. The first run is eager (it compiles pipelines and sizes buffers), the second is
- * recorded with `engine().capture()` and every later run replays it: the host only writes the
- * batch, lr, lambda and permutation and submits one command buffer.
+ * into small GPU accumulators ({@link StepAccumulators}, which the steps of one fit share), and a
+ * step monitor that remembers the first non-finite loss. No readback inside. The first run is eager
+ * (it compiles pipelines and sizes buffers), the second is recorded with `engine().capture()` and
+ * every later run replays it: the host only writes the batch, lr, lambda and permutation and
+ * submits one command buffer.
  * @module
  */
 import "../../gpu/ops/mod.ts"; // plugs add/onesLike into autograd
@@ -14,50 +15,119 @@ import { grad, noGrad } from "../../gpu/autograd.ts";
 import { type CapturedStep, engine } from "../../gpu/engine.ts";
 import { accumulate_, watchFinite_ } from "../../gpu/ops/accumulate.ts";
 import { fill_ } from "../../gpu/ops/creation.ts";
-import { add, addScalar, equal, mul, neg } from "../../gpu/ops/elementwise.ts";
+import { add, addScalar, equal, mul, mulScalar, neg } from "../../gpu/ops/elementwise.ts";
 import { argmax, gather } from "../../gpu/ops/indexing.ts";
 import { sum } from "../../gpu/ops/reduce.ts";
 import { reshape } from "../../gpu/ops/shape.ts";
 import { keep, tidy } from "../../gpu/scope.ts";
-import { empty, fmtShape, readAll, type Tensor, writeTensor } from "../../gpu/tensor.ts";
+import { empty, fmtShape, readAll, type Tensor, tensor, writeTensor } from "../../gpu/tensor.ts";
 import type { Batch } from "../../data/types.ts";
 import type { Mixup } from "../losses/mixup.ts";
 import { forwardOutputs, type TrainingState } from "./state.ts";
 
 /** Statistics read back from the accumulators. */
 export interface StepStats {
-  /** Sum of the per-step (batch-mean) losses since the last reset. */
+  /** Sum over steps of the batch-mean loss times the batch size, since the last reset. */
   lossSum: number;
   /** Sum of correct predictions (mixup: lambda-weighted) since the last reset. */
   correct: number;
+  /** Training examples seen since the last reset (a last partial batch counts its real size). */
+  samples: number;
   /** Steps counted by the monitor since the last reset. */
   steps: number;
   /** 1-based step (since the last reset) of the first non-finite loss, or 0. */
   badStep: number;
 }
 
-/** One training step for a fixed input shape, captured after its first run. */
-export class TrainStep {
-  readonly shape: readonly number[];
-  readonly batchSize: number;
-  /** Persistent inputs. */
-  readonly x: Tensor;
-  readonly labels: Tensor;
-  /** f32[2]: loss sum, correct sum. */
+/**
+ * The GPU accumulators training steps add into: loss x batch size, correct predictions and
+ * examples (f32[3]), and the step monitor (u32[2]: steps, first non-finite step). Steps of
+ * different batch sizes (a full batch and a last partial one) share one set, so an epoch's
+ * statistics and step numbers span both.
+ */
+export class StepAccumulators {
+  /** f32[3]: loss x batch size sum, correct sum, examples. */
   readonly acc: Tensor;
   /** u32[2]: steps, first bad step. */
   readonly monitor: Tensor;
+  #disposed = false;
+
+  constructor() {
+    this.acc = keep(empty([3], "f32", "step.acc"));
+    this.monitor = keep(empty([2], "u32", "step.monitor"));
+    this.reset();
+  }
+
+  /** Zeroes the accumulators and the step monitor (GPU fills, no readback). */
+  reset(): void {
+    fill_(this.acc, 0);
+    fill_(this.monitor, 0);
+  }
+
+  /**
+   * Starts reading the accumulators back (the copy is encoded now, so later steps do not affect
+   * the result); resolves when the values arrive.
+   */
+  read(): Promise<StepStats> {
+    return readAll([this.acc, this.monitor]).then(([a, m]) => ({
+      lossSum: a[0],
+      correct: a[1],
+      samples: a[2],
+      steps: m[0],
+      badStep: m[1],
+    }));
+  }
+
+  /** Frees the accumulators. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.acc.dispose();
+    this.monitor.dispose();
+  }
+}
+
+/** Options of {@link TrainStep}. */
+export interface TrainStepOptions {
+  /** Mixup state (its lambda/permutation tensors for this batch size are created here). */
+  mixup?: Mixup | null;
+  /** Replay a capture after the first run (default true); false: eager every run. */
+  capture?: boolean;
+  /** Accumulators to add into (shared with other steps; not freed by this step). Default: own. */
+  stats?: StepAccumulators;
+}
+
+/** One training step for a fixed input shape, captured after its first run. */
+export class TrainStep {
+  /** The input shape [B, H, W, C] this step was built for. */
+  readonly shape: readonly number[];
+  /** B, the batch size of {@link TrainStep.shape}. */
+  readonly batchSize: number;
+  /** Persistent input images, f32 of {@link TrainStep.shape}. */
+  readonly x: Tensor;
+  /** Persistent input labels, i32 [B]. */
+  readonly labels: Tensor;
+  /** The accumulators this step adds into. */
+  readonly stats: StepAccumulators;
+  /** The mixup state the step reads its lambda and permutation from, or null. */
   readonly mixup: Mixup | null;
   /** Whether steps after the first replay a capture (false: eager every step). */
   readonly useCapture: boolean;
+  readonly #ownsStats: boolean;
+  /** f32[1] = the batch size, added to the example count each step. */
+  readonly #count: Tensor;
   #captured: CapturedStep | null = null;
   #runs = 0;
   #disposed = false;
 
+  /**
+   * A step of `state`'s model, loss and optimizer for inputs of `shape` (the parameters must be
+   * packed, see {@link TrainingState.ensureArena}, before the first run).
+   */
   constructor(
     readonly state: TrainingState,
     shape: readonly number[],
-    options: { mixup?: Mixup | null; capture?: boolean } = {},
+    options: TrainStepOptions = {},
   ) {
     this.shape = [...shape];
     this.batchSize = shape[0];
@@ -65,10 +135,20 @@ export class TrainStep {
     this.useCapture = options.capture ?? true;
     this.x = keep(empty(shape, "f32", "step.x"));
     this.labels = keep(empty([this.batchSize], "i32", "step.labels"));
-    this.acc = keep(empty([2], "f32", "step.acc"));
-    this.monitor = keep(empty([2], "u32", "step.monitor"));
+    this.#count = keep(tensor(new Float32Array([this.batchSize]), [1]));
+    this.#ownsStats = !options.stats;
+    this.stats = options.stats ?? new StepAccumulators();
     if (this.mixup) this.mixup.tensors(this.batchSize);
-    this.resetStats();
+  }
+
+  /** f32[3] accumulators (loss x batch size, correct, examples) of {@link TrainStep.stats}. */
+  get acc(): Tensor {
+    return this.stats.acc;
+  }
+
+  /** u32[2] step monitor of {@link TrainStep.stats}. */
+  get monitor(): Tensor {
+    return this.stats.monitor;
   }
 
   /** Number of kernel launches per replay (0 before the capture). */
@@ -81,10 +161,9 @@ export class TrainStep {
     return this.#captured !== null;
   }
 
-  /** Zeroes the loss/correct accumulators and the step monitor (GPU fills, no readback). */
+  /** Zeroes the accumulators and the step monitor (GPU fills, no readback). */
   resetStats(): void {
-    fill_(this.acc, 0);
-    fill_(this.monitor, 0);
+    this.stats.reset();
   }
 
   /** Writes a batch into the persistent inputs (host -> GPU). */
@@ -94,7 +173,7 @@ export class TrainStep {
       throw new Error(
         `collapse: fit: batch of shape ${fmtShape(s)} but the training step was built for ${
           fmtShape(this.shape)
-        } (batches must have a fixed shape)`,
+        } (batches must have a fixed shape; see TrainSteps for a last partial batch)`,
       );
     }
     writeTensor(this.x, batch.images);
@@ -125,8 +204,9 @@ export class TrainStep {
           correct = add(mul(correct, lambda), mul(c2, addScalar(neg(lambda), 1)));
         }
         const l = reshape(loss, [1]);
-        accumulate_(this.acc, l, 0);
+        accumulate_(this.acc, mulScalar(l, this.batchSize), 0);
         accumulate_(this.acc, reshape(correct, [1]), 1);
+        accumulate_(this.acc, this.#count, 2);
         watchFinite_(l, this.monitor);
       });
     });
@@ -154,19 +234,15 @@ export class TrainStep {
    * the result); resolves when the values arrive.
    */
   readStats(): Promise<StepStats> {
-    return readAll([this.acc, this.monitor]).then(([a, m]) => ({
-      lossSum: a[0],
-      correct: a[1],
-      steps: m[0],
-      badStep: m[1],
-    }));
+    return this.stats.read();
   }
 
-  /** Frees the captured step and the persistent inputs. */
+  /** Frees the captured step, the persistent inputs and (if its own) the accumulators. */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#captured?.dispose();
-    for (const t of [this.x, this.labels, this.acc, this.monitor]) t.dispose();
+    for (const t of [this.x, this.labels, this.#count]) t.dispose();
+    if (this.#ownsStats) this.stats.dispose();
   }
 }

@@ -214,24 +214,141 @@ export const RECIPES: Readonly<Record<RecipeName, RecipeSpec>> = {
   },
 };
 
+/** The learning-rate schedule of a run, resolved from the recipe, `--epochs` and the overrides. */
+export type ScheduleParams =
+  | {
+    kind: "multistep";
+    /** Epochs of linear warmup (0: none). */
+    warmupEpochs: number;
+    /**
+     * "epoch": lr x (e + 1) / warmup during 0-based epoch e (the official code's stepping);
+     * "step": linear in the step count.
+     */
+    warmupBy: "epoch" | "step";
+    /** The lr is multiplied by 0.1 after each of these epochs. */
+    milestones: number[];
+  }
+  | { kind: "cosine"; epochs: number; warmupEpochs: number };
+
+/** `--warmup-epochs` / `--milestones` as given (undefined: the recipe's default). */
+export interface ScheduleOverrides {
+  warmupEpochs?: number;
+  milestones?: number[];
+}
+
+/** The paper's schedule: 5 warmup epochs and milestones 160/180 of 200 epochs. */
+const PAPER_EPOCHS = 200;
+const PAPER_WARMUP = 5;
+
 /**
- * The learning-rate schedule parameters of a recipe for a run of `epochs` epochs: the paper's
- * 5 warmup epochs and milestones 160/180 for 200 epochs, scaled for other lengths
- * (warmup min(5, floor(epochs / 10)), milestones at 80% and 90%).
+ * The learning-rate schedule of a recipe for a run of `epochs` epochs. Multistep recipes: the
+ * paper's 5 warmup epochs and milestones 160/180 at 200 epochs; other lengths scale both (warmup
+ * max(1, round(epochs * 5 / 200)) epochs, milestones at round(80%) and round(90%), dropping any
+ * at or after the last epoch). A warmup of 5 or more epochs steps per epoch as the official code
+ * (lr x (e + 1) / warmup in 0-based epoch e); a shorter one is linear per step, so even a 1-epoch
+ * warmup starts low. Cosine recipes: no warmup unless `--warmup-epochs` asks for one (per step).
+ *
+ * @example
+ * ```ts
+ * import { RECIPES, scheduleParams } from "./recipe_specs.ts";
+ * console.log(scheduleParams(RECIPES.cifar10_lt, 200));
+ * // { kind: "multistep", warmupEpochs: 5, warmupBy: "epoch", milestones: [160, 180] }
+ * console.log(scheduleParams(RECIPES.cifar10_lt, 10));
+ * // { kind: "multistep", warmupEpochs: 1, warmupBy: "step", milestones: [8, 9] }
+ * ```
  */
 export function scheduleParams(
   spec: RecipeSpec,
   epochs: number,
-): { kind: "multistep"; warmupEpochs: number; milestones: number[] } | {
-  kind: "cosine";
-  epochs: number;
-} {
-  if (spec.schedule === "cosine") return { kind: "cosine", epochs };
+  overrides: ScheduleOverrides = {},
+): ScheduleParams {
+  if (spec.schedule === "cosine") {
+    return { kind: "cosine", epochs, warmupEpochs: overrides.warmupEpochs ?? 0 };
+  }
+  const warmupEpochs = overrides.warmupEpochs ??
+    Math.max(1, Math.round(epochs * PAPER_WARMUP / PAPER_EPOCHS));
+  const milestones = overrides.milestones ??
+    [...new Set([Math.round(epochs * 0.8), Math.round(epochs * 0.9)])].filter((m) => m < epochs);
   return {
     kind: "multistep",
-    warmupEpochs: Math.min(5, Math.floor(epochs / 10)),
-    milestones: [Math.round(epochs * 0.8), Math.round(epochs * 0.9)],
+    warmupEpochs,
+    warmupBy: warmupEpochs >= PAPER_WARMUP ? "epoch" : "step",
+    milestones,
   };
+}
+
+/** Problems of `--warmup-epochs` / `--milestones` against `--epochs` and the recipe's schedule. */
+export function scheduleProblems(
+  spec: RecipeSpec,
+  epochs: number,
+  overrides: ScheduleOverrides,
+): string[] {
+  const errors: string[] = [];
+  const w = overrides.warmupEpochs;
+  if (w !== undefined && w > epochs) {
+    errors.push(`--warmup-epochs ${w} is more than --epochs ${epochs}`);
+  }
+  const ms = overrides.milestones;
+  if (ms !== undefined && spec.schedule === "cosine") {
+    errors.push(
+      `--milestones: ${spec.name} uses a cosine schedule, which has no milestones`,
+    );
+  } else if (ms !== undefined) {
+    const p = scheduleParams(spec, epochs, overrides);
+    for (const m of ms) {
+      if (m >= epochs) {
+        errors.push(
+          `--milestones: ${m} is not before the last epoch (${epochs}); a milestone M ` +
+            `lowers the lr from epoch M + 1 on`,
+        );
+      } else if (m < p.warmupEpochs) {
+        errors.push(`--milestones: ${m} falls inside the ${p.warmupEpochs}-epoch warmup`);
+      }
+    }
+  }
+  return errors;
+}
+
+function epochList(ms: readonly number[]): string {
+  return ms.length <= 2 ? ms.join(" and ") : `${ms.slice(0, -1).join(", ")} and ${ms.at(-1)}`;
+}
+
+/**
+ * The schedule in words, e.g. "peak lr 0.1; linear warmup over 5 epochs (stepped per epoch, as
+ * the official code); x0.1 after epochs 160 and 180".
+ */
+export function describeSchedule(p: ScheduleParams, lr: number): string {
+  const parts = [`peak lr ${lr}`];
+  const w = p.warmupEpochs;
+  if (w === 0) parts.push("no warmup");
+  else if (p.kind === "multistep" && p.warmupBy === "epoch") {
+    parts.push(
+      `linear warmup over ${w} epochs (stepped per epoch, as the official code: ` +
+        `lr x (e + 1) / ${w} in epoch e)`,
+    );
+  } else parts.push(`linear warmup over ${w} epoch${w === 1 ? "" : "s"} (per step)`);
+  if (p.kind === "cosine") parts.push(`cosine decay to 0 over ${p.epochs} epochs`);
+  else if (p.milestones.length === 0) parts.push("no decay");
+  else {
+    parts.push(
+      `x0.1 after epoch${p.milestones.length === 1 ? "" : "s"} ${epochList(p.milestones)}`,
+    );
+  }
+  return parts.join("; ");
+}
+
+/** The schedule rule of a recipe, for `--help`. */
+export function scheduleHelp(spec: RecipeSpec): string {
+  const d = spec.defaults;
+  const now = describeSchedule(scheduleParams(spec, d.epochs), d.lr);
+  if (spec.schedule === "cosine") {
+    return `Schedule (${d.epochs} epochs): ${now}. --warmup-epochs N adds a linear warmup ` +
+      "(per step).";
+  }
+  return `Schedule (${d.epochs} epochs): ${now}. Other --epochs scale it: warmup ` +
+    "max(1, round(epochs x 5/200)) epochs (per step when under 5), milestones at 80% and 90%. " +
+    "--warmup-epochs and --milestones set them; config.json and report.md state the schedule " +
+    "used.";
 }
 
 /** The peak learning rate actually used: `lr`, scaled by batch / reference batch if the recipe has one. */

@@ -1,7 +1,8 @@
 /**
  * A run's output folder: `config.json` (written atomically) and `metrics.jsonl` (one JSON object
  * per line, appended and fsynced per record so a killed run keeps every finished epoch; a torn
- * last line is dropped on read and repaired on the next append).
+ * last line is skipped on read, with a warning naming the file and line, and repaired on the next
+ * append).
  *
  * @module
  */
@@ -119,48 +120,86 @@ export async function appendMetrics(out: string, record: MetricsRecord): Promise
   }
 }
 
-function parseLines(text: string): MetricsRecord[] {
+/** Options of {@linkcode readMetrics} and {@linkcode truncateMetricsAfterEpoch}. */
+export interface ReadMetricsOptions {
+  /**
+   * Called once per damaged line (not valid JSON, or not an object) with a message naming the
+   * file and the line number; default: `console.warn`.
+   */
+  onWarning?: (message: string) => void;
+}
+
+function parseLines(text: string, file: string, options: ReadMetricsOptions): MetricsRecord[] {
+  const warn = options.onWarning ?? ((m: string) => console.warn(m));
   const lines = text.split("\n");
   const records: MetricsRecord[] = [];
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].trim();
     if (line === "") continue;
+    let v: unknown;
     try {
-      const v = JSON.parse(line);
-      if (v !== null && typeof v === "object" && !Array.isArray(v)) records.push(v);
+      v = JSON.parse(line);
     } catch {
-      // A torn line (run killed mid-append): skip it.
+      v = undefined;
     }
+    if (v !== null && typeof v === "object" && !Array.isArray(v)) {
+      records.push(v as MetricsRecord);
+      continue;
+    }
+    const torn = i === lines.length - 1; // no newline after it: an append cut short
+    const shown = line.length > 60 ? `${line.slice(0, 60)}...` : line;
+    warn(
+      `collapse: warning: ${file} line ${i + 1} is damaged and was skipped` +
+        (torn ? " (a last line cut short, as a killed run leaves it)" : "") + `: ${shown}`,
+    );
   }
   return records;
 }
 
 /**
  * Read every record of `out/metrics.jsonl` in order ([] when there is no log). A line that does
- * not parse (a torn last line from a killed run) is dropped.
+ * not parse (a torn last line from a killed run, or a damaged one) is skipped with a warning that
+ * names the file and the line.
  */
-export async function readMetrics(out: string): Promise<MetricsRecord[]> {
+export async function readMetrics(
+  out: string,
+  options: ReadMetricsOptions = {},
+): Promise<MetricsRecord[]> {
+  const file = join(out, METRICS_FILE);
   let text: string;
   try {
-    text = await Deno.readTextFile(join(out, METRICS_FILE));
+    text = await Deno.readTextFile(file);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return [];
     throw e;
   }
-  return parseLines(text);
+  return parseLines(text, file, options);
+}
+
+/** Replace `out/metrics.jsonl` with `records`, atomically (creating `out` if needed). */
+export async function writeMetrics(
+  out: string,
+  records: readonly MetricsRecord[],
+): Promise<void> {
+  await Deno.mkdir(out, { recursive: true });
+  await writeFileAtomic(
+    join(out, METRICS_FILE),
+    records.map((r) => JSON.stringify(r) + "\n").join(""),
+  );
 }
 
 /**
  * For resume: keep only records whose `epoch` is <= `epoch` (records without a numeric epoch are
- * kept), drop torn lines, and rewrite the log atomically. Returns how many records were kept.
+ * kept), drop damaged lines (warning about each), and rewrite the log atomically. Returns how many
+ * records were kept.
  */
-export async function truncateMetricsAfterEpoch(out: string, epoch: number): Promise<number> {
-  const records = await readMetrics(out);
+export async function truncateMetricsAfterEpoch(
+  out: string,
+  epoch: number,
+  options: ReadMetricsOptions = {},
+): Promise<number> {
+  const records = await readMetrics(out, options);
   const kept = records.filter((r) => typeof r.epoch !== "number" || r.epoch <= epoch);
-  await Deno.mkdir(out, { recursive: true });
-  await writeFileAtomic(
-    join(out, METRICS_FILE),
-    kept.map((r) => JSON.stringify(r) + "\n").join(""),
-  );
+  await writeMetrics(out, kept);
   return kept.length;
 }

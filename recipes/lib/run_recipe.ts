@@ -10,7 +10,12 @@
  * and the SVG plots (rewritten atomically after each epoch). After an epoch the order is: metrics
  * line, best checkpoint, last checkpoint, report; `--resume` loads `last.safetensors`, drops
  * metrics lines after its epoch and continues exactly as the uninterrupted run, so a run killed at
- * any moment loses at most the epoch in progress.
+ * any moment loses at most the epoch in progress. `--resume PATH` continues from another checkpoint
+ * or folder (./resume.ts); `--eval-only CHECKPOINT` evaluates without training (./eval_only.ts);
+ * `--print-config` prints the resolved settings.
+ *
+ * One writer per folder: a run holds the folder's lock (./run_lock.ts) while it writes, and
+ * removes the temporary files that killed runs left there when it starts.
  *
  * Exit codes: 0 success (and `--help`), 1 failure (no data, no adapter, training error), 2 usage
  * error (nothing written).
@@ -25,7 +30,8 @@ import { dataDir as defaultDataDir } from "../../data/download.ts";
 import { Loader } from "../../data/loader.ts";
 import { InstanceSampler } from "../../data/samplers.ts";
 import { pathExists } from "../../data/path_exists.ts";
-import { loadCheckpoint, readCheckpointInfo } from "../../nn/checkpoint.ts";
+import { type CheckpointInfo, loadCheckpoint, readCheckpointInfo } from "../../nn/checkpoint.ts";
+import { removeStaleTempFiles } from "../../nn/io/atomic_file.ts";
 import type { ClassifierModel } from "../../nn/model/classifier.ts";
 import type { Callback, FitContext } from "../../nn/training/callbacks.ts";
 import { evaluate } from "../../nn/training/evaluate.ts";
@@ -33,9 +39,31 @@ import { fit } from "../../nn/training/fit.ts";
 import type { Logs } from "../../nn/training/history.ts";
 import { compile, type DataSource } from "../../nn/training/state.ts";
 import { DATASETS, DataUnavailableError, prepareDataset, type PreparedData } from "./datasets.ts";
-import { parseRecipeFlags, type RecipeFlags, recipeUsage, samplerKind } from "./flags.ts";
+// deno-lint-ignore no-import-prefix -- library code uses full specifiers (importable by URL)
+import { dirname } from "jsr:@std/path@^1/dirname";
+// deno-lint-ignore no-import-prefix -- library code uses full specifiers (importable by URL)
+import { join } from "jsr:@std/path@^1/join";
+import { type EvalOnlyContext, runEvalOnly } from "./eval_only.ts";
+import { UsageError } from "./errors.ts";
+import {
+  parseRecipeFlags,
+  type RecipeFlags,
+  recipeUsage,
+  samplerKind,
+  settingsOf,
+} from "./flags.ts";
 import { paperTop1 } from "./paper_results.ts";
-import { effectiveLr, type RecipeSpec, scheduleParams } from "./recipe_specs.ts";
+import {
+  type BackboneSpec,
+  describeSchedule,
+  effectiveLr,
+  type RecipeSpec,
+  scheduleHelp,
+  type ScheduleParams,
+  scheduleParams,
+  scheduleProblems,
+} from "./recipe_specs.ts";
+import { epochsChange, LAST_CHECKPOINT, resolveRunTarget, settingsDiff } from "./resume.ts";
 import {
   appendMetrics,
   CONFIG_FILE,
@@ -43,7 +71,9 @@ import {
   readMetrics,
   truncateMetricsAfterEpoch,
   writeConfig,
+  writeMetrics,
 } from "./run_dir.ts";
+import { acquireRunLock, type RunLock, RunLockedError } from "./run_lock.ts";
 import {
   bestRecord,
   type EpochRecord,
@@ -58,11 +88,11 @@ import {
   loadPretrained,
   makeLoss,
   makeOptimizer,
-  makeSchedule,
+  scheduleFromParams,
 } from "./training_setup.ts";
 
-/** File names of the checkpoints in the run folder. */
-export const LAST_CHECKPOINT = "last.safetensors";
+export { LAST_CHECKPOINT };
+/** File name of the best checkpoint (highest test top-1) in the run folder. */
 export const BEST_CHECKPOINT = "best.safetensors";
 
 /** Where a run prints (tests capture it). */
@@ -90,8 +120,6 @@ const IDENTITY_KEYS = [
   "limit",
 ] as const;
 
-class UsageError extends Error {}
-
 function extraNumber(flags: RecipeFlags, name: string): number | undefined {
   const v = flags.extra[name];
   return typeof v === "number" ? v : undefined;
@@ -116,19 +144,35 @@ function validate(spec: RecipeSpec, flags: RecipeFlags): string[] {
   if (spec.fixedSplit && flags.ratio !== 1) {
     errors.push(`--ratio: ${spec.title}'s split is fixed; leave --ratio at 1`);
   }
+  errors.push(...scheduleProblems(spec, flags.epochs, flags));
   return errors;
+}
+
+function cliOptions(spec: RecipeSpec) {
+  return { description: spec.description, extra: spec.extra, notes: [scheduleHelp(spec)] };
 }
 
 function usageError(spec: RecipeSpec, defaults: RecipeFlags, errors: string[]): string {
   return `${errors.map((e) => `error: ${e}`).join("\n")}\n\n${
-    recipeUsage(spec.name, defaults, { description: spec.description, extra: spec.extra })
+    recipeUsage(spec.name, defaults, cliOptions(spec))
   }`;
 }
 
-function identity(flags: RecipeFlags): Record<string, unknown> {
+/** The learning-rate schedule of a run with these flags. */
+function runSchedule(spec: RecipeSpec, flags: RecipeFlags): ScheduleParams {
+  return scheduleParams(spec, flags.epochs, flags);
+}
+
+/**
+ * The settings a resumed run must share with the checkpoint it continues (saved in config.json
+ * and in every checkpoint): the identity keys, the extras, the epochs and the schedule.
+ */
+function identity(flags: RecipeFlags, schedule: ScheduleParams): Record<string, unknown> {
   const id: Record<string, unknown> = {};
   for (const k of IDENTITY_KEYS) id[k] = flags[k] ?? null;
   for (const [k, v] of Object.entries(flags.extra)) id[`extra.${k}`] = v ?? null;
+  id.epochs = flags.epochs;
+  id.schedule = schedule;
   return id;
 }
 
@@ -197,6 +241,25 @@ async function sourceOf(loader: Loader, dropLast: boolean): Promise<DataSource> 
   return { batches: (e) => loader.batches(e), batchesPerEpoch: () => n };
 }
 
+/** The test-split fields of a metrics record (accuracies in percent). */
+async function testRecord(
+  model: ClassifierModel,
+  test: DataSource,
+  data: PreparedData,
+  neuralCollapse: boolean,
+): Promise<Partial<EpochRecord>> {
+  const r = await evaluate(model, test, { neuralCollapse, groups: data.groups });
+  return {
+    test_loss: r.loss,
+    top1: r.report.top1 * 100,
+    head: r.report.head * 100,
+    medium: r.report.medium * 100,
+    tail: r.report.tail * 100,
+    per_class: r.report.perClass.map((a) => a * 100),
+    nc: ncRecord(r.neuralCollapse),
+  };
+}
+
 /** Evaluates, logs, checkpoints and reports after every epoch. */
 class RecipeCallback implements Callback {
   #t0 = 0;
@@ -230,17 +293,10 @@ class RecipeCallback implements Callback {
       epoch_seconds: (performance.now() - this.#t0) / 1000,
     };
     if (e1 % flags.evalEvery === 0 || e1 === ctx.epochs) {
-      const r = await evaluate(this.o.model, this.o.test, {
-        neuralCollapse: this.o.neuralCollapse,
-        groups: this.o.data.groups,
-      });
-      rec.test_loss = r.loss;
-      rec.top1 = r.report.top1 * 100;
-      rec.head = r.report.head * 100;
-      rec.medium = r.report.medium * 100;
-      rec.tail = r.report.tail * 100;
-      rec.per_class = r.report.perClass.map((a) => a * 100);
-      rec.nc = ncRecord(r.neuralCollapse);
+      Object.assign(
+        rec,
+        await testRecord(this.o.model, this.o.test, this.o.data, this.o.neuralCollapse),
+      );
     }
     await appendMetrics(flags.out, rec);
     records.push(rec);
@@ -274,101 +330,229 @@ export async function runRecipe(
   args: readonly string[],
   io: RecipeIO = CONSOLE_IO,
 ): Promise<number> {
-  const defaults = { ...spec.defaults, dataDir: spec.defaults.dataDir || defaultDataDir() };
-  const parsed = parseRecipeFlags(args, defaults, spec.name, {
-    description: spec.description,
-    extra: spec.extra,
-  });
-  if (!parsed.ok) {
-    (parsed.exitCode === 0 ? io.out : io.err)(parsed.message);
-    return parsed.exitCode;
+  let resolved;
+  try {
+    resolved = await resolveFlags(spec, args, io);
+  } catch (e) {
+    return failure(spec, e, io);
   }
-  const flags = parsed.flags;
-  const problems = validate(spec, flags);
-  if (problems.length) {
-    io.err(usageError(spec, { ...defaults, extra: {} }, problems));
-    return 2;
+  if (typeof resolved === "number") return resolved;
+  const { flags, given } = resolved;
+  if (flags.printConfig) {
+    io.out(printedConfig(spec, flags));
+    return 0;
   }
   try {
-    return await run(spec, flags, io);
+    return flags.evalOnly !== undefined
+      ? await runEvalOnly(evalOnlyContext(spec, flags, given, io))
+      : await run(spec, flags, given, io);
   } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`error: ${e.message}`);
-      return 2;
-    }
-    if (e instanceof DataUnavailableError) {
-      io.err(`collapse: ${e.message}`);
-      return 1;
-    }
-    io.err(`collapse: ${spec.name} failed: ${(e as Error)?.message ?? String(e)}`);
-    if (Deno.env.get("COLLAPSE_DEBUG")) io.err(String((e as Error)?.stack ?? ""));
-    return 1;
+    return failure(spec, e, io);
   }
 }
 
-async function run(spec: RecipeSpec, flags: RecipeFlags, io: RecipeIO): Promise<number> {
-  const out = flags.out;
-  const hasConfig = await pathExists(`${out}/${CONFIG_FILE}`);
-  const lastPath = `${out}/${LAST_CHECKPOINT}`;
-  const hasLast = await pathExists(lastPath);
-  if (!flags.resume && (hasConfig || hasLast)) {
-    throw new UsageError(
-      `${out} already holds a run; pass --resume to continue it, or choose another --out`,
-    );
-  }
-  let initialEpoch = 0;
-  let savedConfig: Record<string, unknown> | undefined;
-  if (flags.resume && hasConfig) {
-    savedConfig = (await readConfig(out)) as Record<string, unknown>;
-    const before = (savedConfig?.identity ?? {}) as Record<string, unknown>;
-    const now = identity(flags);
-    const diff = Object.keys({ ...before, ...now }).filter((k) =>
-      JSON.stringify(before[k] ?? null) !== JSON.stringify(now[k] ?? null)
-    );
-    if (savedConfig?.recipe !== spec.name) {
-      throw new UsageError(`${out} holds a ${String(savedConfig?.recipe)} run, not ${spec.name}`);
+/**
+ * Parses and validates the command line; a resumed or evaluated run then takes the settings it
+ * was trained with (its folder's config.json) as the base that the command line overrides, so a
+ * changed identity setting is one given explicitly. Returns the flags, or an exit code after
+ * printing the usage or the problems.
+ */
+async function resolveFlags(
+  spec: RecipeSpec,
+  args: readonly string[],
+  io: RecipeIO,
+): Promise<{ flags: RecipeFlags; given: string[] } | number> {
+  const defaults = { ...spec.defaults, dataDir: spec.defaults.dataDir || defaultDataDir() };
+  const parse = (a: readonly string[]) => {
+    const parsed = parseRecipeFlags(a, defaults, spec.name, cliOptions(spec));
+    if (!parsed.ok) {
+      (parsed.exitCode === 0 ? io.out : io.err)(parsed.message);
+      return parsed.exitCode;
     }
-    if (diff.length) {
-      throw new UsageError(
-        `--resume: settings differ from the run in ${out}: ` +
-          diff.map((k) => `${k} was ${JSON.stringify(before[k])}, now ${JSON.stringify(now[k])}`)
-            .join("; "),
-      );
+    const problems = validate(spec, parsed.flags);
+    if (problems.length) {
+      io.err(usageError(spec, { ...defaults, extra: {} }, problems));
+      return 2;
     }
-  }
-  if (flags.resume && hasLast) {
-    initialEpoch = (await readCheckpointInfo(lastPath)).epoch;
-  }
+    return parsed;
+  };
+  const first = parse(args);
+  if (typeof first === "number") return first;
+  const saved = await savedRunConfig(first.flags, first.given);
+  if (!saved) return { flags: first.flags, given: first.given };
+  const again = parse(["--config", saved, ...args]);
+  if (typeof again === "number") return again;
+  // The folder is where this invocation points, not where the saved run once was.
+  return { flags: { ...again.flags, out: first.flags.out }, given: first.given };
+}
 
-  try {
-    await initDevice();
-  } catch (e) {
-    io.err(`collapse: ${(e as Error).message}`);
+/** What `--print-config` prints: the settings (as `--config` reads them) and the schedule. */
+function printedConfig(spec: RecipeSpec, flags: RecipeFlags): string {
+  const sp = runSchedule(spec, flags);
+  const lr = effectiveLr(spec, flags.lr, flags.batchSize);
+  return JSON.stringify(
+    {
+      recipe: spec.name,
+      flags: settingsOf(flags),
+      schedule: { ...sp, lr, description: describeSchedule(sp, lr) },
+    },
+    null,
+    2,
+  );
+}
+
+/** Prints a failure and returns its exit code: 2 for a usage problem, 1 otherwise. */
+function failure(spec: RecipeSpec, e: unknown, io: RecipeIO): number {
+  if (e instanceof UsageError) {
+    io.err(`error: ${e.message}`);
+    return 2;
+  }
+  if (e instanceof DataUnavailableError) {
+    io.err(`collapse: ${e.message}`);
     return 1;
   }
+  io.err(`collapse: ${spec.name} failed: ${(e as Error)?.message ?? String(e)}`);
+  if (Deno.env.get("COLLAPSE_DEBUG")) io.err(String((e as Error)?.stack ?? ""));
+  return 1;
+}
 
-  const dsSpec = DATASETS[spec.dataset];
-  const imageSize = extraNumber(flags, "image-size");
+/** The recipe runner's parts that `--eval-only` uses. */
+function evalOnlyContext(
+  spec: RecipeSpec,
+  flags: RecipeFlags,
+  given: readonly string[],
+  io: RecipeIO,
+): EvalOnlyContext {
+  return {
+    spec,
+    flags,
+    given,
+    io,
+    lockFolder: (dir) => lockFolder(dir, `${spec.name} evaluation`, io),
+    initDevice,
+    prepareData: (f) => prepareRunData(spec, f, io),
+    buildModel: (f, data) => buildRunModel(spec, f, data).model,
+    testSource: async (f, data) => {
+      const loader = testLoaderFor(f, data);
+      return { source: await sourceOf(loader, false), close: () => loader.close() };
+    },
+    neuralCollapse: (data, model) => ncAffordable(data.testCounts, model.head?.inFeatures ?? 0),
+    evaluateRecord: testRecord,
+    outputContext: (f, data, config, notes) =>
+      outputContext(spec, f, data, { ...config, adapter: adapterText() }, notes),
+    runInfo: () => ({ adapter: adapterInfo(), versions: versions() }),
+  };
+}
+
+/**
+ * The config.json of the run that `--resume` continues or whose checkpoint `--eval-only`
+ * evaluates (the checkpoint's folder), unless `--config` names settings explicitly.
+ */
+async function savedRunConfig(
+  flags: RecipeFlags,
+  given: readonly string[],
+): Promise<string | undefined> {
+  if (given.includes("config")) return undefined;
+  let folder: string | undefined;
+  if (flags.evalOnly !== undefined) {
+    const stat = await Deno.stat(flags.evalOnly).catch(() => null);
+    if (stat) folder = stat.isDirectory ? flags.evalOnly : dirname(flags.evalOnly);
+  } else if (flags.resume) {
+    const target = await resolveRunTarget(flags, given);
+    folder = target.fork ? dirname(target.checkpoint!) : target.out;
+  }
+  if (folder === undefined) return undefined;
+  const path = join(folder, CONFIG_FILE);
+  const config = await readConfig(folder).catch(() => undefined) as
+    | Record<string, unknown>
+    | undefined;
+  return config && config.evalOnly === undefined && typeof config.flags === "object"
+    ? path
+    : undefined;
+}
+
+/**
+ * Takes the run folder's lock (a live holder is a usage error naming it), says when a killed
+ * run's lock is taken over, and removes the temporary files killed runs left there.
+ */
+async function lockFolder(dir: string, purpose: string, io: RecipeIO): Promise<RunLock> {
+  let lock: RunLock;
+  try {
+    lock = await acquireRunLock(dir, purpose);
+  } catch (e) {
+    if (e instanceof RunLockedError) throw new UsageError(e.message);
+    throw e;
+  }
+  try {
+    if (lock.tookOverFrom) {
+      io.err(
+        `collapse: ${dir}: taking over the lock of pid ${lock.tookOverFrom.pid}, which no ` +
+          `longer runs`,
+      );
+    }
+    const removed = await removeStaleTempFiles(dir, { olderThan: lock.since });
+    if (removed.length) {
+      io.err(
+        `collapse: ${dir}: removed ${removed.length} temporary file(s) that killed runs left ` +
+          `(${removed.slice(0, 3).join(", ")}${removed.length > 3 ? ", ..." : ""})`,
+      );
+    }
+  } catch (e) {
+    await lock.release({ removeDirIfEmpty: true });
+    throw e;
+  }
+  return lock;
+}
+
+async function run(
+  spec: RecipeSpec,
+  cliFlags: RecipeFlags,
+  given: readonly string[],
+  io: RecipeIO,
+): Promise<number> {
+  const target = await resolveRunTarget(cliFlags, given);
+  const flags: RecipeFlags = { ...cliFlags, out: target.out };
+  const lock = await lockFolder(target.out, `${spec.name} training`, io);
+  try {
+    return await train(spec, flags, target, io);
+  } finally {
+    await lock.release({ removeDirIfEmpty: true });
+  }
+}
+
+/** The recipe's data, prepared (found or downloaded, long-tailed, sharded) for these flags. */
+async function prepareRunData(
+  spec: RecipeSpec,
+  flags: RecipeFlags,
+  io: RecipeIO,
+): Promise<PreparedData> {
   const data = await prepareDataset(spec.dataset, {
     dataDir: flags.dataDir,
     ratio: flags.ratio,
     seed: flags.seed,
     limit: flags.limit,
-    imageSize,
+    imageSize: extraNumber(flags, "image-size"),
     svhnExtra: flags.extra.extra === true,
     imagenetDir: extraString(flags, "imagenet-dir"),
     recipe: spec.name,
     log: io.err,
   });
   const trainSize = data.trainCounts.reduce((a, b) => a + b, 0);
-  const testSize = data.testCounts.reduce((a, b) => a + b, 0);
   if (flags.batchSize > trainSize) {
     throw new UsageError(
       `--batch-size ${flags.batchSize} is larger than the training split (${trainSize} images` +
         `${flags.limit ? ` with --limit ${flags.limit}` : ""}); lower it`,
     );
   }
+  return data;
+}
 
+/** The recipe's model for these flags and data, built for the data's input shape. */
+function buildRunModel(
+  spec: RecipeSpec,
+  flags: RecipeFlags,
+  data: PreparedData,
+): { model: ClassifierModel; backbone: BackboneSpec } {
   const planes = extraNumber(flags, "layer4-planes");
   const backbone = spec.backbone.kind === "resnet50" && planes !== undefined
     ? { ...spec.backbone, layer4Planes: planes }
@@ -381,19 +565,155 @@ async function run(spec: RecipeSpec, flags: RecipeFlags, io: RecipeIO): Promise<
     seed: flags.seed,
   });
   model.build([-1, ...data.inputShape]);
+  return { model, backbone };
+}
+
+function outputContext(
+  spec: RecipeSpec,
+  flags: RecipeFlags,
+  data: PreparedData,
+  config: Record<string, unknown>,
+  notes: string[],
+): OutputContext {
+  return {
+    recipe: spec.name,
+    title: spec.title,
+    ratio: flags.ratio,
+    classNames: data.classNames,
+    trainCounts: data.trainCounts,
+    adapter: adapterText(),
+    config,
+    notes,
+  };
+}
+
+/** The loader of the test split, in order. */
+function testLoaderFor(flags: RecipeFlags, data: PreparedData): Loader {
+  return new Loader({
+    source: data.testDir,
+    sampler: new InstanceSampler(data.testCounts.reduce((a, b) => a + b, 0), { shuffle: false }),
+    batchSize: flags.batchSize,
+    augment: data.testAugment,
+    seed: flags.seed,
+    workers: flags.workers,
+  });
+}
+
+/** The saved settings a resume is checked against: the checkpoint's, else config.json's. */
+function savedSettings(
+  config: Record<string, unknown> | undefined,
+  info: CheckpointInfo | undefined,
+): { recipe?: string; identity: Record<string, unknown>; epochs?: number } | undefined {
+  const fromCkpt = info?.config as { recipe?: string; identity?: Record<string, unknown> } | null;
+  const identityOf = fromCkpt?.identity ?? (config?.identity as Record<string, unknown>);
+  if (!identityOf && !config) return undefined;
+  const id = identityOf ?? {};
+  const epochs = typeof id.epochs === "number"
+    ? id.epochs
+    : (config?.flags as { epochs?: number } | undefined)?.epochs;
+  return {
+    recipe: fromCkpt?.recipe ?? (config?.recipe as string | undefined),
+    identity: id,
+    epochs,
+  };
+}
+
+async function train(
+  spec: RecipeSpec,
+  flags: RecipeFlags,
+  target: Awaited<ReturnType<typeof resolveRunTarget>>,
+  io: RecipeIO,
+): Promise<number> {
+  const out = flags.out;
+  const hasConfig = await pathExists(join(out, CONFIG_FILE));
+  const hasLast = await pathExists(join(out, LAST_CHECKPOINT));
+  if ((!flags.resume || target.fork) && (hasConfig || hasLast)) {
+    throw new UsageError(
+      target.fork
+        ? `${out} already holds a run; to start a new run folder from ${target.checkpoint}, ` +
+          `choose an empty --out`
+        : `${out} already holds a run; pass --resume to continue it, or choose another --out`,
+    );
+  }
+  let info: CheckpointInfo | undefined;
+  if (target.checkpoint && await pathExists(target.checkpoint)) {
+    try {
+      info = await readCheckpointInfo(target.checkpoint); // verifies the data checksum
+    } catch (e) {
+      const other = join(dirname(target.checkpoint), BEST_CHECKPOINT);
+      throw new Error(
+        `${(e as Error).message}. Resume from another checkpoint` +
+          (other !== target.checkpoint && await pathExists(other) ? ` (--resume ${other})` : "") +
+          ", or start the run again in a new folder",
+        { cause: e },
+      );
+    }
+  } else if (target.explicit) {
+    throw new UsageError(`--resume: no checkpoint at ${target.checkpoint}`);
+  }
+  const initialEpoch = info?.epoch ?? 0;
+  const savedConfig = flags.resume && hasConfig && !target.fork
+    ? (await readConfig(out)) as Record<string, unknown>
+    : undefined;
+  const sp = runSchedule(spec, flags);
   const lr = effectiveLr(spec, flags.lr, flags.batchSize);
-  const sp = scheduleParams(spec, flags.epochs);
-  const schedule = makeSchedule(
-    sp.kind === "multistep"
-      ? { kind: "multistep", base: lr, warmupEpochs: sp.warmupEpochs, milestones: sp.milestones }
-      : { kind: "cosine", base: lr, epochs: sp.epochs },
-  );
+  const scheduleNotes: string[] = [];
+  const saved = flags.resume ? savedSettings(savedConfig, info) : undefined;
+  if (saved) {
+    const where = target.checkpoint && info ? target.checkpoint : out;
+    if (saved.recipe !== undefined && saved.recipe !== spec.name) {
+      throw new UsageError(`${where} holds a ${saved.recipe} run, not ${spec.name}`);
+    }
+    const diff = settingsDiff(saved.identity, identity(flags, sp));
+    if (diff.length) {
+      throw new UsageError(
+        `--resume: settings differ from the run in ${where}: ${diff.join("; ")}`,
+      );
+    }
+    if (initialEpoch > 0) {
+      const change = epochsChange({
+        before: {
+          epochs: saved.epochs,
+          schedule: saved.identity.schedule as ScheduleParams | undefined,
+        },
+        now: { epochs: flags.epochs, schedule: sp },
+        extend: flags.extend === true,
+        done: initialEpoch,
+        lr,
+      });
+      if (change.error) throw new UsageError(change.error);
+      if (change.note) {
+        io.err(`collapse: ${change.note}`);
+        scheduleNotes.push(change.note);
+      }
+    }
+  }
+
+  try {
+    await initDevice();
+  } catch (e) {
+    io.err(`collapse: ${(e as Error).message}`);
+    return 1;
+  }
+
+  const dsSpec = DATASETS[spec.dataset];
+  const imageSize = extraNumber(flags, "image-size");
+  const data = await prepareRunData(spec, flags, io);
+  const trainSize = data.trainCounts.reduce((a, b) => a + b, 0);
+  const testSize = data.testCounts.reduce((a, b) => a + b, 0);
+
+  const { model, backbone } = buildRunModel(spec, flags, data);
+  const schedule = scheduleFromParams(sp, lr);
   const optimizer = makeOptimizer(schedule, flags.weightDecay);
-  const loss = makeLoss(flags.loss, spec.drNormRegularizer);
-  const notes = [...spec.notes];
+  const loss = makeLoss(flags.loss, spec.drNormRegularizer, {
+    trainCounts: data.trainCounts,
+    epochs: flags.epochs,
+    classifier: flags.classifier,
+  });
+  const notes = [...spec.notes, `lr schedule: ${describeSchedule(sp, lr)}`, ...scheduleNotes];
   const pretrained = extraString(flags, "pretrained");
   if (initialEpoch > 0) {
-    await loadCheckpoint(lastPath, model, { optimizer });
+    await loadCheckpoint(target.checkpoint!, model, { optimizer });
   } else if (pretrained) {
     const r = await loadPretrained(model, pretrained);
     notes.push(
@@ -408,6 +728,9 @@ async function run(spec: RecipeSpec, flags: RecipeFlags, io: RecipeIO): Promise<
   }
   if (imageSize !== undefined && imageSize !== dsSpec.imageSize) {
     notes.push(`images at ${imageSize}x${imageSize} instead of ${dsSpec.imageSize} (--image-size)`);
+  }
+  if (target.fork && initialEpoch > 0) {
+    notes.push(`continued from ${target.checkpoint} (after epoch ${initialEpoch})`);
   }
   compile(model, { optimizer, loss });
   const featureDim = model.head?.inFeatures ?? 0;
@@ -427,13 +750,14 @@ async function run(spec: RecipeSpec, flags: RecipeFlags, io: RecipeIO): Promise<
     recipe: spec.name,
     dataset: spec.title,
     flags: { ...flags },
-    identity: identity(flags),
+    identity: identity(flags, sp),
     effective: {
       lr,
       lrReference: spec.lrReferenceBatch
         ? `--lr ${flags.lr} for batch ${spec.lrReferenceBatch}, scaled linearly`
         : null,
       schedule: schedule.getConfig(),
+      scheduleDescription: describeSchedule(sp, lr),
       optimizer: optimizer.getConfig(),
       loss: loss.getConfig(),
       backbone: describeBackbone(backbone),
@@ -466,16 +790,32 @@ async function run(spec: RecipeSpec, flags: RecipeFlags, io: RecipeIO): Promise<
     createdAt: (savedConfig?.createdAt as string | undefined) ?? new Date().toISOString(),
     resumes: [
       ...((savedConfig?.resumes as unknown[] | undefined) ?? []),
-      ...(flags.resume ? [{ at: new Date().toISOString(), fromEpoch: initialEpoch }] : []),
+      ...(flags.resume
+        ? [{
+          at: new Date().toISOString(),
+          fromEpoch: initialEpoch,
+          ...(target.explicit ? { from: target.checkpoint } : {}),
+        }]
+        : []),
     ],
   };
-  const kept = await truncateMetricsAfterEpoch(out, initialEpoch);
+  const warn = { onWarning: io.err };
+  if (target.fork && initialEpoch > 0) {
+    // A new folder continuing another run's checkpoint keeps that run's history up to it.
+    const source = dirname(target.checkpoint!);
+    const history = (await readMetrics(source, warn)).filter((r) =>
+      typeof r.epoch === "number" && r.epoch <= initialEpoch
+    );
+    await writeMetrics(out, history);
+  }
+  const kept = await truncateMetricsAfterEpoch(out, initialEpoch, warn);
   await writeConfig(out, config);
-  const records = (await readMetrics(out)) as EpochRecord[];
+  const records = (await readMetrics(out, warn)) as EpochRecord[];
   if (flags.resume) {
     io.err(
       initialEpoch > 0
-        ? `collapse: resuming ${out} after epoch ${initialEpoch} (${kept} metrics lines kept)`
+        ? `collapse: resuming ${out} after epoch ${initialEpoch}` +
+          (target.explicit ? ` from ${target.checkpoint}` : "") + ` (${kept} metrics lines kept)`
         : `collapse: nothing to resume in ${out}; starting from epoch 1`,
     );
   }
@@ -490,24 +830,8 @@ async function run(spec: RecipeSpec, flags: RecipeFlags, io: RecipeIO): Promise<
     workers: flags.workers,
     totalEpochs: flags.epochs,
   });
-  const testLoader = new Loader({
-    source: data.testDir,
-    sampler: new InstanceSampler(testSize, { shuffle: false }),
-    batchSize: flags.batchSize,
-    augment: data.testAugment,
-    seed: flags.seed,
-    workers: flags.workers,
-  });
-  const outputs: OutputContext = {
-    recipe: spec.name,
-    title: spec.title,
-    ratio: flags.ratio,
-    classNames: data.classNames,
-    trainCounts: data.trainCounts,
-    adapter: adapterText(),
-    config: { ...config, adapter: adapterText() },
-    notes,
-  };
+  const testLoader = testLoaderFor(flags, data);
+  const outputs = outputContext(spec, flags, data, { ...config, adapter: adapterText() }, notes);
   try {
     const train = await sourceOf(trainLoader, true);
     const test = await sourceOf(testLoader, false);
@@ -522,7 +846,7 @@ async function run(spec: RecipeSpec, flags: RecipeFlags, io: RecipeIO): Promise<
         initialEpoch,
         seed: flags.seed,
         mixupAlpha: flags.mixup,
-        config: { recipe: spec.name, identity: identity(flags) },
+        config: { recipe: spec.name, identity: identity(flags, sp) },
         verbose: Deno.stderr.isTerminal() ? 1 : 0,
         callbacks: [
           new RecipeCallback({ model, test, data, flags, records, outputs, io, neuralCollapse }),

@@ -10,8 +10,11 @@
  */
 
 import { readSafetensorsFile } from "../../nn/io/safetensors.ts";
+import { balancedClassWeights, ClassWeightedLoss } from "../../nn/losses/class_weighted.ts";
 import { CrossEntropyLoss } from "../../nn/losses/cross_entropy.ts";
 import { DotRegressionLoss } from "../../nn/losses/dot_regression.ts";
+import { LDAMLoss } from "../../nn/losses/ldam.ts";
+import { BalancedSoftmaxLoss } from "../../nn/losses/logit_adjusted.ts";
 import type { Loss } from "../../nn/losses/loss.ts";
 import type { ClassifierModel } from "../../nn/model/classifier.ts";
 import { resnet32 } from "../../nn/models/resnet32.ts";
@@ -20,7 +23,7 @@ import { type HostTensor, type LoadReport, loadTorchState } from "../../nn/model
 import { SGD } from "../../nn/optimizers/sgd.ts";
 import { CosineSchedule, type Schedule, WarmupMultiStepSchedule } from "../../nn/schedules.ts";
 import type { ClassifierFlag, LossFlag } from "./flags.ts";
-import type { BackboneSpec } from "./recipe_specs.ts";
+import type { BackboneSpec, ScheduleParams } from "./recipe_specs.ts";
 
 /** What {@linkcode buildClassifier} needs. */
 export interface ModelSetup {
@@ -65,17 +68,51 @@ export function describeBackbone(b: BackboneSpec): string {
   return "ResNet-50" + (b.layer4Planes !== 512 ? ` (layer4 ${b.layer4Planes} planes)` : "");
 }
 
-/** The training loss: DR (with an optional feature-norm regulariser) or cross-entropy. */
-export function makeLoss(loss: LossFlag, drNormRegularizer = 0): Loss {
-  return loss === "dr"
-    ? new DotRegressionLoss({ normRegularizer: drNormRegularizer })
-    : new CrossEntropyLoss();
+/** What the long-tail losses need to know of the run (see {@linkcode makeLoss}). */
+export interface LossContext {
+  /** Training images per class. */
+  trainCounts: readonly number[];
+  /** Training epochs (LDAM's re-weighting starts at 80% of them: epoch 160 of 200). */
+  epochs: number;
+  /** The head: LDAM scales the cosine logits of the ETF head by 30, a learnable head's by 1. */
+  classifier: ClassifierFlag;
+}
+
+/**
+ * The training loss: DR (with an optional feature-norm regulariser), cross-entropy, or a long-tail
+ * baseline, which needs the run's `context`: CE with "balanced" class weights n / (K n_c),
+ * balanced softmax, LDAM (max margin 0.5) with deferred re-weighting (beta 0.9999).
+ */
+export function makeLoss(loss: LossFlag, drNormRegularizer = 0, context?: LossContext): Loss {
+  if (loss === "dr") return new DotRegressionLoss({ normRegularizer: drNormRegularizer });
+  if (loss === "ce") return new CrossEntropyLoss();
+  if (!context) throw new Error(`collapse: --loss ${loss} needs the training class counts`);
+  const classCounts = context.trainCounts;
+  switch (loss) {
+    case "ce-weighted":
+      return new ClassWeightedLoss(new CrossEntropyLoss(), balancedClassWeights(classCounts));
+    case "balanced-softmax":
+      return new BalancedSoftmaxLoss({ classCounts });
+    case "ldam-drw":
+      return new LDAMLoss({
+        classCounts,
+        drwEpoch: Math.floor(context.epochs * 0.8),
+        scale: context.classifier === "etf" ? 30 : 1,
+      });
+  }
 }
 
 /** Parameters of {@linkcode makeSchedule}. */
 export type ScheduleSetup =
-  | { kind: "multistep"; base: number; warmupEpochs: number; milestones: number[] }
-  | { kind: "cosine"; base: number; epochs: number };
+  | {
+    kind: "multistep";
+    base: number;
+    warmupEpochs: number;
+    milestones: number[];
+    /** Warmup granularity (default "epoch", the official code's stepping). */
+    warmupBy?: "epoch" | "step";
+  }
+  | { kind: "cosine"; base: number; epochs: number; warmupEpochs?: number };
 
 /** The learning-rate schedule. */
 export function makeSchedule(s: ScheduleSetup): Schedule {
@@ -85,8 +122,24 @@ export function makeSchedule(s: ScheduleSetup): Schedule {
       warmupEpochs: s.warmupEpochs,
       milestones: s.milestones,
       gamma: 0.1,
+      warmupBy: s.warmupBy ?? "epoch",
     })
-    : new CosineSchedule(s.base, s.epochs, 0, 0);
+    : new CosineSchedule(s.base, s.epochs, s.warmupEpochs ?? 0, 0);
+}
+
+/** The schedule of resolved recipe parameters ({@linkcode ScheduleParams}) at peak lr `base`. */
+export function scheduleFromParams(p: ScheduleParams, base: number): Schedule {
+  return makeSchedule(
+    p.kind === "multistep"
+      ? {
+        kind: "multistep",
+        base,
+        warmupEpochs: p.warmupEpochs,
+        milestones: p.milestones,
+        warmupBy: p.warmupBy,
+      }
+      : { kind: "cosine", base, epochs: p.epochs, warmupEpochs: p.warmupEpochs },
+  );
 }
 
 /** SGD momentum 0.9 with weight decay on every trainable parameter (the paper's optimizer). */

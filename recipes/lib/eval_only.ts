@@ -1,0 +1,202 @@
+/**
+ * `--eval-only CHECKPOINT`: evaluate a checkpoint on the recipe's test split without training and
+ * write a run folder for it (config.json with `evalOnly`, one metrics line, report.md, plots) —
+ * by default `eval-<checkpoint name>/` beside the checkpoint, or `--out`. The model is rebuilt
+ * with the settings the checkpoint was trained with (those saved in it), except where a flag says
+ * otherwise.
+ *
+ * @module
+ */
+
+// deno-lint-ignore no-import-prefix -- library code uses full specifiers (importable by URL)
+import { basename } from "jsr:@std/path@^1/basename";
+// deno-lint-ignore no-import-prefix -- library code uses full specifiers (importable by URL)
+import { dirname } from "jsr:@std/path@^1/dirname";
+// deno-lint-ignore no-import-prefix -- library code uses full specifiers (importable by URL)
+import { join } from "jsr:@std/path@^1/join";
+import { pathExists } from "../../data/path_exists.ts";
+import { loadCheckpoint, readCheckpointInfo } from "../../nn/checkpoint.ts";
+import type { ClassifierModel } from "../../nn/model/classifier.ts";
+import { ConstantSchedule } from "../../nn/schedules.ts";
+import { compile, type DataSource } from "../../nn/training/state.ts";
+import type { PreparedData } from "./datasets.ts";
+import { UsageError } from "./errors.ts";
+import type { RecipeFlags } from "./flags.ts";
+import type { RecipeSpec } from "./recipe_specs.ts";
+import { CONFIG_FILE, readConfig, writeConfig, writeMetrics } from "./run_dir.ts";
+import type { RunLock } from "./run_lock.ts";
+import { type EpochRecord, type OutputContext, writeRunOutputs } from "./run_outputs.ts";
+import { makeLoss, makeOptimizer } from "./training_setup.ts";
+
+/** What an evaluation-only run needs from the recipe runner. */
+export interface EvalOnlyContext {
+  spec: RecipeSpec;
+  flags: RecipeFlags;
+  /** Flags given on the command line (or in `--config`); the others come from the checkpoint. */
+  given: readonly string[];
+  io: { out(line: string): void; err(line: string): void };
+  /** Locks the output folder (and clears stale temporary files there). */
+  lockFolder(dir: string): Promise<RunLock>;
+  initDevice(): Promise<unknown>;
+  prepareData(flags: RecipeFlags): Promise<PreparedData>;
+  buildModel(flags: RecipeFlags, data: PreparedData): ClassifierModel;
+  /** The test split as a data source; `close` ends its loader. */
+  testSource(
+    flags: RecipeFlags,
+    data: PreparedData,
+  ): Promise<{ source: DataSource; close(): void }>;
+  /** Whether the neural-collapse metrics are affordable for this data and model. */
+  neuralCollapse(data: PreparedData, model: ClassifierModel): boolean;
+  evaluateRecord(
+    model: ClassifierModel,
+    test: DataSource,
+    data: PreparedData,
+    neuralCollapse: boolean,
+  ): Promise<Partial<EpochRecord>>;
+  outputContext(
+    flags: RecipeFlags,
+    data: PreparedData,
+    config: Record<string, unknown>,
+    notes: string[],
+  ): OutputContext;
+  runInfo(): { adapter: unknown; versions: unknown };
+}
+
+/** The checkpoint a `--eval-only` path names: a file, or a run folder's best (else last). */
+async function checkpointPath(path: string): Promise<string> {
+  let stat: Deno.FileInfo;
+  try {
+    stat = await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new UsageError(`--eval-only ${path}: no such checkpoint or run folder`);
+    }
+    throw e;
+  }
+  if (!stat.isDirectory) return path;
+  for (const name of ["best.safetensors", "last.safetensors"]) {
+    if (await pathExists(join(path, name))) return join(path, name);
+  }
+  throw new UsageError(
+    `--eval-only ${path}: the folder holds no best.safetensors or last.safetensors`,
+  );
+}
+
+/** `flags` with the settings saved in the checkpoint wherever no flag was given. */
+function withCheckpointSettings(
+  flags: RecipeFlags,
+  given: readonly string[],
+  identity: Record<string, unknown> | undefined,
+): RecipeFlags {
+  if (!identity) return flags;
+  const out: RecipeFlags = { ...flags, extra: { ...flags.extra } };
+  const set = out as unknown as Record<string, unknown>;
+  const keys = ["ratio", "batchSize", "classifier", "loss", "seed", "limit"];
+  for (const k of keys) {
+    if (given.includes(k) || !(k in identity)) continue;
+    if (identity[k] === null) delete set[k];
+    else set[k] = identity[k];
+  }
+  for (const [k, v] of Object.entries(identity)) {
+    if (!k.startsWith("extra.")) continue;
+    const name = k.slice("extra.".length);
+    if (given.includes(k) || !(name in out.extra)) continue;
+    out.extra[name] = (v ?? undefined) as string | number | boolean | undefined;
+  }
+  return out;
+}
+
+/** Runs `--eval-only`: returns the exit code. */
+export async function runEvalOnly(c: EvalOnlyContext): Promise<number> {
+  const { spec, io } = c;
+  const ckpt = await checkpointPath(c.flags.evalOnly!);
+  const info = await readCheckpointInfo(ckpt); // verifies the data checksum
+  const saved = info.config as { recipe?: string; identity?: Record<string, unknown> } | null;
+  if (saved?.recipe !== undefined && saved.recipe !== spec.name) {
+    throw new UsageError(`${ckpt} is a ${saved.recipe} checkpoint, not ${spec.name}`);
+  }
+  const flags = withCheckpointSettings(c.flags, c.given, saved?.identity);
+  const out = c.given.includes("out")
+    ? c.flags.out
+    : join(dirname(ckpt), `eval-${basename(ckpt).replace(/\.safetensors$/, "")}`);
+  flags.out = out;
+  const existing = await readConfig(out).catch(() => undefined) as
+    | Record<string, unknown>
+    | undefined;
+  if (existing && existing.evalOnly === undefined) {
+    throw new UsageError(
+      `${out} holds a training run (${CONFIG_FILE}); --eval-only writes its report elsewhere: ` +
+        `choose another --out`,
+    );
+  }
+  const lock = await c.lockFolder(out);
+  try {
+    try {
+      await c.initDevice();
+    } catch (e) {
+      io.err(`collapse: ${(e as Error).message}`);
+      return 1;
+    }
+    const data = await c.prepareData(flags);
+    const model = c.buildModel(flags, data);
+    await loadCheckpoint(ckpt, model);
+    compile(model, {
+      optimizer: makeOptimizer(new ConstantSchedule(flags.lr), 0),
+      loss: makeLoss(flags.loss, spec.drNormRegularizer, {
+        trainCounts: data.trainCounts,
+        epochs: flags.epochs,
+        classifier: flags.classifier,
+      }),
+    });
+    const neuralCollapse = c.neuralCollapse(data, model);
+    const test = await c.testSource(flags, data);
+    let fields: Partial<EpochRecord>;
+    try {
+      fields = await c.evaluateRecord(model, test.source, data, neuralCollapse);
+    } finally {
+      test.close();
+    }
+    const record = { epoch: info.epoch, ...fields } as EpochRecord;
+    const notes = [
+      ...spec.notes,
+      `evaluation only: ${ckpt} (after ${info.epoch} training epochs); no training in this folder`,
+    ];
+    if (flags.limit !== undefined) {
+      notes.push(`quick run: at most ${flags.limit} images per split (--limit)`);
+    }
+    const { adapter, versions } = c.runInfo();
+    const config: Record<string, unknown> = {
+      recipe: spec.name,
+      dataset: spec.title,
+      evalOnly: { checkpoint: ckpt, epoch: info.epoch },
+      flags: { ...flags },
+      identity: saved?.identity ?? null,
+      data: {
+        key: data.key,
+        dir: data.dir,
+        numClasses: data.numClasses,
+        trainCounts: data.trainCounts,
+        testCounts: data.testCounts,
+        inputShape: data.inputShape,
+        groups: data.groups,
+      },
+      adapter,
+      versions,
+      notes,
+      createdAt: new Date().toISOString(),
+    };
+    await writeConfig(out, config);
+    await writeMetrics(out, [record]);
+    await writeRunOutputs(out, [record], c.outputContext(flags, data, config, notes));
+    const pct = (v: number | undefined) => v === undefined ? "n/a" : v.toFixed(2);
+    io.out(
+      `eval: top-1 ${pct(record.top1)}% (head ${pct(record.head)} / medium ` +
+        `${pct(record.medium)} / tail ${pct(record.tail)}), test loss ` +
+        `${record.test_loss?.toFixed(4) ?? "n/a"}; ${ckpt} (epoch ${info.epoch}); report: ` +
+        `${out}/report.md`,
+    );
+    return 0;
+  } finally {
+    await lock.release({ removeDirIfEmpty: true });
+  }
+}
