@@ -68,6 +68,7 @@ export function bnGradB(
     fields: [],
     rbElem: "vec4<f32>",
     extra,
+    loadCost: store ? 2.3 : 2,
     scalarFn: `fn b_at(bi: vec4<u32>, k: u32, n: u32) -> f32 {
   let i = (k * p.N + n) >> 2u;
   let q = n >> 2u;

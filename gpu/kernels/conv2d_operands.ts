@@ -128,6 +128,8 @@ export function transformedOperand(op: GemmOperand, t: OperandTransform | undefi
     ...op,
     key: `${op.key}:${t.kind}:${t.a}`,
     extra: t.kind === "bnGrad" ? [{ name: t.src2, elem: "vec4<f32>" }] : undefined,
+    // bnRelu: one load and a few ALU ops; bnGrad: two loads.
+    loadCost: t.kind === "bnGrad" ? 2 : 1.3,
   };
 }
 

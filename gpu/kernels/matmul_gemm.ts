@@ -76,6 +76,8 @@ export interface GemmOperand {
    * {@link GemmSpec.bExtra}). Operands with extras support only the register-blocked accessors.
    */
   extra?: { name: string; elem: "vec4<f32>" | "f32"; write?: boolean }[];
+  /** Relative cost of loading one element (see the plan options of kernels/tuning.ts); default 1. */
+  loadCost?: number;
 }
 
 /**

@@ -76,6 +76,8 @@ export function planOf(job: GemmJob): GemmPlan {
     tn: job.tn,
     allowSplit: !job.bias && !job.relu && !job.fusedEpilogue,
     scalarA: job.a.rbElem === "f32",
+    aLoad: job.a.loadCost,
+    bLoad: job.b.loadCost,
   });
 }
 
