@@ -7,8 +7,8 @@
  * machine with no network (`deno info bench/gpu_compare.ts` lists none).
  *
  * Run: `deno run -A bench/gpu_compare.ts [--quick] [--out f.json] [--budget 540]
- * [--models resnet32,resnet50] [--torch-modes eager_fp32,...] [--skip-torch] [--python python3]
- * [--min-seconds 2]`. `--quick` shrinks everything (ResNet-32 at batch 8, ResNet-50 at batch 2 and
+ * [--models resnet32,resnet50] [--torch-modes eager_fp32,...] [--skip-torch] [--skip-ours]
+ * [--python python3] [--min-seconds 2]`; bench/gpu_run.sh runs it on the bare GPU machine. `--quick` shrinks everything (ResNet-32 at batch 8, ResNet-50 at batch 2 and
  * 64x64, a couple of steps) to rehearse the script on a software adapter; PyTorch then runs on the
  * CPU when there is no CUDA. The budget (seconds for the whole script) goes first to collapse's
  * cases, the rest to PyTorch, which runs mode-major (every case in eager fp32 first) and skips
@@ -32,7 +32,8 @@ const quick = flag("quick");
 const budgetS = Number(argOf("budget") ?? (quick ? 900 : 540));
 const minSeconds = Number(argOf("min-seconds") ?? (quick ? 0 : 2));
 const models = (argOf("models") ?? "resnet32,resnet50").split(",");
-const torchModes = (argOf("torch-modes") ?? "eager_fp32,eager_tf32,cl_bf16,compile,cuda_graph")
+// Cheapest first, torch.compile (tens of seconds per case) last: a budget cut drops the last.
+const torchModes = (argOf("torch-modes") ?? "eager_fp32,cuda_graph,eager_tf32,cl_bf16,compile")
   .split(",");
 const start = performance.now();
 const elapsedS = () => (performance.now() - start) / 1000;
@@ -125,6 +126,10 @@ console.log(`adapter: ${adapter} (fallback ${a.isFallbackAdapter}); kernels: ${k
 const ours: Ours[] = [];
 for (const c of CASES) {
   const tag = `${c.model} batch ${c.batch} ${c.head}`;
+  if (flag("skip-ours")) {
+    ours.push({ ...c, error: "skipped (--skip-ours)" });
+    continue;
+  }
   if (elapsedS() > budgetS * 0.4) {
     ours.push({ ...c, error: "skipped: time budget" });
     continue;

@@ -73,15 +73,25 @@ export function rowKernelLaunch(s: RowKernelSpec): Launch {
   const c4 = s.C / 4;
   const { lanes, threads } = layout(c4);
   const { groups, rowsPer } = rowGrid(s.rows);
-  const fields: NamedField[] = [
+  // The kernel's own geometry is baked into the source (lavapipe scalarises integer division by
+  // a runtime value); the parts' fields stay uniforms.
+  const own: NamedField[] = [
     ["R", "u32", s.rows],
     ["C4", "u32", c4],
     ["rowsPer", "u32", rowsPer],
     ["P", "u32", groups],
     ...s.fields,
-    ...s.parts.flatMap((p) => p.fields),
   ];
-  const { struct, data } = uniformBlock(fields);
+  const partFields = s.parts.flatMap((p) => p.fields);
+  const uni: NamedField[] = partFields.length ? partFields : [["unused", "u32", 0]];
+  const { struct, data } = uniformBlock(uni);
+  const bake = (code: string) => {
+    for (const [name, type, v] of own) {
+      const lit = type === "i32" ? `${v}i` : type === "u32" ? `${v}u` : `${v}f`;
+      code = code.replace(new RegExp(`\\bp\\.${name}\\b`, "g"), lit);
+    }
+    return code;
+  };
   // Generated every time (parts' code depends on more than their keys); the engine caches
   // pipelines by source.
   const code = (() => {
@@ -121,6 +131,7 @@ ${s.helpers ?? ""}
 @compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
+  _ = p.${uni[0][0]}; // keeps the uniforms bound when only baked fields are read
   let wgLinear = wid.x + wid.y * nwg.x;
   let wgCount = nwg.x * nwg.y;
 ${partsPre(s.parts, threads)}
@@ -138,10 +149,11 @@ ${finish}
 }
 `;
   })();
+  const baked = bake(code);
   const bindings = s.io.map((x) => x.t.binding);
   if (s.reduce) bindings.push(s.reduce.binding);
   bindings.push(...s.parts.flatMap((p) => p.bindings));
-  return { name: s.name, code, bindings, uniforms: data, workgroups: [groups, 1, 1] };
+  return { name: s.name, code: baked, bindings, uniforms: data, workgroups: [groups, 1, 1] };
 }
 
 /** The shortcut added by {@link bnApplyLaunch}. */
