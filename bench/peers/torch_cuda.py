@@ -194,23 +194,24 @@ def sync(dev):
 
 
 def timed(run, dev, min_seconds, max_steps, warmup):
-    """Seconds per call of `run`: warm-up calls, a 3-call estimate, then N calls and one sync."""
+    """Seconds per call of `run` (wall and process CPU): warm-up calls, a 3-call estimate, then N
+    calls and one sync."""
     for _ in range(warmup):
         run()
     sync(dev)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(3):
         run()
     sync(dev)
     est = (time.perf_counter() - t0) / 3
     n = max(1, min(max_steps, math.ceil(min_seconds / max(est, 1e-6))))
     if n <= 3:
-        return est, 3
-    t0 = time.perf_counter()
+        return est, 3, (time.process_time() - c0) / 3
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(n):
         run()
     sync(dev)
-    return (time.perf_counter() - t0) / n, n
+    return (time.perf_counter() - t0) / n, n, (time.process_time() - c0) / n
 
 
 def set_tf32(on):
@@ -286,8 +287,8 @@ def run_case(a, dev, model_name, batch, head, mode):
     run()  # first call: compiles (torch.compile), allocates, picks cuDNN algorithms
     sync(dev)
     case["setupSeconds"] = round(time.perf_counter() - t_setup, 2)
-    sec, steps = timed(run, dev, a.min_seconds, a.max_steps, warm)
-    case.update(msPerStep=sec * 1000, imagesPerSec=batch / sec, steps=steps)
+    sec, steps, cpu = timed(run, dev, a.min_seconds, a.max_steps, warm)
+    case.update(msPerStep=sec * 1000, imagesPerSec=batch / sec, steps=steps, cpuMsPerStep=cpu * 1000)
     if dev.type == "cuda":
         case["maxMemoryGiB"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     return case

@@ -17,6 +17,8 @@ export interface TorchCase {
   device?: string;
   imagesPerSec?: number;
   msPerStep?: number;
+  /** Process CPU ms per step (all threads). */
+  cpuMsPerStep?: number;
   steps?: number;
   /** Why the case did not run (e.g. no torch.compile in this torch version). */
   skipped?: string;
