@@ -10,6 +10,7 @@
  * @module
  */
 import { type GemmOperand, type NamedField, type OperandCtx, XYZW } from "./matmul_gemm.ts";
+import { fastCompile, TUNING } from "./tuning.ts";
 
 /** Conv geometry (padT/padL: top/left padding; bottom/right follow from OH/OW). */
 export interface ConvGeom {
@@ -66,6 +67,16 @@ export function bakeConv(op: GemmOperand, g: ConvGeom): GemmOperand {
     rbStep: (c) => bake(op.rbStep(c)),
     scalarFn: bake(op.scalarFn),
   };
+}
+
+/**
+ * `op` baked with the geometry ({@link bakeConv}) for convs of at least `TUNING.bakeWork`
+ * multiply-adds (where one pipeline per shape pays; not under `COLLAPSE_TUNING=fast-compile`), or
+ * as `bake` says.
+ */
+export function bakeWhenLarge(op: GemmOperand, g: ConvGeom, bake?: boolean): GemmOperand {
+  const work = g.N * g.OH * g.OW * g.Cout * g.KH * g.KW * g.Cin;
+  return bake ?? (work >= TUNING.bakeWork && !fastCompile()) ? bakeConv(op, g) : op;
 }
 
 function range(n: number): number[] {

@@ -10,7 +10,7 @@
 import { needsGrad, record } from "../autograd.ts";
 import { engine } from "../engine.ts";
 import {
-  bakeConv,
+  bakeWhenLarge,
   convBackwardDataA,
   convBackwardFilterA,
   convForwardA,
@@ -32,7 +32,7 @@ import { colSumLaunch } from "../kernels/matmul_reduce.ts";
 import type { GemmOperand } from "../kernels/matmul_gemm.ts";
 import { fastCompile, type GemmVariant, TUNING } from "../kernels/tuning.ts";
 import { empty, fmtShape, type Tensor } from "../tensor.ts";
-import { runGemm } from "./matmul.ts";
+import { runGemm } from "./gemm_run.ts";
 
 /** Options of {@link conv2d} and its backward functions. */
 export interface Conv2dOptions {
@@ -120,9 +120,8 @@ export function convGeometry(
 }
 
 /** The A operand, baked with the geometry when that pays (see {@link Conv2dOptions.bake}). */
-export function operandA(a: GemmOperand, g: ConvGeom, opts: Conv2dOptions): GemmOperand {
-  const work = g.N * g.OH * g.OW * g.Cout * g.KH * g.KW * g.Cin;
-  return opts.bake ?? (work >= TUNING.bakeWork && !fastCompile()) ? bakeConv(a, g) : a;
+function operandA(a: GemmOperand, g: ConvGeom, opts: Conv2dOptions): GemmOperand {
+  return bakeWhenLarge(a, g, opts.bake);
 }
 
 function checkF32(op: string, ts: Tensor[]): void {

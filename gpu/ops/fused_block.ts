@@ -34,6 +34,7 @@ import {
   parityRows,
 } from "../kernels/conv2d_parity.ts";
 import {
+  bakeWhenLarge,
   convBackwardDataA,
   convBackwardFilterA,
   convForwardA,
@@ -52,8 +53,8 @@ import { bnGradEpilogue, bnStatsEpilogue } from "../kernels/gemm_epilogues.ts";
 import { denseB } from "../kernels/matmul_operands.ts";
 import { gpu } from "../device.ts";
 import { empty, type Tensor } from "../tensor.ts";
-import { convGeometry, operandA } from "./conv2d.ts";
-import { runGemm } from "./matmul.ts";
+import { convGeometry } from "./conv2d.ts";
+import { runGemm } from "./gemm_run.ts";
 
 /** A 3x3 conv (padding 1, no bias) followed by a BatchNorm: the tensors and settings. */
 export interface ConvBnParams {
@@ -182,7 +183,7 @@ function convForwardGemm(
 ): void {
   runGemm({
     name: "conv2d_bn",
-    a: operandA(convForwardA(g, g.Cin % 4 === 0, xf), g, {}),
+    a: bakeWhenLarge(convForwardA(g, g.Cin % 4 === 0, xf), g),
     // x with zero-padded channels (see fusedConvBnRelu): w read with zero rows for them.
     b: g.Cin === p.w.shape[2] ? denseB(false, true, ZERO4) : paddedCinB(p.w.shape[2], g.Cout),
     aT: x,
@@ -297,10 +298,9 @@ function weightGrad(
 ): RiderJob | null {
   return runGemm({
     name: "conv2d_bn_backward_filter",
-    a: operandA(
+    a: bakeWhenLarge(
       convBackwardFilterA(g, g.Cin % 4 === 0, xf ? { kind: "bnRelu", ...xf } : undefined),
       g,
-      {},
     ),
     b: bnGradB(
       { a: `${coef}_a`, b: `${coef}_b`, d: `${coef}_d` },
@@ -368,7 +368,7 @@ function inputGrad(
   if (g.sh === 1 && g.sw === 1) {
     runGemm({
       name: "conv2d_bn_backward_input",
-      a: operandA(convBackwardDataA(g, true, true), g, {}),
+      a: bakeWhenLarge(convBackwardDataA(g, true, true), g),
       b: convWeightTB(g.Cin, g.Cout),
       aT: dz,
       bT: p.w,
@@ -513,7 +513,7 @@ export function fusedBasicBlock(
     const b3: { q1: Tensor | null; tiles: number } = { q1: null, tiles: 0 };
     runGemm({
       name: "conv2d_bn_backward_input",
-      a: operandA(convBackwardDataA(g2, true, true), g2, {}),
+      a: bakeWhenLarge(convBackwardDataA(g2, true, true), g2),
       b: convWeightTB(C1, C2),
       aT: dz2,
       bT: c2.w,
