@@ -16,6 +16,7 @@ import {
   ShardSource,
   type SourceSpec,
 } from "./batch_maker.ts";
+import { classCounts } from "./long_tail.ts";
 import { makeSampler, type Sampler, type SamplerKind } from "./samplers.ts";
 import { loadShardsToMemory, readManifest } from "./shards/reader.ts";
 import type { WorkerRequest } from "./loader_worker.ts";
@@ -94,6 +95,7 @@ export class Loader {
   #epochId = 0;
   #failure: Error | null = null;
   #samplerLength: number | null = null;
+  #classCounts: number[] | null = null;
 
   constructor(options: LoaderOptions) {
     if (!(Number.isInteger(options.batchSize) && options.batchSize > 0)) {
@@ -134,6 +136,7 @@ export class Loader {
       { seed: o.seed ?? 0, epochLength: o.epochLength, totalEpochs: o.totalEpochs },
     );
     this.#samplerLength = sampler.length;
+    this.#classCounts = classCounts(source.labels, source.numClasses);
     return { source, spec, sampler };
   }
 
@@ -147,6 +150,19 @@ export class Loader {
     const length = typeof o.sampler === "object" ? o.sampler.length : o.epochLength ??
       (typeof o.source === "string" ? this.#samplerLength : o.source.labels.length);
     return length === null ? 0 : this.numBatches(length);
+  }
+
+  /**
+   * Images per class of the source (what `fit`'s `classWeight: "balanced"` weighs by). Known up
+   * front for an in-memory source; for a shard folder after `await loader.ready()`.
+   */
+  classCounts(): number[] {
+    if (this.#classCounts) return [...this.#classCounts];
+    const src = this.options.source;
+    if (typeof src === "string") {
+      throw new Error(`Loader: classCounts() of ${src} needs \`await loader.ready()\` first`);
+    }
+    return classCounts(src.labels, src.numClasses);
   }
 
   /** Number of batches of an epoch (after `ready()`), for a sampler of `length` indices. */

@@ -13,7 +13,8 @@ export type LongTailProfile = "exp" | "step";
 
 /**
  * Per-class counts of the exponential profile: n_i = floor(nMax * ratio^(i / (K - 1))), i = 0..K-1
- * (the official `int(img_max * imb_factor ** (cls_idx / (cls_num - 1.0)))`).
+ * (the official `int(img_max * imb_factor ** (cls_idx / (cls_num - 1.0)))`). `nMax` may be
+ * fractional, as the official `img_max = len(split) / K` is (7325.7 for SVHN's train split).
  *
  * @example
  * ```ts
@@ -24,7 +25,7 @@ export type LongTailProfile = "exp" | "step";
  */
 export function exponentialCounts(nMax: number, numClasses: number, ratio: number): number[] {
   checkArgs(nMax, numClasses, ratio);
-  if (numClasses === 1) return [nMax];
+  if (numClasses === 1) return [Math.floor(nMax)];
   const out: number[] = [];
   for (let i = 0; i < numClasses; i++) {
     out.push(Math.floor(nMax * Math.pow(ratio, i / (numClasses - 1))));
@@ -40,7 +41,7 @@ export function stepCounts(nMax: number, numClasses: number, ratio: number): num
   checkArgs(nMax, numClasses, ratio);
   const half = Math.floor(numClasses / 2);
   const out: number[] = [];
-  for (let i = 0; i < numClasses; i++) out.push(i < half ? nMax : Math.floor(nMax * ratio));
+  for (let i = 0; i < numClasses; i++) out.push(Math.floor(i < half ? nMax : nMax * ratio));
   return out;
 }
 
@@ -153,7 +154,7 @@ export function makeLongTailed(data: ImageArray, opts: LongTailOptions): ImageAr
 }
 
 function checkArgs(nMax: number, numClasses: number, ratio: number): void {
-  if (!(Number.isInteger(nMax) && nMax > 0)) throw new Error(`long tail: bad nMax ${nMax}`);
+  if (!(Number.isFinite(nMax) && nMax > 0)) throw new Error(`long tail: bad nMax ${nMax}`);
   if (!(Number.isInteger(numClasses) && numClasses > 0)) {
     throw new Error(`long tail: bad numClasses ${numClasses}`);
   }

@@ -1,7 +1,7 @@
 /**
- * The data pipeline: record types, compressed shards, long-tailed subsets, samplers, augmentation,
- * the prefetching loader and a synthetic dataset. (Dataset readers and downloads are re-exported
- * below once enabled.)
+ * The data pipeline: datasets in one call (`loadDataset`), record types, compressed shards,
+ * long-tailed subsets, samplers, augmentation, the prefetching loader, a synthetic dataset, and
+ * the official dataset readers, downloads and archive helpers underneath.
  *
  * @example
  * ```ts
@@ -37,5 +37,6 @@ export {
   type SourceSpec,
 } from "./batch_maker.ts";
 export * from "./loader.ts";
-// Dataset readers and downloads (owned by the formats side), to enable by the lead:
 export * from "./formats/mod.ts";
+export * from "./datasets/mod.ts";
+export { isProcessAlive, removeStaleTemps } from "./stale_temp.ts";

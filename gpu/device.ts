@@ -58,7 +58,8 @@ export function missingAdapterHelp(): string {
     "Install a WebGPU-capable driver:",
     os === "linux"
       ? "  Linux without a GPU: `apt-get install mesa-vulkan-drivers` (Mesa's lavapipe software " +
-        "adapter); with a GPU, its Vulkan driver. Pick a backend with DENO_WEBGPU_BACKEND=vulkan|gl."
+        "adapter); with a GPU, its Vulkan driver. Pick a backend with DENO_WEBGPU_BACKEND=vulkan|gl " +
+        "(with a Vulkan driver installed, collapse asks for vulkan unless the variable is set)."
       : os === "darwin"
       ? "  macOS: Metal is built in; check that the machine has a Metal-capable GPU."
       : "  Windows: install a current GPU driver (DirectX 12 or Vulkan).",
@@ -99,7 +100,85 @@ export function hasDevice(): boolean {
   return resolved !== null;
 }
 
+/**
+ * Sets a private `XDG_RUNTIME_DIR` (created with mode 0700) for this process when it is unset or
+ * not an absolute path, as on a server or in a container without a login session: Mesa's drivers
+ * connect to Wayland while the adapter is enumerated, and libwayland prints
+ * `error: XDG_RUNTIME_DIR is invalid or not set in the environment.` otherwise. Best effort: without
+ * the permissions to read the environment or create the folder, nothing changes. Returns the folder
+ * set, or null.
+ */
+export function ensureRuntimeDir(): string | null {
+  try {
+    if (Deno.build.os === "windows" || Deno.build.os === "darwin") return null;
+    if (Deno.env.get("XDG_RUNTIME_DIR")?.startsWith("/")) return null;
+    const base = Deno.env.get("TMPDIR")?.startsWith("/") ? Deno.env.get("TMPDIR")! : "/tmp";
+    let dir = `${base}/collapse-runtime-${Deno.uid() ?? "user"}`;
+    try {
+      Deno.mkdirSync(dir, { mode: 0o700 });
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+    const st = Deno.lstatSync(dir);
+    if (!st.isDirectory || st.uid !== Deno.uid() || ((st.mode ?? 0) & 0o077) !== 0) {
+      dir = Deno.makeTempDirSync({ dir: base, prefix: "collapse-runtime-" }); // 0700, ours
+    }
+    Deno.chmodSync(dir, 0o700);
+    Deno.env.set("XDG_RUNTIME_DIR", dir);
+    return dir;
+  } catch {
+    return null;
+  }
+}
+
+/** Folders where the Vulkan loader finds installed drivers (ICD manifests) on Linux. */
+const VULKAN_ICD_DIRS = [
+  "/usr/share/vulkan/icd.d",
+  "/etc/vulkan/icd.d",
+  "/usr/local/share/vulkan/icd.d",
+  "/usr/local/etc/vulkan/icd.d",
+];
+
+function hasVulkanDriver(): boolean {
+  if (Deno.env.get("VK_ICD_FILENAMES") || Deno.env.get("VK_DRIVER_FILES")) return true;
+  const home = Deno.env.get("HOME");
+  const dataDirs = (Deno.env.get("XDG_DATA_DIRS") ?? "").split(":").filter((d) => d);
+  const dirs = [
+    ...VULKAN_ICD_DIRS,
+    ...dataDirs.map((d) => `${d}/vulkan/icd.d`),
+    ...(home ? [`${home}/.local/share/vulkan/icd.d`] : []),
+  ];
+  for (const dir of dirs) {
+    try {
+      for (const e of Deno.readDirSync(dir)) if (e.name.endsWith(".json")) return true;
+    } catch { /* no such folder */ }
+  }
+  return false;
+}
+
+/**
+ * On Linux with a Vulkan driver installed, asks Deno's WebGPU for the Vulkan backend only (sets
+ * `DENO_WEBGPU_BACKEND=vulkan` for this process) unless the variable chooses already. With every
+ * backend enabled, wgpu also initialises OpenGL through EGL; libglvnd's EGL then keeps per-thread
+ * state whose destructor can free memory a second time when a thread that requested an adapter
+ * exits while the process exits (`double free or corruption`, `corrupted size vs. prev_size`,
+ * or a crash in whatever library's teardown touches the damaged heap next). Returns the backend
+ * set, or null. `DENO_WEBGPU_BACKEND=gl` (or `vulkan,gl`) still selects OpenGL explicitly.
+ */
+export function preferVulkanBackend(): string | null {
+  try {
+    if (Deno.build.os !== "linux" || Deno.env.get("DENO_WEBGPU_BACKEND") !== undefined) return null;
+    if (!hasVulkanDriver()) return null;
+    Deno.env.set("DENO_WEBGPU_BACKEND", "vulkan");
+    return "vulkan";
+  } catch {
+    return null;
+  }
+}
+
 async function acquire(options: DeviceOptions): Promise<GpuContext> {
+  ensureRuntimeDir();
+  preferVulkanBackend();
   const nav = globalThis.navigator as Navigator & { gpu?: GPU };
   if (!nav?.gpu) {
     throw new Error(

@@ -17,6 +17,7 @@ export * from "./training/mod.ts";
 export * from "./optimizers/mod.ts";
 export * from "./checkpoint.ts";
 export * from "./schedules.ts";
+export * from "./metrics/calibration.ts";
 export * from "./metrics/classification.ts";
 export * from "./metrics/neural_collapse.ts";
 export * from "./io/mod.ts";

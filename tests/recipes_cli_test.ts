@@ -63,9 +63,10 @@ const base = (out: string, limit = 32) => [
   "16",
   "--workers",
   "0",
+  "--no-verify", // the fixture is not the official release
 ];
 
-const TIMING = new Set(["images_per_sec", "epoch_seconds"]);
+const TIMING = new Set(["images_per_sec", "epoch_seconds", "eval_images_per_sec"]);
 function comparable(r: EpochRecord): Record<string, unknown> {
   return Object.fromEntries(Object.entries(r).filter(([k]) => !TIMING.has(k)));
 }
@@ -204,7 +205,13 @@ Deno.test(
     const best = recs.filter((x) => x.top1 !== undefined).reduce((p, q) =>
       q.top1! > p.top1! ? q : p
     );
-    const ev = await tiny(["--eval-only", `${a}/best.safetensors`, "--data-dir", DATA]);
+    const ev = await tiny([
+      "--eval-only",
+      `${a}/best.safetensors`,
+      "--data-dir",
+      DATA,
+      "--no-verify",
+    ]);
     assertEquals(ev.code, 0, ev.err);
     assertStringIncludes(ev.out, `report: ${a}/eval-best/report.md`);
     const er = (await readMetrics(`${a}/eval-best`)) as EpochRecord[];
@@ -213,9 +220,10 @@ Deno.test(
     assertEquals(er[0].top1, best.top1);
     assertEquals(er[0].per_class, best.per_class);
     assertStringIncludes(await Deno.readTextFile(`${a}/eval-best/report.md`), "evaluation only");
+    // metrics.jsonl's epoch is the 0-based index; a checkpoint's epoch counts epochs completed.
     assertEquals(JSON.parse(await Deno.readTextFile(`${a}/eval-best/config.json`)).evalOnly, {
       checkpoint: `${a}/best.safetensors`,
-      epoch: best.epoch,
+      epoch: best.epoch + 1,
     });
     // --config reads a run's config.json back.
     const pc = await tiny(["--config", `${a}/config.json`, "--print-config"]);
@@ -245,11 +253,20 @@ Deno.test(
     assertStringIncludes(f.err, "--extend: --epochs was 2, now 3");
     assertStringIncludes(f.err, "epochs 1-2 ran under the old schedule");
     // ... and in a itself, named by its folder (no --out: the run continues there).
-    const e = await tiny(["--resume", a, "--epochs", "3", "--extend", "--data-dir", DATA]);
+    const e = await tiny([
+      "--resume",
+      a,
+      "--epochs",
+      "3",
+      "--extend",
+      "--data-dir",
+      DATA,
+      "--no-verify",
+    ]);
     assertEquals(e.code, 0, e.err);
     const ra = (await readMetrics(a)) as EpochRecord[];
     const rf = (await readMetrics(fork)) as EpochRecord[];
-    assertEquals(ra.map((x) => x.epoch), [1, 2, 3]);
+    assertEquals(ra.map((x) => x.epoch), [0, 1, 2]);
     assertEquals(rf.map(comparable), ra.map(comparable));
     assertEquals((await readCheckpointInfo(`${fork}/last.safetensors`)).epoch, 3);
     const ca = JSON.parse(await Deno.readTextFile(`${a}/config.json`));
@@ -281,7 +298,13 @@ Deno.test(
     assertStringIncludes(d.err, "does not match its checksum");
     assertStringIncludes(d.err, "damaged");
     assertEquals(await Deno.readTextFile(`${c}/metrics.jsonl`), metricsBefore);
-    const de = await tiny(["--eval-only", `${c}/last.safetensors`, "--data-dir", DATA]);
+    const de = await tiny([
+      "--eval-only",
+      `${c}/last.safetensors`,
+      "--data-dir",
+      DATA,
+      "--no-verify",
+    ]);
     assertEquals(de.code, 1);
     assertStringIncludes(de.err, "does not match its checksum");
   },
@@ -365,7 +388,7 @@ Deno.test(
     );
     assert(!(await pathExists(`${k}/run.lock`)));
     const records = await readMetrics(k);
-    assertEquals(records.map((r) => r.epoch), Array.from({ length: 24 }, (_, j) => j + 1));
+    assertEquals(records.map((r) => r.epoch), Array.from({ length: 24 }, (_, j) => j));
   },
 );
 

@@ -13,12 +13,12 @@ import { runRecipe } from "../recipes/lib/run_recipe.ts";
 import { readMetrics } from "../recipes/lib/run_dir.ts";
 import type { EpochRecord } from "../recipes/lib/run_outputs.ts";
 import { buildClassifier } from "../recipes/lib/training_setup.ts";
-import { capPerClass, longTailSelection } from "../recipes/lib/datasets.ts";
+import { capPerClass, longTailSelection } from "../data/datasets/mod.ts";
 import { writeCifar100Fixture, writeCifar10Fixture } from "./fixtures/cifar_fixture.ts";
 import { makeMat5, svhnVars } from "./fixtures/mat5_writer.ts";
 import { writeStl10Fixture } from "./fixtures/stl10_fixture.ts";
 import { writeCubFixture } from "./fixtures/cub_fixture.ts";
-import { encodeJpeg } from "../data/formats/jpeg.ts";
+import { writeImageNetLtFixture } from "./fixtures/imagenet_lt_fixture.ts";
 
 // End-to-end runs build many shapes: small register tiles compile in a fraction of the time on
 // lavapipe (kernel tests cover the large variants). Inherited by the recipe subprocesses.
@@ -93,7 +93,7 @@ function checkSvg(text: string, file: string): void {
   for (const t of text.split(/<[^>]*>/)) assert(!/&(?!amp;|lt;|gt;|quot;|apos;)/.test(t), file);
 }
 
-const TIMING = new Set(["images_per_sec", "epoch_seconds"]);
+const TIMING = new Set(["images_per_sec", "epoch_seconds", "eval_images_per_sec"]);
 
 interface RecipeExpect {
   recipe: RecipeName;
@@ -122,16 +122,19 @@ async function checkRun(out: string, e: RecipeExpect): Promise<EpochRecord[]> {
   assert(config.data.sources.length >= 1);
 
   const records = (await readMetrics(out)) as EpochRecord[];
-  assertEquals(records.map((r) => r.epoch), Array.from({ length: e.epochs }, (_, i) => i + 1));
+  // metrics.jsonl: 0-based epoch indices, fractions (as History and CsvLogger).
+  assertEquals(records.map((r) => r.epoch), Array.from({ length: e.epochs }, (_, i) => i));
   const every = e.evalEvery ?? 1;
   for (const r of records) {
     assert(Number.isFinite(r.train_loss) && r.train_loss >= 0, "train loss finite");
     assert(r.lr > 0 && r.images_per_sec > 0 && r.epoch_seconds > 0);
-    assert(r.train_accuracy >= 0 && r.train_accuracy <= 100);
-    const evaluated = r.epoch % every === 0 || r.epoch === e.epochs;
+    assert(r.train_accuracy >= 0 && r.train_accuracy <= 1);
+    const evaluated = (r.epoch + 1) % every === 0 || r.epoch + 1 === e.epochs;
     assertEquals(r.top1 !== undefined, evaluated, `epoch ${r.epoch} evaluated`);
     if (!evaluated) continue;
-    assert(r.top1! >= 0 && r.top1! <= 100);
+    assert(r.top1! >= 0 && r.top1! <= 1);
+    assert(r.ece! >= 0 && r.ece! <= 1, `ECE ${r.ece}`);
+    assertEquals(r.calibration!.count.reduce((a, b) => a + b, 0), config.data.testImages);
     assertEquals(r.per_class!.length, e.numClasses);
     assert(Number.isFinite(r.test_loss!));
     assert(Number.isFinite(r.nc!.normalizedDistance) && Number.isFinite(r.nc!.meanCosH));
@@ -145,18 +148,29 @@ async function checkRun(out: string, e: RecipeExpect): Promise<EpochRecord[]> {
   const report = await Deno.readTextFile(`${out}/report.md`);
   assertStringIncludes(report, `# ${e.recipe}: ${RECIPES[e.recipe].title}`);
   const last = records[records.length - 1];
-  assertStringIncludes(report, `| last | ${last.epoch} | ${last.top1!.toFixed(2)} |`);
+  // The report counts epochs from 1 and shows percentages.
+  const pct = (v: number | undefined | null) =>
+    typeof v === "number" ? (v * 100).toFixed(2) : "n/a";
+  assertStringIncludes(
+    report,
+    `| last | ${last.epoch + 1} | ${pct(last.top1)} | ${pct(last.head)} | ${pct(last.medium)} | ` +
+      `${pct(last.tail)} | ${pct(last.ece)} |`,
+  );
   const best = records.filter((r) => r.top1 !== undefined).reduce((a, b) =>
     b.top1! > a.top1! ? b : a
   );
-  assertStringIncludes(report, `| best | ${best.epoch} | ${best.top1!.toFixed(2)} |`);
-  assertEquals((await readCheckpointInfo(`${out}/best.safetensors`)).epoch, best.epoch);
-  if (e.paper !== undefined) assertStringIncludes(report, `| ${e.paper.toFixed(1)} |`);
-  else assertStringIncludes(report, "publishes no top-1");
+  assertStringIncludes(report, `| best | ${best.epoch + 1} | ${pct(best.top1)} |`);
+  assertEquals((await readCheckpointInfo(`${out}/best.safetensors`)).epoch, best.epoch + 1);
+  if (e.paper !== undefined) {
+    assertStringIncludes(report, `| ${e.paper.toFixed(1)} |`);
+    // Every fixture run uses --limit and a few epochs: never compared with the paper.
+    assertStringIncludes(report, "Not comparable (--limit / --epochs");
+    assert(!report.includes(" points"), "no difference to the published number");
+  } else assertStringIncludes(report, "publishes no top-1");
   for (const name of e.classNames ?? []) assertStringIncludes(report, `| ${name} |`);
   assertStringIncludes(report, "![Test accuracy per epoch](accuracy.svg)");
 
-  for (const f of ["accuracy.svg", "loss.svg", "per_class.svg", "nc.svg"]) {
+  for (const f of ["accuracy.svg", "loss.svg", "per_class.svg", "nc.svg", "calibration.svg"]) {
     const svg = await Deno.readTextFile(`${out}/${f}`);
     checkSvg(svg, f);
     assert(/<polyline|<circle/.test(svg), `${f} draws data`);
@@ -197,26 +211,12 @@ async function svhnFixture(dir: string): Promise<void> {
     return makeMat5(svhnVars(images, labels, "double"), true);
   };
   await Deno.writeFile(`${dir}/train_32x32.mat`, split(40));
+  await Deno.writeFile(`${dir}/extra_32x32.mat`, split(30));
   await Deno.writeFile(`${dir}/test_32x32.mat`, split(20));
 }
 
 async function imagenetLtFixture(dir: string): Promise<void> {
-  const wnids = ["n01440764", "n01443537", "n01484850"];
-  const train: string[] = [];
-  const test: string[] = [];
-  for (let c = 0; c < 3; c++) {
-    for (let j = 0; j < 4; j++) {
-      const split = j < 3 ? "train" : "val";
-      const rel = `${split}/${wnids[c]}/${wnids[c]}_${j}.JPEG`;
-      await Deno.mkdir(`${dir}/imagenet/${split}/${wnids[c]}`, { recursive: true });
-      const w = 40 + 4 * j, h = 36 + 2 * c;
-      const rgb = Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * (c + 3) + j * 17) & 255);
-      await Deno.writeFile(`${dir}/imagenet/${rel}`, await encodeJpeg(rgb, w, h, 90));
-      (split === "train" ? train : test).push(`${rel} ${c}`);
-    }
-  }
-  await Deno.writeTextFile(`${dir}/ImageNet_LT_train.txt`, train.join("\n") + "\n");
-  await Deno.writeTextFile(`${dir}/ImageNet_LT_test.txt`, test.join("\n") + "\n");
+  await writeImageNetLtFixture(dir, [3, 3, 3], 1);
 }
 
 // ---- usage, offline -----------------------------------------------------------------------------
@@ -242,6 +242,25 @@ Deno.test("recipes: usage errors exit 2, print the usage and write nothing", opt
   assertStringIncludes(help.out, "--eval-every");
   assertStringIncludes(help.out, "--limit");
   assert(!(await exists(out)) && !(await exists(`${TMP}/nodata`)), "nothing written");
+  // A batch larger than the training split: exit 2 before any shard is written.
+  const bsData = `${TMP}/bs_data`;
+  await Deno.mkdir(bsData, { recursive: true });
+  await Deno.copyFile(`${DATA}/cifar-10-binary.tar.gz`, `${bsData}/cifar-10-binary.tar.gz`);
+  const bs = await runIn("cifar10_lt", [
+    ...["--data-dir", bsData, "--out", out, "--limit", "48", "--batch-size", "999", "--no-verify"],
+  ]);
+  assertEquals(bs.code, 2, bs.err);
+  assertStringIncludes(
+    bs.err,
+    "--batch-size 999 is larger than the training split (48 images with --limit 48); lower it",
+  );
+  assert(!(await exists(`${bsData}/prepared/cifar10-r0.01-s0-l48/train`)), "no shard written");
+  // The fixture is not the official release: refused, naming --no-verify; exit 1.
+  const unverified = await runIn("cifar10_lt", ["--data-dir", bsData, "--out", out]);
+  assertEquals(unverified.code, 1);
+  assertStringIncludes(unverified.err, "is not the official cifar-10-binary.tar.gz");
+  assertStringIncludes(unverified.err, "--no-verify");
+  assert(!(await exists(out)), "no run folder");
   // The real process exit code.
   const p = await spawnOutcome("cifar10_lt.ts", ["--bogus", "--out", out]);
   assertEquals(p.code, 2);
@@ -265,6 +284,19 @@ Deno.test(
     assertStringIncludes(r.err, "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz");
     assertStringIncludes(r.err, `put it at ${empty}/cifar-10-binary.tar.gz`);
     assert(!/^\s+at /m.test(r.err), `no stack trace:\n${r.err}`);
+    assert(!(await exists(out)), "no run folder");
+    // SVHN needs three files: all are named, each with its URL.
+    const svhn = await spawnOutcome(
+      "svhn_lt.ts",
+      ["--data-dir", empty, "--out", out],
+      ["-A", "--deny-net"],
+    );
+    assertEquals(svhn.code, 1, svhn.err);
+    assertStringIncludes(svhn.err, "3 files are missing");
+    for (const f of ["train_32x32.mat", "extra_32x32.mat", "test_32x32.mat"]) {
+      assertStringIncludes(svhn.err, `http://ufldl.stanford.edu/housenumbers/${f}`);
+      assertStringIncludes(svhn.err, `put it at ${empty}/${f}`);
+    }
     assert(!(await exists(out)), "no run folder");
   },
 );
@@ -292,6 +324,7 @@ Deno.test(
       "3",
       "--eval-every",
       "2",
+      "--no-verify", // the fixture is not the official release
     ];
     const expect = {
       recipe: "cifar10_lt" as const,
@@ -346,7 +379,7 @@ Deno.test(
 
     const a = (await readMetrics(ref)) as EpochRecord[];
     const b = (await readMetrics(killed)) as EpochRecord[];
-    assertEquals(b.map((r) => r.epoch), [1, 2, 3]);
+    assertEquals(b.map((r) => r.epoch), [0, 1, 2]);
     assertEquals(b.map(comparable), a.map(comparable));
     // The final weights, BN statistics and momenta are identical too.
     const wa = await readSafetensorsFile(`${ref}/last.safetensors`);
@@ -367,7 +400,8 @@ Deno.test(
 
 // ---- end to end, one per recipe -----------------------------------------------------------------
 
-const common = ["--epochs", "1", "--workers", "0", "--eval-every", "1"];
+// The fixtures are in the official formats but not the official releases: --no-verify.
+const common = ["--epochs", "1", "--workers", "0", "--eval-every", "1", "--no-verify"];
 
 Deno.test(
   "recipes: cifar100_lt end to end (ETF head with --loss ce, no mixup, r = 1)",
@@ -428,6 +462,18 @@ Deno.test("recipes: svhn_lt end to end from .mat files", opts, async () => {
   ]);
   assertEquals(r.code, 0, r.err);
   await checkRun(out, { recipe: "svhn_lt", epochs: 1, numClasses: 10, limit: 16 });
+  // train + extra by default (the official protocol); the report says how the official numbers
+  // were made.
+  const config = JSON.parse(await Deno.readTextFile(`${out}/config.json`));
+  assertEquals(config.data.sources.map((f: { id: string }) => f.id), [
+    "svhn-train",
+    "svhn-extra",
+    "svhn-test",
+  ]);
+  assertStringIncludes(
+    await Deno.readTextFile(`${out}/report.md`),
+    "the published SVHN numbers were made with that bug",
+  );
 });
 
 Deno.test("recipes: stl10_lt end to end from the STL-10 tarball (96x96)", opts, async () => {
@@ -529,7 +575,18 @@ Deno.test("recipes: imagenet_lt end to end from split lists + JPEG folder", opts
   });
   const config = JSON.parse(await Deno.readTextFile(`${out}/config.json`));
   assertAlmostEquals(config.effective.lr, 0.1 * 3 / 1024, 1e-12);
-  assertEquals(config.data.groups.kind, "train-count");
+  // The official many/medium/few index ranges over classes re-indexed by training count, and the
+  // count thresholds beside them.
+  assertEquals(config.data.groups, {
+    kind: "ranges",
+    head: [0, 389],
+    medium: [390, 834],
+    tail: [835, 999],
+  });
+  assertEquals(config.data.groupings[1].rule.kind, "train-count");
+  assert(records[0].extra_groups![0].name === "train count");
+  const report = await Deno.readTextFile(`${out}/report.md`);
+  assertStringIncludes(report, "| last, by train count | 1 |");
   assertEquals(records[0].per_class!.filter((v) => v !== null).length, 3);
 });
 

@@ -146,10 +146,16 @@ export class ByteReader {
     return !(await this.#fill());
   }
 
-  /** Stops reading and releases the underlying stream. */
+  /**
+   * Stops reading and releases the underlying stream. An error of the stream itself (a gzip CRC
+   * mismatch found while reading) was already thrown, named, by the read that met it; releasing an
+   * errored stream does not throw it again unnamed.
+   */
   async cancel(): Promise<void> {
     this.#done = true;
-    await this.#it.return?.();
+    try {
+      await this.#it.return?.();
+    } catch { /* reported by the read that met it */ }
   }
 }
 

@@ -1,9 +1,11 @@
 // Owns streaming tar reading: ustar/GNU/pax headers parsed from a byte stream (optionally
 // gunzipped on the fly), yielding entries whose contents are read lazily, so multi-GB archives
-// never sit in memory. Unread entry contents are skipped automatically.
+// never sit in memory. Unread entry contents are skipped automatically. A gzipped archive is always
+// read to its end (its CRC-32 and length checked), even when the consumer stops early.
 
 import { ByteReader } from "./byte_reader.ts";
-import { openByteStream } from "./gzip_stream.ts";
+import { isGzip, openByteStream } from "./gzip_stream.ts";
+import { readToEnd } from "./read_to_end.ts";
 
 /** One member of a tar archive. Its content must be read before advancing, or it is skipped. */
 export interface TarEntry {
@@ -33,6 +35,12 @@ export interface TarOptions {
   name?: string;
   /** Gunzip a path source: "auto" (default, by magic number), true or false. */
   gunzip?: boolean | "auto";
+  /**
+   * Read the source to its end even when the consumer stops early, and past the end-of-archive
+   * marker, so a gzip stream's CRC-32 and length are always checked (default: true for a gzipped
+   * path and for stream sources, false for a plain tar file).
+   */
+  readToEnd?: boolean;
 }
 
 const BLOCK = 512;
@@ -100,10 +108,41 @@ export async function* tarEntries(
   options: TarOptions = {},
 ): AsyncGenerator<TarEntry> {
   const name = options.name ?? (typeof source === "string" ? source : "tar stream");
-  const stream = typeof source === "string"
-    ? await openByteStream(source, { gunzip: options.gunzip ?? "auto" })
-    : source;
-  const r = new ByteReader(stream, name);
+  let toEnd = options.readToEnd ?? true;
+  let stream: ReadableStream<Uint8Array>;
+  if (typeof source === "string") {
+    const gunzip = options.gunzip ?? "auto";
+    const gz = gunzip === "auto" ? await startsWithGzip(source) : gunzip;
+    toEnd = options.readToEnd ?? gz;
+    stream = await openByteStream(source, { gunzip: gz });
+  } else {
+    stream = source;
+  }
+  const entries = tarStreamEntries(new ByteReader(stream, name), name, toEnd);
+  yield* toEnd ? readToEnd(entries) : entries;
+}
+
+async function startsWithGzip(path: string): Promise<boolean> {
+  const f = await Deno.open(path, { read: true });
+  try {
+    const head = new Uint8Array(2);
+    let n = 0;
+    while (n < 2) {
+      const r = await f.read(head.subarray(n));
+      if (r === null) break;
+      n += r;
+    }
+    return isGzip(head.subarray(0, n));
+  } finally {
+    f.close();
+  }
+}
+
+async function* tarStreamEntries(
+  r: ByteReader,
+  name: string,
+  toEnd: boolean,
+): AsyncGenerator<TarEntry> {
   let paxGlobal: Record<string, string> = {};
   let pending: Record<string, string> = {};
   try {
@@ -112,7 +151,10 @@ export async function* tarEntries(
         throw new Error(`${name}: truncated: archive ends without the end-of-archive marker`);
       }
       const h = (await r.readExact(BLOCK, "a tar header")).slice();
-      if (h.every((x) => x === 0)) return; // end-of-archive (the second zero block is optional)
+      if (h.every((x) => x === 0)) { // end-of-archive (the second zero block is optional)
+        if (toEnd) await r.drain(); // the rest: padding blocks, then the gzip trailer is checked
+        return;
+      }
       if (!checksumOk(h)) {
         throw new Error(`${name}: corrupt tar header at byte ${r.position - BLOCK}`);
       }

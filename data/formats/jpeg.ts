@@ -1,15 +1,45 @@
 // Owns JPEG (and PNG/WebP) decoding and resizing to raw RGB uint8 HWC with sharp (libvips), for
 // CUB/ImageNet shards and the loader. Greyscale/CMYK/alpha inputs come out as 3-channel sRGB.
+// sharp is loaded on the first JPEG only, through an import Deno's module graph cannot see, so that
+// a process that never reads a JPEG (CIFAR, SVHN, STL-10, importing mod.ts) neither downloads sharp
+// and its platform binaries (~45 MB) nor loads its native add-on.
 
 import type sharpType from "npm:sharp@^0.34.5";
 
 type Sharp = typeof sharpType;
 let sharpModule: Promise<Sharp> | null = null;
 
-/** Loads sharp (libvips) on first use, so importing the library does not load a native module. */
+/** The npm specifier of sharp (kept in one place: the type import above names the same version). */
+const SHARP = "npm:sharp@^0.34.5";
+
+/**
+ * `import()` of a specifier held in a variable inside a function body: neither `deno run`'s module
+ * graph (which would prefetch a literal `import("npm:...")`) nor `deno publish`'s analysis sees it.
+ */
+const importLazily = new Function("specifier", "return import(specifier)") as (
+  specifier: string,
+) => Promise<{ default: unknown }>;
+
+/** Loads sharp (libvips) on first use, so importing the library does not fetch or load it. */
 export function loadSharp(): Promise<Sharp> {
-  sharpModule ??= import("npm:sharp@^0.34.5").then((m) => m.default as Sharp);
+  sharpModule ??= importLazily(SHARP).then(
+    (m) => m.default as Sharp,
+    (e) => {
+      sharpModule = null;
+      throw new Error(
+        `collapse: reading JPEG datasets needs ${SHARP}, which could not be loaded ` +
+          `(${(e as Error).message}). Run once with network access, or fetch it with ` +
+          `\`deno cache ${SHARP}\`.`,
+        { cause: e },
+      );
+    },
+  );
   return sharpModule;
+}
+
+/** Whether sharp has been loaded in this thread (nothing read a JPEG yet when false). */
+export function sharpLoaded(): boolean {
+  return sharpModule !== null;
 }
 
 /** Raw decoded pixels, HWC uint8 RGB. */
@@ -110,4 +140,31 @@ export async function encodeJpeg(
   const b = await sharp(data, { raw: { width, height, channels: 3 } }).jpeg({ quality })
     .toBuffer();
   return new Uint8Array(b.buffer, b.byteOffset, b.length);
+}
+
+/**
+ * Re-encodes an image as a JPEG (quality 90) whose shorter side is `side` (aspect kept, EXIF
+ * orientation applied), for compact training shards. `name` is for errors.
+ *
+ * @example
+ * ```ts ignore
+ * const small = await resizeShorterSide(jpegBytes, 256, "n01440764_10026.JPEG");
+ * ```
+ */
+export async function resizeShorterSide(
+  bytes: Uint8Array,
+  side: number,
+  name = "image",
+): Promise<Uint8Array> {
+  const sharp = await loadSharp();
+  try {
+    const b = await sharp(bytes, { failOn: "error" })
+      .rotate()
+      .resize(side, side, { fit: "outside" })
+      .jpeg({ quality: 90 })
+      .toBuffer();
+    return new Uint8Array(b.buffer, b.byteOffset, b.length);
+  } catch (e) {
+    throw new Error(`${name}: cannot decode image: ${(e as Error).message}`, { cause: e });
+  }
 }

@@ -1,10 +1,13 @@
 // Owns the MATLAB v5 MAT-file reader: 128-byte header, tagged data elements (normal and
 // small-element form), miMATRIX numeric arrays, and zlib miCOMPRESSED elements inflated as a
 // stream, so a variable's bytes can be consumed piece by piece without holding the file.
-// Little-endian files only; v7.3 (HDF5) files are rejected with a clear message.
+// Little-endian files only; v7.3 (HDF5) files are rejected with a clear message. The file is always
+// read to its end (every compressed element inflated and its Adler-32 checked), even when the
+// consumer stops after the variables it wanted.
 
 import { ByteReader } from "../archive/byte_reader.ts";
 import { inflateZlibStream } from "../archive/gzip_stream.ts";
+import { readToEnd } from "../archive/read_to_end.ts";
 
 /** MAT-file data types (miXXX). */
 export const MI = {
@@ -226,7 +229,8 @@ async function* matrix(r: ByteReader, size: number, where: string): AsyncGenerat
 
 /**
  * Streams the top-level variables of a MATLAB v5 MAT-file in file order. Each variable's data is
- * read lazily from the (incrementally inflated) file; unread data is skipped on advance.
+ * read lazily from the (incrementally inflated) file; unread data is skipped on advance. Leaving
+ * the loop early still reads the rest of the file (so its checksums are checked) first.
  * Truncated or corrupt files throw an Error naming the file and the variable.
  *
  * @example
@@ -236,7 +240,11 @@ async function* matrix(r: ByteReader, size: number, where: string): AsyncGenerat
  * }
  * ```
  */
-export async function* mat5Variables(path: string): AsyncGenerator<MatVariable> {
+export function mat5Variables(path: string): AsyncGenerator<MatVariable> {
+  return readToEnd(variables(path));
+}
+
+async function* variables(path: string): AsyncGenerator<MatVariable> {
   const file = await Deno.open(path, { read: true });
   const r = new ByteReader(file.readable, path);
   try {

@@ -6,7 +6,7 @@ export type { Cifar100Options, Split } from "./cifar.ts";
 export { mat5Variables, MI, MX_CLASS, readMat5 } from "./mat5.ts";
 export type { MatArray, MatVariable, NumericArray } from "./mat5.ts";
 export { readSvhn, svhnToHwc } from "./svhn.ts";
-export { readStl10, stl10ToHwc } from "./stl10.ts";
+export { readStl10, readStl10Splits, stl10ToHwc } from "./stl10.ts";
 export { cubImages, readCubMetadata } from "./cub.ts";
 export type { CubImage, CubMetadata, CubOptions } from "./cub.ts";
 export {
@@ -16,7 +16,7 @@ export {
   readImageNetLtList,
 } from "./imagenet_lt.ts";
 export type { ImageNetLtOptions, ListedImage } from "./imagenet_lt.ts";
-export { decodeImage, decodeResized, encodeJpeg } from "./jpeg.ts";
+export { decodeImage, decodeResized, encodeJpeg, resizeShorterSide } from "./jpeg.ts";
 export type { ResizeOptions, RgbImage } from "./jpeg.ts";
 export { basename, datasetMembers, lines } from "./members.ts";
 export type { Member } from "./members.ts";

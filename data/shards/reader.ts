@@ -183,7 +183,11 @@ export interface IndexedRecord {
  * @example
  * ```ts
  * import { streamShards } from "./reader.ts";
- * for await (const { index, label, data } of streamShards("/path/to/shards")) {
+ * import { writeShards } from "./writer.ts";
+ * import { syntheticDataset } from "../synthetic.ts";
+ * const dir = `${await Deno.makeTempDir()}/test`;
+ * await writeShards(dir, syntheticDataset({ testPerClass: 20 }).test, { kind: "raw", numClasses: 10 });
+ * for await (const { index, label, data } of streamShards(dir)) {
  *   console.log(index, label, data.length);
  * }
  * ```
@@ -244,8 +248,13 @@ export async function readShardLabels(dir: string, manifest?: ShardManifest): Pr
  * @example
  * ```ts
  * import { ShardReader } from "./reader.ts";
- * const reader = await ShardReader.open("/path/to/shards");
+ * import { writeShards } from "./writer.ts";
+ * import { syntheticDataset } from "../synthetic.ts";
+ * const dir = `${await Deno.makeTempDir()}/test`;
+ * await writeShards(dir, syntheticDataset({ testPerClass: 20 }).test, { kind: "raw", numClasses: 10 });
+ * const reader = await ShardReader.open(dir);
  * const { label, data } = await reader.get(123);
+ * console.log(label, data.length);
  * ```
  */
 export class ShardReader {
@@ -330,8 +339,12 @@ export class ShardReader {
  * @example
  * ```ts
  * import { loadShardsToMemory } from "./reader.ts";
- * const train = await loadShardsToMemory("data/cifar10/train");
- * console.log(train.labels.length, train.height, train.width);
+ * import { writeShards } from "./writer.ts";
+ * import { syntheticDataset } from "../synthetic.ts";
+ * const dir = `${await Deno.makeTempDir()}/test`;
+ * await writeShards(dir, syntheticDataset({ testPerClass: 20 }).test, { kind: "raw", numClasses: 10 });
+ * const test = await loadShardsToMemory(dir);
+ * console.log(test.labels.length, test.height, test.width); // 200 32 32
  * ```
  */
 export async function loadShardsToMemory(dir: string): Promise<ImageArray> {
@@ -361,4 +374,49 @@ export async function loadShardsToMemory(dir: string): Promise<ImageArray> {
     numClasses: m.numClasses,
     ...(m.classNames ? { classNames: m.classNames } : {}),
   };
+}
+
+/**
+ * Checks every shard file of a folder against its manifest (size and CRC-32 of the whole file),
+ * streaming each file once. Returns the problems found (empty when the folder is intact); a
+ * missing or unreadable manifest is a problem too.
+ *
+ * @example
+ * ```ts
+ * import { checkShardFolder } from "./reader.ts";
+ * import { writeShards } from "./writer.ts";
+ * import { syntheticDataset } from "../synthetic.ts";
+ * const dir = `${await Deno.makeTempDir()}/test`;
+ * await writeShards(dir, syntheticDataset({ testPerClass: 4 }).test, { kind: "raw", numClasses: 10 });
+ * console.log(await checkShardFolder(dir)); // []
+ * ```
+ */
+export async function checkShardFolder(dir: string): Promise<string[]> {
+  let m: ShardManifest;
+  try {
+    m = await readManifest(dir);
+  } catch (e) {
+    return [(e as Error).message];
+  }
+  const problems: string[] = [];
+  for (const entry of m.shards) {
+    const path = `${dir}/${entry.file}`;
+    let crc = 0, size = 0;
+    try {
+      const f = await Deno.open(path);
+      for await (const chunk of f.readable) { // the stream closes the file at its end
+        crc = crc32(chunk, crc);
+        size += chunk.length;
+      }
+    } catch (e) {
+      problems.push(`shard ${path}: cannot read (${(e as Error).message})`);
+      continue;
+    }
+    if (size !== entry.bytes) {
+      problems.push(`shard ${path}: ${size} bytes, the manifest says ${entry.bytes}`);
+    } else if (crc !== entry.crc32) {
+      problems.push(`shard ${path}: CRC-32 differs from the manifest's`);
+    }
+  }
+  return problems;
 }

@@ -137,7 +137,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 /**
  * Batch mean and 1/sqrt(var + eps) into `stats` (f32[2C]) from the partials, and the in-place
- * running-stat update (momentum convention of PyTorch; unbiased variance).
+ * running-stat update (momentum convention of PyTorch; unbiased variance). `chunks`: the number of
+ * partials per channel when they were not made by {@link bnStatsPartialLaunch} over `rows` rows.
  */
 export function bnStatsFinalLaunch(
   x: Tensor,
@@ -149,8 +150,8 @@ export function bnStatsFinalLaunch(
   c: number,
   momentum: number,
   eps: number,
+  chunks: number = bnChunks(rows).chunks,
 ): Launch {
-  const { chunks } = bnChunks(rows);
   return {
     name: "batch_norm_stats_final",
     code: statsFinalCode,
@@ -212,19 +213,23 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   dgamma[c] = b;
 }`;
 
-/** dbeta = sum(dy), dgamma = sum(dy * xhat) per channel, from the partials. */
+/**
+ * dbeta = sum(dy), dgamma = sum(dy * xhat) per channel, from the partials. `chunks`: the number
+ * of partials per channel when they were not made by {@link bnGradPartialLaunch} over `rows` rows.
+ */
 export function bnGradFinalLaunch(
   part: Tensor,
   dgamma: Tensor,
   dbeta: Tensor,
   rows: number,
   c: number,
+  chunks: number = bnChunks(rows).chunks,
 ): Launch {
   return {
     name: "batch_norm_grad_final",
     code: gradFinalCode,
     bindings: [part.binding, dgamma.binding, dbeta.binding],
-    uniforms: packUniforms([["u32", c], ["u32", bnChunks(rows).chunks]]),
+    uniforms: packUniforms([["u32", c], ["u32", chunks]]),
     workgroups: [Math.ceil(c / WG)],
   };
 }

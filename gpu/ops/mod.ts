@@ -24,6 +24,8 @@ export * from "./normalize.ts";
 export * from "./dot_regression.ts";
 export * from "./optim.ts";
 export * from "./dropout.ts";
+export * from "./dense_concat.ts";
+export * from "./preact_conv.ts";
 
 gradHelpers.add = add;
 gradHelpers.onesLike = onesLike;

@@ -1,13 +1,12 @@
 /**
  * Callbacks of `fit` (Keras-like hooks, called at epoch boundaries and at the trainer's periodic
  * statistic readbacks, never per step): the {@link Callback} interface and {@link FitContext},
- * {@link ProgressBarCallback} (images/s, loss, accuracy, lr, ETA), {@link JsonlLogger},
+ * {@link ProgressBarCallback} (steps, images/s, loss, accuracy, lr, ETA; "compiling kernels ..."
+ * before the first readback), {@link JsonlLogger},
  * {@link CsvLogger} and {@link CheckpointCallback} (last + best by a monitored metric, the best
  * value surviving a resume). The NaN/Inf guard is built into `fit` itself (see fit.ts).
  * @module
  */
-// deno-lint-ignore no-import-prefix -- library code uses full specifiers (importable by URL)
-import { ProgressBar, type ProgressBarFormatter } from "jsr:@std/cli@^1.0.32/unstable-progress-bar";
 import { parseSafetensorsHeader } from "../io/safetensors.ts";
 import { checkChoice, checkOptions, type OptionKeys, optionKeys } from "../options.ts";
 import type { Optimizer } from "../optimizers/optimizer.ts";
@@ -21,7 +20,10 @@ export interface FitContext {
   /** Total epochs (the run ends after epoch `epochs - 1`). */
   epochs: number;
   initialEpoch: number;
-  /** Steps of the current epoch when known (from the data, the option, or the previous epoch). */
+  /**
+   * Steps of the current epoch when known (from the data, the option, or the previous epoch); in
+   * `onEpochEnd`, the steps the epoch ran.
+   */
   stepsPerEpoch: number | null;
   /** Images per step (set once the first batch is seen). */
   batchSize: number;
@@ -42,9 +44,10 @@ export interface Callback {
   onTrainBegin?(ctx: FitContext): void | Promise<void>;
   onEpochBegin?(epoch: number, ctx: FitContext): void | Promise<void>;
   /**
-   * Called at each periodic readback of the GPU statistics (every `progressEvery` steps, not every
-   * step): `step` is the number of steps done in this epoch; logs hold the running `loss`,
-   * `accuracy`, `lr` and `images_per_sec`.
+   * Called at each readback of the GPU statistics (never every step: by default after the first
+   * and second step of each epoch, then about every 2 s; or every `progressEvery` steps): `step`
+   * is the number of steps done in this epoch; logs hold the running `loss` and `accuracy` of the
+   * epoch, the `lr`, and `images_per_sec` since the previous readback of the epoch.
    */
   onProgress?(epoch: number, step: number, logs: Logs, ctx: FitContext): void | Promise<void>;
   /** After the epoch (and its validation): the epoch's logs as recorded in the history. */
@@ -73,82 +76,147 @@ export interface ProgressBarOptions {
   writable?: WritableStream<Uint8Array>;
   /** Bar width in characters (default 30). */
   barLength?: number;
-  /** Redraw interval in ms (default 1000). */
+  /** Redraw interval in ms for the elapsed time and ETA between readbacks (default 1000). */
   interval?: number;
 }
 
+const LINE_CLEAR = "\r\u001b[K";
+
 /**
- * One progress bar per epoch (`@std/cli` ProgressBar): steps done, images/s, running loss and
- * accuracy, learning rate and ETA; at the epoch's end the line is completed with the validation
- * metrics and the epoch's duration.
+ * One progress line per epoch, redrawn in place: steps done of the epoch's steps, images/s (since
+ * the previous statistics readback), running loss and accuracy, learning rate and ETA. `fit` reads
+ * the statistics back after the first and second step of every epoch and then about every 2 s, so
+ * the line shows a step count and images/s from the first steps on; before the first readback of
+ * a run it says "compiling kernels ..." (the first step compiles the GPU pipelines). At the epoch's
+ * end the line is completed with the epoch's metrics (the same names as in the History: `loss`,
+ * `accuracy`, `val_...`) and its duration.
  */
 export class ProgressBarCallback implements Callback {
-  #bar: ProgressBar | null = null;
-  #logs: Logs = {};
-  #final: Logs | null = null;
-  #epoch = 0;
-  #start = 0;
   readonly #opts: ProgressBarOptions;
+  #writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #enc = new TextEncoder();
+  #logs: Logs | null = null;
+  #final: Logs | null = null;
+  #step = 0;
+  #epoch = 0;
+  #epochs = 0;
+  #steps: number | null = null;
+  #start = 0;
+  #seenProgress = false;
+  #open = false;
 
+  /** A progress bar drawing on `options.writable` (default stderr). */
   constructor(options: ProgressBarOptions = {}) {
     checkOptions("new ProgressBarCallback()", options, PROGRESS_KEYS);
     this.#opts = options ?? {};
   }
 
-  #format(ctx: FitContext): (f: ProgressBarFormatter) => string {
-    return (f) => {
-      const head = `epoch ${this.#epoch + 1}/${ctx.epochs}`;
-      const elapsed = Date.now() - this.#start;
-      if (this.#final) {
-        const l = this.#final;
-        const vals = Object.entries(l)
-          .filter(([k]) => k !== "lr" && k !== "images_per_sec")
-          .map(([k, v]) => `${k} ${fmt(v)}`).join(" | ");
-        return `${head} [${f.progressBar}] ${f.value}/${f.max} ${clock(elapsed)} | ` +
-          `${fmt(l.images_per_sec, 1)} img/s | ${vals} | lr ${fmt(l.lr, 5)}`;
-      }
-      const l = this.#logs;
-      const eta = f.value > 0 ? (elapsed / f.value) * (f.max - f.value) : NaN;
-      return `${head} [${f.progressBar}] ${f.value}/${ctx.stepsPerEpoch ?? "?"} | ` +
-        `${fmt(l.images_per_sec, 1)} img/s | loss ${fmt(l.loss)} | acc ${fmt(l.accuracy)} | ` +
-        `lr ${fmt(l.lr, 5)} | ETA ${clock(eta)}`;
-    };
+  #bar(): string {
+    const len = this.#opts.barLength ?? 30;
+    const max = this.#steps ?? Math.max(this.#step, 1);
+    const filled = Math.min(len, Math.max(0, Math.floor((this.#step / Math.max(max, 1)) * len)));
+    return "#".repeat(filled) + "-".repeat(len - filled);
   }
 
-  onEpochBegin(epoch: number, ctx: FitContext): void {
+  /** The current line (without the carriage return). */
+  #line(): string {
+    const head = `epoch ${this.#epoch + 1}/${this.#epochs} [${this.#bar()}] ` +
+      `${this.#step}/${this.#steps ?? "?"}`;
+    const elapsed = Date.now() - this.#start;
+    if (this.#final) {
+      const l = this.#final;
+      const vals = Object.entries(l)
+        .filter(([k]) => k !== "lr" && k !== "images_per_sec")
+        .map(([k, v]) => `${k} ${fmt(v)}`).join(" | ");
+      return `${head} ${clock(elapsed)} | ${fmt(l.images_per_sec, 1)} img/s | ${vals} | ` +
+        `lr ${fmt(l.lr, 5)}`;
+    }
+    if (!this.#seenProgress) return `${head} | compiling kernels ... ${clock(elapsed)}`;
+    const l = this.#logs ?? {};
+    const rate = l.images_per_sec;
+    const eta = this.#steps !== null && rate > 0 && l.batch_size > 0
+      ? ((this.#steps - this.#step) * l.batch_size / rate) * 1000 -
+        (Date.now() - (l.time_ms ?? Date.now()))
+      : NaN;
+    return `${head} | ${fmt(rate, 1)} img/s | loss ${fmt(l.loss)} | accuracy ${
+      fmt(l.accuracy)
+    } | ` +
+      `lr ${fmt(l.lr, 5)} | ETA ${clock(Math.max(eta, 0))}`;
+  }
+
+  async #draw(): Promise<void> {
+    if (!this.#writer || !this.#open) return;
+    try {
+      await this.#writer.write(this.#enc.encode(LINE_CLEAR + this.#line()));
+    } catch {
+      // a closed stream: nothing to draw on
+    }
+  }
+
+  /** Takes the output stream and notes the run's length. */
+  onTrainBegin(ctx: FitContext): void {
+    this.#writer = (this.#opts.writable ?? Deno.stderr.writable).getWriter();
+    this.#seenProgress = false;
+    this.#epochs = ctx.epochs;
+  }
+
+  /** Starts the epoch's line ("compiling kernels ..." before the run's first readback). */
+  async onEpochBegin(epoch: number, ctx: FitContext): Promise<void> {
     this.#epoch = epoch;
-    this.#logs = {};
+    this.#epochs = ctx.epochs;
+    this.#steps = ctx.stepsPerEpoch;
+    this.#step = 0;
+    this.#logs = null;
     this.#final = null;
     this.#start = Date.now();
-    this.#bar = new ProgressBar({
-      max: Math.max(1, ctx.stepsPerEpoch ?? 1),
-      writable: this.#opts.writable,
-      barLength: this.#opts.barLength ?? 30,
-      interval: this.#opts.interval ?? 1000,
-      formatter: this.#format(ctx),
-    });
+    this.#open = true;
+    clearInterval(this.#timer);
+    const timer = setInterval(() => this.#draw(), this.#opts.interval ?? 1000);
+    Deno.unrefTimer(timer);
+    this.#timer = timer;
+    await this.#draw();
   }
 
-  onProgress(_epoch: number, step: number, logs: Logs, ctx: FitContext): void {
-    this.#logs = logs;
-    if (!this.#bar) return;
-    if (ctx.stepsPerEpoch === null && step >= this.#bar.max) this.#bar.max = step + 1;
-    this.#bar.value = step;
+  /** Redraws the line with the readback's step, images/s, loss, accuracy and lr. */
+  async onProgress(_epoch: number, step: number, logs: Logs, ctx: FitContext): Promise<void> {
+    this.#seenProgress = true;
+    this.#step = step;
+    this.#logs = { ...logs, batch_size: ctx.batchSize, time_ms: Date.now() };
+    if (ctx.stepsPerEpoch === null && this.#steps !== null && step > this.#steps) {
+      this.#steps = null;
+    }
+    await this.#draw();
   }
 
+  /** Completes the line with the epoch's metrics and duration, then a newline. */
   async onEpochEnd(_epoch: number, logs: Logs, ctx: FitContext): Promise<void> {
-    if (!this.#bar) return;
+    clearInterval(this.#timer);
+    this.#seenProgress = true;
     this.#final = logs;
-    // Known epoch length: the bar is already sized; unknown: what was counted (at least 1).
-    if (ctx.stepsPerEpoch === null) this.#bar.max = Math.max(this.#bar.value, 1);
-    this.#bar.value = this.#bar.max;
-    await this.#bar.stop();
-    this.#bar = null;
+    // fit sets the epoch's real step count before this hook.
+    this.#steps = ctx.stepsPerEpoch ?? Math.max(this.#step, 1);
+    this.#step = this.#steps;
+    await this.#draw();
+    await this.#finishLine();
   }
 
+  async #finishLine(): Promise<void> {
+    if (!this.#open) return;
+    this.#open = false;
+    try {
+      await this.#writer?.write(this.#enc.encode("\n"));
+    } catch {
+      // closed
+    }
+  }
+
+  /** Ends an open line (a failed epoch) and releases the stream. */
   async onTrainEnd(): Promise<void> {
-    if (this.#bar) await this.#bar.stop();
-    this.#bar = null;
+    clearInterval(this.#timer);
+    await this.#finishLine();
+    this.#writer?.releaseLock();
+    this.#writer = null;
   }
 }
 

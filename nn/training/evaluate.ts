@@ -1,9 +1,12 @@
 /**
  * Evaluation over a whole split on the GPU: per batch, logits in inference mode, the compiled
  * loss (x batch size), per-class correct and total counts (argmax vs label, via one-hot and a
- * matmul), and optionally the neural-collapse sufficient statistics of the head's features h
- * (class sums [K, d] = onehot^T h, Gram [d, d] = h^T h) are added into GPU accumulators, read back
- * once at the end and finalised on the host (`accuracyReport`, `neuralCollapseMetrics`). Full
+ * matmul), the calibration bins (count, summed confidence and summed correct predictions per
+ * confidence bin, the confidence being the largest softmax probability; see
+ * ../metrics/calibration.ts), and optionally the neural-collapse sufficient statistics of the
+ * head's features h (class sums [K, d] = onehot^T h, Gram [d, d] = h^T h) are added into GPU
+ * accumulators, read back once at the end and finalised on the host (`accuracyReport`,
+ * `calibrationFromBins`, `neuralCollapseMetrics`). Full
  * batches replay a captured step over persistent inputs; a last partial batch runs eagerly on its
  * own shape, so every example counts exactly once.
  * @module
@@ -12,14 +15,21 @@ import { noGrad } from "../../gpu/autograd.ts";
 import { type CapturedStep, engine } from "../../gpu/engine.ts";
 import { accumulate_ } from "../../gpu/ops/accumulate.ts";
 import { fill_ } from "../../gpu/ops/creation.ts";
-import { equal, mulScalar } from "../../gpu/ops/elementwise.ts";
+import { equal, greater, mulScalar } from "../../gpu/ops/elementwise.ts";
 import { argmax, oneHot } from "../../gpu/ops/indexing.ts";
 import { matmul } from "../../gpu/ops/matmul.ts";
-import { sum } from "../../gpu/ops/reduce.ts";
+import { max, sum } from "../../gpu/ops/reduce.ts";
 import { reshape } from "../../gpu/ops/shape.ts";
+import { softmax } from "../../gpu/ops/softmax.ts";
 import { keep, tidy } from "../../gpu/scope.ts";
 import { empty, fmtShape, readAll, type Tensor, tensor, writeTensor } from "../../gpu/tensor.ts";
 import type { Batch } from "../../data/types.ts";
+import {
+  type Calibration,
+  calibrationEdges,
+  calibrationFromBins,
+  DEFAULT_CALIBRATION_BINS,
+} from "../metrics/calibration.ts";
 import { type AccuracyReport, accuracyReport, type GroupRule } from "../metrics/classification.ts";
 import { type NeuralCollapseMetrics, neuralCollapseMetrics } from "../metrics/neural_collapse.ts";
 import { topKHits, topKMetrics } from "../metrics/top_k.ts";
@@ -34,6 +44,8 @@ export interface EvaluateOptions {
   neuralCollapse?: boolean;
   /** Head/medium/tail grouping (default: the paper's for K classes). */
   groups?: GroupRule;
+  /** Further groupings reported beside `groups` (e.g. ImageNet-LT by training count). */
+  extraGroups?: readonly { name: string; rule: GroupRule }[];
   /** Replay a captured step for full batches (default true). */
   capture?: boolean;
   /** Epoch passed to `data.batches` (default 0). */
@@ -48,6 +60,7 @@ export interface EvaluateOptions {
 export const EVALUATE_KEYS: OptionKeys = optionKeys<EvaluateOptions>({
   neuralCollapse: true,
   groups: true,
+  extraGroups: true,
   capture: true,
   epoch: true,
   loss: true,
@@ -58,8 +71,15 @@ export const EVALUATE_KEYS: OptionKeys = optionKeys<EvaluateOptions>({
 export interface EvaluationResult {
   /** Mean loss per example (NaN without a loss). */
   loss: number;
-  /** Top-1 accuracy. */
+  /** Top-1 accuracy, a fraction in [0, 1]. */
   accuracy: number;
+  /**
+   * Expected calibration error over 15 confidence bins (the official code's definition), a
+   * fraction in [0, 1]; the bins are in {@link EvaluationResult.calibration}.
+   */
+  ece: number;
+  /** ECE, MCE and the reliability diagram's bins. */
+  calibration: Calibration;
   /** Overall, per-class and head/medium/tail accuracy. */
   report: AccuracyReport;
   /** Per-class correct and total counts. */
@@ -69,6 +89,8 @@ export interface EvaluationResult {
   count: number;
   /** With `neuralCollapse: true`. */
   neuralCollapse?: NeuralCollapseMetrics;
+  /** Head/medium/tail accuracy under each of the options' `extraGroups`, in order. */
+  extraGroups?: { name: string; head: number; medium: number; tail: number }[];
   /** The top-k accuracies of the requested metrics, by name ("top5_accuracy": 0.93). */
   metrics: Record<string, number>;
 }
@@ -76,7 +98,10 @@ export interface EvaluationResult {
 interface Accumulators {
   K: number;
   d: number;
-  /** f32[1 + 2K]: loss sum, correct per class, total per class. */
+  /**
+   * f32[1 + 2K + 3B]: loss sum, correct per class, total per class, then per confidence bin the
+   * examples, summed confidence and summed correct predictions.
+   */
   acc: Tensor;
   /** f32[K d + d d]: class sums, Gram; or null. */
   nc: Tensor | null;
@@ -91,6 +116,10 @@ export class EvalStep {
   readonly x: Tensor;
   readonly labels: Tensor;
   accs: Accumulators | null = null;
+  /** Calibration thresholds [1, B + 1] (see `calibrationEdges`). */
+  readonly edges: Tensor;
+  /** [B + 1, B]: bin membership = (c > t_{b-1}) - (c > t_b) as one matmul. */
+  readonly binDiff: Tensor;
   #captured: CapturedStep | null = null;
   #runs = 0;
 
@@ -104,6 +133,14 @@ export class EvalStep {
   ) {
     this.x = keep(empty(shape, "f32", "eval.x"));
     this.labels = keep(empty([shape[0]], "i32", "eval.labels"));
+    const B = DEFAULT_CALIBRATION_BINS;
+    this.edges = keep(tensor(calibrationEdges(B), [1, B + 1]));
+    const diff = new Float32Array((B + 1) * B);
+    for (let b = 0; b < B; b++) {
+      diff[b * B + b] = 1;
+      diff[(b + 1) * B + b] = -1;
+    }
+    this.binDiff = keep(tensor(diff, [B + 1, B]));
   }
 
   /** Zeroes the accumulators (if they exist yet). */
@@ -137,7 +174,7 @@ export class EvalStep {
           this.accs = {
             K,
             d,
-            acc: keep(empty([1 + 2 * K], "f32", "eval.acc")),
+            acc: keep(empty([1 + 2 * K + 3 * DEFAULT_CALIBRATION_BINS], "f32", "eval.acc")),
             nc: this.withNc ? keep(empty([K * d + d * d], "f32", "eval.nc")) : null,
             classifier: this.withNc ? out.classifier! : null,
             topK: this.ks.length ? keep(empty([this.ks.length], "f32", "eval.topk")) : null,
@@ -147,9 +184,16 @@ export class EvalStep {
         const a = this.accs;
         if (K !== a.K) throw new Error(`collapse: evaluate: ${K} classes, then ${a.K}`);
         const oh = oneHot(labels, K);
-        const hit = equal(argmax(logits, -1), labels);
-        accumulate_(a.acc, reshape(matmul(reshape(hit, [1, n]), oh), [K]), 1);
+        const hit = reshape(equal(argmax(logits, -1), labels), [1, n]);
+        accumulate_(a.acc, reshape(matmul(hit, oh), [K]), 1);
         accumulate_(a.acc, sum(oh, 0), 1 + K);
+        // Calibration: confidence = max softmax probability, binned as the official code bins.
+        const B = DEFAULT_CALIBRATION_BINS;
+        const conf = max(softmax(logits, -1), -1, true); // [n, 1]
+        const inBin = matmul(greater(conf, this.edges), this.binDiff); // [n, B], one-hot or 0
+        accumulate_(a.acc, sum(inBin, 0), 1 + 2 * K);
+        accumulate_(a.acc, reshape(matmul(conf, inBin, { transposeA: true }), [B]), 1 + 2 * K + B);
+        accumulate_(a.acc, reshape(matmul(hit, inBin), [B]), 1 + 2 * K + 2 * B);
         if (this.loss) {
           const l = this.loss.compute(out, labels);
           accumulate_(a.acc, reshape(mulScalar(l, n), [1]), 0);
@@ -197,6 +241,8 @@ export class EvalStep {
     this.#captured?.dispose();
     this.x.dispose();
     this.labels.dispose();
+    this.edges.dispose();
+    this.binDiff.dispose();
     this.accs?.acc.dispose();
     this.accs?.nc?.dispose();
     this.accs?.topK?.dispose();
@@ -242,7 +288,8 @@ function checkBatch(batch: Batch): void {
 
 /**
  * Evaluates `model` over every batch of `data` (all examples count, a last smaller batch too):
- * loss, top-1, per-class and head/medium/tail accuracy, and optionally the neural-collapse metrics
+ * loss, top-1, per-class and head/medium/tail accuracy, ECE (15 bins), and optionally the
+ * neural-collapse metrics
  * (classifier W = M^T for the ETF head, the Dense kernel^T for a learnable head). One readback.
  *
  * @example
@@ -307,15 +354,30 @@ export async function evaluate(
   const correct = Array.from(acc.subarray(1, 1 + K));
   const total = Array.from(acc.subarray(1 + K, 1 + 2 * K));
   const report = accuracyReport(correct, total, options.groups);
+  const B = DEFAULT_CALIBRATION_BINS;
+  const bins = acc.subarray(1 + 2 * K);
+  const calibration = calibrationFromBins(
+    bins.subarray(0, B),
+    bins.subarray(B, 2 * B),
+    bins.subarray(2 * B, 3 * B),
+  );
   const result: EvaluationResult = {
     loss: loss ? acc[0] / count : NaN,
     accuracy: report.top1,
+    ece: calibration.ece,
+    calibration,
     report,
     correct,
     total,
     count,
     metrics,
   };
+  if (options.extraGroups?.length) {
+    result.extraGroups = options.extraGroups.map((g) => {
+      const r = accuracyReport(correct, total, g.rule);
+      return { name: g.name, head: r.head, medium: r.medium, tail: r.tail };
+    });
+  }
   if (a.nc) {
     const d = a.d;
     const ncHost = host[1] as Float32Array;

@@ -34,8 +34,8 @@ export interface FitOptions {
   /** First epoch to run (resume: the checkpoint's `epoch`). Default 0. */
   initialEpoch?: number;
   /**
-   * Evaluated after every epoch; adds val_loss, val_accuracy, val_head/medium/tail (and the
-   * compiled top-k metrics). A DataSource, an array of batches, or `[x, y]` arrays.
+   * Evaluated after every epoch; adds val_loss, val_accuracy, val_head/medium/tail, val_ece (and
+   * the compiled top-k metrics). A DataSource, an array of batches, or `[x, y]` arrays.
    */
   validationData?: DataInput | [ArrayInput, LabelInput];
   /** Options of the per-epoch evaluation (e.g. `neuralCollapse: true` adds val_nc1, ...). */
@@ -48,8 +48,9 @@ export interface FitOptions {
   /** Replay a captured step after the first (default true); false: eager every step (debugging). */
   capture?: boolean;
   /**
-   * Steps between statistic readbacks (progress, NaN check), or "auto" (default): about one
-   * readback every 2 seconds. Each readback costs >= ~10 ms on Deno.
+   * Steps between statistic readbacks (progress, NaN check), or "auto" (default): after the first
+   * and second step of every epoch, then about one readback every 2 seconds. Each readback costs
+   * >= ~10 ms on Deno.
    */
   progressEvery?: number | "auto";
   /**
@@ -131,6 +132,7 @@ function valLogs(r: EvaluationResult, logs: Logs): void {
   logs.val_head = r.report.head;
   logs.val_medium = r.report.medium;
   logs.val_tail = r.report.tail;
+  logs.val_ece = r.ece;
   for (const [k, v] of Object.entries(r.metrics)) logs[`val_${k}`] = v;
   const nc = r.neuralCollapse;
   if (nc) {
@@ -257,9 +259,11 @@ async function fitLoop(
       let n = 0;
       let lr = NaN;
       const t0 = performance.now();
-      let readEvery = every === "auto" ? 8 : every;
+      // Readbacks: with "auto", after the first and the second step of the epoch (the progress
+      // bar shows steps and images/s at once), then about every 2 s as timed between readbacks.
+      let readEvery = every === "auto" ? 1 : every;
       let nextRead = readEvery;
-      let lastRead = { t: t0, n: 0 };
+      let lastRead = { t: t0, n: 0, samples: 0 };
       let pending: Promise<void> | null = null;
       let failure: unknown = null;
       const settle = async () => {
@@ -293,7 +297,9 @@ async function fitLoop(
         n++;
         if (failure) throw failure;
         if (n >= nextRead) {
-          await settle();
+          await settle(); // the previous readback has landed and may have moved nextRead
+        }
+        if (n >= nextRead) {
           const at = n, lrAt = lr; // the values of this step, not of the steps run meanwhile
           pending = steps.readStats().then(async (s) => {
             check(s, at);
@@ -302,21 +308,28 @@ async function fitLoop(
               loss: s.lossSum / Math.max(1, s.samples),
               accuracy: s.correct / Math.max(1, s.samples),
               lr: lrAt,
-              images_per_sec: s.samples / ((now - t0) / 1000),
+              // Since the previous readback of the epoch (the first: since the epoch began).
+              images_per_sec: (s.samples - lastRead.samples) / ((now - lastRead.t) / 1000),
             };
             if (every === "auto") {
-              const msPerStep = (now - lastRead.t) / Math.max(1, at - lastRead.n);
-              readEvery = Math.max(
-                1,
-                Math.min(100000, Math.round(2000 / Math.max(msPerStep, 1e-3))),
-              );
+              if (at < 2) nextRead = 2;
+              else {
+                // Timed over the steps since the previous readback (the first step of a run
+                // also compiles the pipelines: it is never the only step timed here).
+                const msPerStep = (now - lastRead.t) / Math.max(1, at - lastRead.n);
+                readEvery = Math.max(
+                  1,
+                  Math.min(100000, Math.round(2000 / Math.max(msPerStep, 1e-3))),
+                );
+                nextRead = at + readEvery;
+              }
             }
-            lastRead = { t: now, n: at };
+            lastRead = { t: now, n: at, samples: s.samples };
             await emit("onProgress", epoch, at, logs, ctx);
           }).catch((e) => {
             failure ??= e;
           });
-          nextRead = n + readEvery;
+          nextRead = n + readEvery; // until the readback lands (a source that never yields)
         }
       }
       await settle();
@@ -336,6 +349,7 @@ async function fitLoop(
       }
       history.record(epoch, logs);
       lastLogs = logs;
+      ctx.stepsPerEpoch = n;
       await emit("onEpochEnd", epoch, logs, ctx);
     }
     history.params.steps = prevSteps;

@@ -19,7 +19,7 @@ import { loadCheckpoint, readCheckpointInfo } from "../../nn/checkpoint.ts";
 import type { ClassifierModel } from "../../nn/model/classifier.ts";
 import { ConstantSchedule } from "../../nn/schedules.ts";
 import { compile, type DataSource } from "../../nn/training/state.ts";
-import type { PreparedData } from "./datasets.ts";
+import type { DatasetInfo } from "../../data/datasets/mod.ts";
 import { UsageError } from "./errors.ts";
 import type { RecipeFlags } from "./flags.ts";
 import type { RecipeSpec } from "./recipe_specs.ts";
@@ -38,24 +38,24 @@ export interface EvalOnlyContext {
   /** Locks the output folder (and clears stale temporary files there). */
   lockFolder(dir: string): Promise<RunLock>;
   initDevice(): Promise<unknown>;
-  prepareData(flags: RecipeFlags): Promise<PreparedData>;
-  buildModel(flags: RecipeFlags, data: PreparedData): ClassifierModel;
+  prepareData(flags: RecipeFlags): Promise<DatasetInfo>;
+  buildModel(flags: RecipeFlags, data: DatasetInfo): ClassifierModel;
   /** The test split as a data source; `close` ends its loader. */
   testSource(
     flags: RecipeFlags,
-    data: PreparedData,
+    data: DatasetInfo,
   ): Promise<{ source: DataSource; close(): void }>;
   /** Whether the neural-collapse metrics are affordable for this data and model. */
-  neuralCollapse(data: PreparedData, model: ClassifierModel): boolean;
+  neuralCollapse(data: DatasetInfo, model: ClassifierModel): boolean;
   evaluateRecord(
     model: ClassifierModel,
     test: DataSource,
-    data: PreparedData,
+    data: DatasetInfo,
     neuralCollapse: boolean,
   ): Promise<Partial<EpochRecord>>;
   outputContext(
     flags: RecipeFlags,
-    data: PreparedData,
+    data: DatasetInfo,
     config: Record<string, unknown>,
     notes: string[],
   ): OutputContext;
@@ -156,7 +156,8 @@ export async function runEvalOnly(c: EvalOnlyContext): Promise<number> {
     } finally {
       test.close();
     }
-    const record = { epoch: info.epoch, ...fields } as EpochRecord;
+    // The 0-based index of the checkpoint's last trained epoch (metrics.jsonl's convention).
+    const record = { epoch: info.epoch - 1, ...fields } as EpochRecord;
     const notes = [
       ...spec.notes,
       `evaluation only: ${ckpt} (after ${info.epoch} training epochs); no training in this folder`,
@@ -188,7 +189,7 @@ export async function runEvalOnly(c: EvalOnlyContext): Promise<number> {
     await writeConfig(out, config);
     await writeMetrics(out, [record]);
     await writeRunOutputs(out, [record], c.outputContext(flags, data, config, notes));
-    const pct = (v: number | undefined) => v === undefined ? "n/a" : v.toFixed(2);
+    const pct = (v: number | undefined) => v === undefined ? "n/a" : (v * 100).toFixed(2);
     io.out(
       `eval: top-1 ${pct(record.top1)}% (head ${pct(record.head)} / medium ` +
         `${pct(record.medium)} / tail ${pct(record.tail)}), test loss ` +

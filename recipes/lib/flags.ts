@@ -93,6 +93,8 @@ export interface ExtraFlag {
   help: string;
   /** Value when the flag is not given. */
   default?: string | number | boolean;
+  /** A string flag's allowed values (others are refused like a bad value). */
+  choices?: readonly string[];
 }
 
 /** Optional parts of the usage text and recipe-specific flags. */
@@ -447,7 +449,13 @@ export function recipeUsage(
       : `${s.help} (default: ${s.defaultText ?? showDefault(defaults[s.key])})`,
   ]);
   for (const e of options.extra ?? []) {
-    const arg = e.type === "boolean" ? "" : e.type === "number" ? " X" : " VALUE";
+    const arg = e.type === "boolean"
+      ? ""
+      : e.type === "number"
+      ? " X"
+      : e.choices
+      ? ` ${e.choices.join("|")}`
+      : " VALUE";
     rows.push([`--${e.name}${arg}`, `${e.help} (default: ${showDefault(e.default)})`]);
   }
   rows.push(["-h, --help", "show this help and exit"]);
@@ -766,6 +774,10 @@ export function parseRecipeFlags(
         const r = asNumber(String(token.value));
         if ("error" in r) errors.push(`--${e.name} ${r.error}${where}`);
         else flags.extra[e.name] = r.value;
+      } else if (e.choices && !e.choices.includes(String(token.value))) {
+        errors.push(
+          `--${e.name} must be one of ${e.choices.join(", ")}; got "${token.value}"${where}`,
+        );
       } else flags.extra[e.name] = String(token.value);
       continue;
     }

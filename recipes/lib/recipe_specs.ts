@@ -7,8 +7,9 @@
  * @module
  */
 
+import type { DatasetId } from "../../data/datasets/mod.ts";
+import { datasetFlags } from "./dataset_flags.ts";
 import type { ExtraFlag, RecipeDefaults } from "./flags.ts";
-import type { DatasetId } from "./datasets.ts";
 
 /** Names of the runnable recipes (file names in `recipes/` without `.ts`). */
 export type RecipeName =
@@ -19,10 +20,68 @@ export type RecipeName =
   | "cub"
   | "imagenet_lt";
 
+/** A DenseNet-BC backbone (nn/models/densenet.ts `DenseNet3` with bottleneck layers). */
+export interface DenseNetBackboneSpec {
+  kind: "densenet";
+  /** Depth: floor((depth - 4) / 6) layers per dense block (DenseNet-BC-150: 24). */
+  depth: number;
+  growthRate: number;
+  reduction: number;
+}
+
 /** The backbone of a recipe. */
 export type BackboneSpec =
   | { kind: "resnet32"; widthMultiplier: number; blocksPerStage?: number }
-  | { kind: "resnet50"; layer4Planes: number };
+  | { kind: "resnet50"; layer4Planes: number }
+  | DenseNetBackboneSpec;
+
+/** The paper's second CIFAR/SVHN/STL backbone: DenseNet-BC-150 (growth 12, reduction 0.5, d = 510). */
+export const DENSENET_BC150: DenseNetBackboneSpec = {
+  kind: "densenet",
+  depth: 150,
+  growthRate: 12,
+  reduction: 0.5,
+};
+
+/** `--backbone resnet32|densenet` of the CIFAR-style recipes (the paper trains each with both). */
+export const BACKBONE_FLAG: ExtraFlag = {
+  name: "backbone",
+  type: "string",
+  help: "resnet32 (the recipe's ResNet-32) or densenet (DenseNet-BC-150, d = 510)",
+  default: "resnet32",
+  choices: ["resnet32", "densenet"],
+};
+
+/**
+ * `--densenet-depth N`: DenseNet-BC's depth with `--backbone densenet` (floor((N - 4) / 6) layers
+ * per block, as the official DenseNet3's int((depth - 4) / 3 / 2)).
+ */
+export const DENSENET_DEPTH_FLAG: ExtraFlag = {
+  name: "densenet-depth",
+  type: "number",
+  help: "DenseNet-BC depth with --backbone densenet (floor((N - 4) / 6) layers per dense block; " +
+    "the paper: 150; the official code also has 100)",
+  default: 150,
+};
+
+/** The backbone a run uses: DenseNet-BC with `--backbone densenet`, else the recipe's. */
+export function recipeBackbone(
+  spec: RecipeSpec,
+  extra: Readonly<Record<string, unknown>>,
+): BackboneSpec {
+  if (extra.backbone !== "densenet") return spec.backbone;
+  const depth = extra["densenet-depth"];
+  return typeof depth === "number" ? { ...DENSENET_BC150, depth } : DENSENET_BC150;
+}
+
+/** What is wrong with the backbone flags of a run (empty when nothing is). */
+export function backboneFlagErrors(extra: Readonly<Record<string, unknown>>): string[] {
+  const d = extra["densenet-depth"];
+  if (d === undefined || (typeof d === "number" && Number.isInteger(d) && d >= 10)) return [];
+  return [
+    `--densenet-depth must be an integer >= 10 (floor((N - 4) / 6) layers per dense block), got ${d}`,
+  ];
+}
 
 /** Everything that makes a recipe the paper's setting. */
 export interface RecipeSpec {
@@ -87,29 +146,30 @@ export const RECIPES: Readonly<Record<RecipeName, RecipeSpec>> = {
     name: "cifar10_lt",
     title: "CIFAR-10-LT",
     dataset: "cifar10",
-    description: "CIFAR-10-LT (exponential long tail, r = --ratio) with ResNet-32, the fixed ETF " +
-      "classifier and the DR loss: SGD 0.9, lr 0.1, batch 128, wd 2e-4, 200 epochs, 5 warmup, " +
-      "x0.1 at 160 and 180, mixup 1.0, random crop + flip.",
+    description: "CIFAR-10-LT (exponential long tail, r = --ratio) with ResNet-32 (or " +
+      "DenseNet-BC-150: --backbone densenet), the fixed ETF classifier and the DR loss: SGD 0.9, " +
+      "lr 0.1, batch 128, wd 2e-4, 200 epochs, 5 warmup, x0.1 at 160 and 180, mixup 1.0, random " +
+      "crop + flip.",
     defaults: defaults("cifar10_lt"),
     backbone: { kind: "resnet32", widthMultiplier: 1 },
     schedule: "multistep",
     normalizeFeatures: true,
     drNormRegularizer: 0,
-    extra: [],
+    extra: [BACKBONE_FLAG, DENSENET_DEPTH_FLAG, ...datasetFlags("cifar10")],
     notes: [],
   },
   cifar100_lt: {
     name: "cifar100_lt",
     title: "CIFAR-100-LT",
     dataset: "cifar100",
-    description: "CIFAR-100-LT with ResNet-32 at double width (32/64/128, d = 128), ETF + DR, " +
-      "the CIFAR-10-LT schedule.",
+    description: "CIFAR-100-LT with ResNet-32 at double width (32/64/128, d = 128; or " +
+      "DenseNet-BC-150, d = 510: --backbone densenet), ETF + DR, the CIFAR-10-LT schedule.",
     defaults: defaults("cifar100_lt"),
     backbone: { kind: "resnet32", widthMultiplier: 2 },
     schedule: "multistep",
     normalizeFeatures: true,
     drNormRegularizer: 0,
-    extra: [],
+    extra: [BACKBONE_FLAG, DENSENET_DEPTH_FLAG, ...datasetFlags("cifar100")],
     notes: [],
   },
   svhn_lt: {
@@ -117,20 +177,15 @@ export const RECIPES: Readonly<Record<RecipeName, RecipeSpec>> = {
     title: "SVHN-LT",
     dataset: "svhn",
     description:
-      "SVHN-LT (train_32x32.mat long-tailed; test_32x32.mat) with ResNet-32, ETF + DR, " +
-      "no augmentation, images scaled to [-1, 1].",
+      "SVHN-LT (the official protocol: train_32x32.mat and extra_32x32.mat each long-tailed, " +
+      "concatenated; test_32x32.mat) with ResNet-32 (or DenseNet-BC-150: --backbone densenet), " +
+      "ETF + DR, no augmentation, images scaled to [-1, 1].",
     defaults: defaults("svhn_lt"),
     backbone: { kind: "resnet32", widthMultiplier: 1 },
     schedule: "multistep",
     normalizeFeatures: true,
     drNormRegularizer: 0,
-    extra: [{
-      name: "extra",
-      type: "boolean",
-      help: "also train on SVHN's extra split, long-tailed the same way (as the official code; " +
-        "1.3 GB download)",
-      default: false,
-    }],
+    extra: [BACKBONE_FLAG, DENSENET_DEPTH_FLAG, ...datasetFlags("svhn")],
     notes: [],
   },
   stl10_lt: {
@@ -138,13 +193,14 @@ export const RECIPES: Readonly<Record<RecipeName, RecipeSpec>> = {
     title: "STL-10-LT",
     dataset: "stl10",
     description: "STL-10-LT (96x96 labelled train split long-tailed; official test split) with " +
-      "ResNet-32, ETF + DR, no augmentation, images scaled to [-1, 1].",
+      "ResNet-32 (or DenseNet-BC-150: --backbone densenet), ETF + DR, no augmentation, images " +
+      "scaled to [-1, 1].",
     defaults: defaults("stl10_lt"),
     backbone: { kind: "resnet32", widthMultiplier: 1 },
     schedule: "multistep",
     normalizeFeatures: true,
     drNormRegularizer: 0,
-    extra: [],
+    extra: [BACKBONE_FLAG, DENSENET_DEPTH_FLAG, ...datasetFlags("stl10")],
     notes: [],
   },
   cub: {
@@ -167,7 +223,7 @@ export const RECIPES: Readonly<Record<RecipeName, RecipeSpec>> = {
     schedule: "cosine",
     normalizeFeatures: true,
     drNormRegularizer: 0,
-    extra: [IMAGE_SIZE, {
+    extra: [...datasetFlags("cub"), IMAGE_SIZE, {
       name: "pretrained",
       type: "string",
       help: "ResNet-50 weights to fine-tune from (safetensors, torchvision parameter names)",
@@ -199,7 +255,7 @@ export const RECIPES: Readonly<Record<RecipeName, RecipeSpec>> = {
     normalizeFeatures: false,
     drNormRegularizer: 0.01,
     fixedSplit: true,
-    extra: [IMAGE_SIZE, {
+    extra: [...datasetFlags("imagenet_lt"), IMAGE_SIZE, {
       name: "imagenet-dir",
       type: "string",
       help: "ImageNet folder holding train/ and val/ (default: <data-dir>/imagenet)",

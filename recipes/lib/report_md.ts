@@ -1,21 +1,33 @@
 /**
- * The run report (`report.md`): best and last top-1 with head/medium/tail, the paper's published
- * number beside ours, neural-collapse metrics, per-class accuracy table, throughput, adapter,
- * configuration, and the run's SVG plots linked as images.
+ * The run report (`report.md`): best and last top-1 with head/medium/tail and ECE, the paper's
+ * published number beside ours (with the difference only when the run follows the paper's protocol;
+ * otherwise "not comparable" and what differs), neural-collapse metrics, per-class accuracy table,
+ * throughput, adapter, configuration, and the run's SVG plots linked as images.
+ *
+ * Values come in the project's data convention (0-based epoch indices, accuracies and ECE as
+ * fractions in [0, 1], as in `metrics.jsonl` and `History`); the report shows them as people read
+ * them: epochs counted from 1 and percentages.
  *
  * @module
  */
 
-/** Accuracies (percent, 0-100) at one epoch. */
+import { differingFlags } from "./paper_results.ts";
+
+/** Accuracies (fractions in [0, 1]) at one epoch. */
 export interface SplitAccuracy {
+  /** 0-based epoch index (shown as epoch + 1). */
   epoch: number;
   top1: number;
   head: number;
   medium: number;
   tail: number;
+  /** Expected calibration error (15 bins), a fraction; NaN or absent when not measured. */
+  ece?: number;
+  /** Head/medium/tail under further groupings (e.g. ImageNet-LT by training count). */
+  extraGroups?: readonly { name: string; head: number; medium: number; tail: number }[];
 }
 
-/** One class's test accuracy (percent) and its training-image count. */
+/** One class's test accuracy (a fraction) and its training-image count. */
 export interface ClassAccuracy {
   className: string;
   trainCount: number;
@@ -28,7 +40,15 @@ export interface ReportPlot {
   file: string;
 }
 
-/** Everything {@linkcode renderReport} shows. Accuracies are percentages. */
+/** The published number a run is set beside. */
+export interface PaperNumber {
+  /** Top-1 in percent, as published. */
+  top1: number;
+  /** Where it comes from, and for which setting (backbone, method). */
+  source: string;
+}
+
+/** Everything {@linkcode renderReport} shows. Accuracies are fractions, epochs 0-based. */
 export interface ReportInput {
   recipe: string;
   dataset: string;
@@ -37,7 +57,14 @@ export interface ReportInput {
   last: SplitAccuracy;
   perClass: readonly ClassAccuracy[];
   /** The paper's published top-1 for this setting; omitted where it has none. */
-  paper?: { top1: number; source: string };
+  paper?: PaperNumber;
+  /**
+   * How this run departs from the paper's protocol (e.g. "--epochs 2 (the paper: 200)"); any
+   * entry makes the comparison "not comparable". Default: none.
+   */
+  protocolDifferences?: readonly string[];
+  /** What the setting is, for the sentence when nothing is published (e.g. "ratio 0.02"). */
+  setting?: string;
   /** Neural-collapse metrics at the last epoch, by name. */
   nc?: Record<string, number | undefined>;
   /** Training throughput. */
@@ -56,10 +83,12 @@ export const DEFAULT_PLOTS: readonly ReportPlot[] = [
   { title: "Training loss per epoch", file: "loss.svg" },
   { title: "Per-class accuracy vs training count", file: "per_class.svg" },
   { title: "Neural-collapse metrics per epoch", file: "nc.svg" },
+  { title: "Calibration: ECE per epoch and reliability diagram", file: "calibration.svg" },
 ];
 
-function pct(v: number | undefined, digits = 2): string {
-  return v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(digits);
+/** A fraction as a percentage with `digits` decimals ("n/a" when not finite). */
+export function percent(v: number | undefined | null, digits = 2): string {
+  return typeof v !== "number" || !Number.isFinite(v) ? "n/a" : (v * 100).toFixed(digits);
 }
 
 function num(v: number | undefined): string {
@@ -77,6 +106,42 @@ function signed(v: number): string {
   return `${v >= 0 ? "+" : "−"}${Math.abs(v).toFixed(2)}`;
 }
 
+function paperSection(r: ReportInput, lines: string[]): void {
+  const diffs = r.protocolDifferences ?? [];
+  lines.push("## Paper", "");
+  if (!r.paper || !Number.isFinite(r.paper.top1)) {
+    lines.push(
+      `The paper publishes no top-1 for this setting${r.setting ? ` (${r.setting})` : ""}, so ` +
+        "there is nothing to compare.",
+      "",
+    );
+    if (diffs.length) {
+      lines.push(`This run also departs from the paper's protocol: ${diffs.join("; ")}.`, "");
+    }
+    return;
+  }
+  lines.push("| | top-1 |", "|---|---:|");
+  lines.push(`| paper (${cell(r.paper.source)}) | ${r.paper.top1.toFixed(1)} |`);
+  lines.push(`| ours, best (epoch ${r.best.epoch + 1}) | ${percent(r.best.top1)} |`);
+  lines.push(`| ours, last (epoch ${r.last.epoch + 1}) | ${percent(r.last.top1)} |`);
+  lines.push("");
+  if (diffs.length) {
+    lines.push(
+      `Not comparable (${differingFlags(diffs)} differ from the paper): ${diffs.join("; ")}. ` +
+        "The difference to the published number is not reported.",
+      "",
+    );
+  } else if (Number.isFinite(r.best.top1)) {
+    const best = r.best.top1 * 100 - r.paper.top1;
+    const last = Number.isFinite(r.last.top1) ? signed(r.last.top1 * 100 - r.paper.top1) : "n/a";
+    lines.push(
+      `Same protocol as the paper. Best top-1 minus the paper's: ${signed(best)} points; ` +
+        `last minus the paper's: ${last} points.`,
+      "",
+    );
+  }
+}
+
 /**
  * Render the markdown report of a run.
  *
@@ -87,9 +152,9 @@ function signed(v: number): string {
  *   recipe: "cifar10_lt",
  *   dataset: "CIFAR-10-LT",
  *   config: { ratio: 0.01, epochs: 200 },
- *   best: { epoch: 190, top1: 78.1, head: 92.3, medium: 76.0, tail: 66.7 },
- *   last: { epoch: 200, top1: 77.9, head: 92.0, medium: 75.8, tail: 66.5 },
- *   perClass: [{ className: "airplane", trainCount: 5000, acc: 95.1 }],
+ *   best: { epoch: 189, top1: 0.781, head: 0.923, medium: 0.760, tail: 0.667, ece: 0.051 },
+ *   last: { epoch: 199, top1: 0.779, head: 0.920, medium: 0.758, tail: 0.665, ece: 0.049 },
+ *   perClass: [{ className: "airplane", trainCount: 5000, acc: 0.951 }],
  *   paper: { top1: 78.5, source: "Yang et al., NeurIPS 2022" },
  *   imagesPerSec: 5400,
  *   adapter: "NVIDIA H100",
@@ -101,51 +166,35 @@ export function renderReport(r: ReportInput): string {
   const lines: string[] = [];
   lines.push(`# ${r.recipe}: ${r.dataset}`, "");
 
-  lines.push("## Accuracy (top-1, %)", "");
-  lines.push("| | epoch | top-1 | head | medium | tail |");
-  lines.push("|---|---:|---:|---:|---:|---:|");
+  lines.push("## Accuracy (top-1, %) and calibration (ECE, %)", "");
+  lines.push("| | epoch | top-1 | head | medium | tail | ECE |");
+  lines.push("|---|---:|---:|---:|---:|---:|---:|");
   for (const [name, a] of [["best", r.best], ["last", r.last]] as const) {
     lines.push(
-      `| ${name} | ${a.epoch} | ${pct(a.top1)} | ${pct(a.head)} | ${pct(a.medium)} | ` +
-        `${pct(a.tail)} |`,
+      `| ${name} | ${a.epoch + 1} | ${percent(a.top1)} | ${percent(a.head)} | ` +
+        `${percent(a.medium)} | ${percent(a.tail)} | ${percent(a.ece)} |`,
     );
+  }
+  for (const [name, a] of [["best", r.best], ["last", r.last]] as const) {
+    for (const g of a.extraGroups ?? []) {
+      lines.push(
+        `| ${name}, by ${cell(g.name)} | ${a.epoch + 1} | | ${percent(g.head)} | ` +
+          `${percent(g.medium)} | ${percent(g.tail)} | |`,
+      );
+    }
   }
   lines.push("");
+  lines.push(
+    "Epochs are counted from 1 (`metrics.jsonl` stores the 0-based index: epoch 1 is index 0); " +
+      "best = the evaluated epoch with the highest top-1. ECE: 15 confidence bins, confidence = " +
+      "the largest softmax probability of the logits (the official code's definition).",
+    "",
+  );
 
-  lines.push("## Paper", "");
-  if (r.paper && Number.isFinite(r.paper.top1)) {
-    lines.push("| | top-1 |", "|---|---:|");
-    lines.push(`| paper (${cell(r.paper.source)}) | ${pct(r.paper.top1, 1)} |`);
-    lines.push(`| ours, best (epoch ${r.best.epoch}) | ${pct(r.best.top1)} |`);
-    lines.push(`| ours, last (epoch ${r.last.epoch}) | ${pct(r.last.top1)} |`);
-    lines.push("");
-    if (Number.isFinite(r.best.top1)) {
-      lines.push(
-        `Best top-1 minus the paper's: ${signed(r.best.top1 - r.paper.top1)} points; ` +
-          `last minus the paper's: ${
-            Number.isFinite(r.last.top1) ? signed(r.last.top1 - r.paper.top1) : "n/a"
-          } points.`,
-        "",
-      );
-    }
-    const cls = r.config.classifier;
-    const loss = r.config.loss;
-    if ((typeof cls === "string" && cls !== "etf") || (typeof loss === "string" && loss !== "dr")) {
-      lines.push(
-        `Note: the published number is for the ETF classifier with the DR loss; this run used ` +
-          `classifier ${String(cls ?? "?")} with loss ${String(loss ?? "?")}.`,
-        "",
-      );
-    }
-  } else {
-    lines.push(
-      "The paper publishes no top-1 for this setting, so there is nothing to compare.",
-      "",
-    );
-  }
+  paperSection(r, lines);
 
   if (r.nc && Object.keys(r.nc).length > 0) {
-    lines.push(`## Neural-collapse metrics (epoch ${r.last.epoch})`, "");
+    lines.push(`## Neural-collapse metrics (epoch ${r.last.epoch + 1})`, "");
     lines.push("| metric | value |", "|---|---:|");
     for (const [k, v] of Object.entries(r.nc)) lines.push(`| ${cell(k)} | ${num(v)} |`);
     lines.push("");
@@ -169,13 +218,13 @@ export function renderReport(r: ReportInput): string {
     }
   }
 
-  lines.push(`## Per-class accuracy (epoch ${r.last.epoch})`, "");
+  lines.push(`## Per-class accuracy (epoch ${r.last.epoch + 1})`, "");
   if (r.perClass.length === 0) {
     lines.push("No per-class results.", "");
   } else {
     lines.push("| # | class | training images | accuracy (%) |", "|---:|---|---:|---:|");
     r.perClass.forEach((p, i) => {
-      lines.push(`| ${i} | ${cell(p.className)} | ${p.trainCount} | ${pct(p.acc)} |`);
+      lines.push(`| ${i} | ${cell(p.className)} | ${p.trainCount} | ${percent(p.acc)} |`);
     });
     lines.push("");
   }

@@ -16,7 +16,7 @@ export const CONFIG_FILE = "config.json";
 /** File name of the metrics log inside the run folder. */
 export const METRICS_FILE = "metrics.jsonl";
 
-/** One metrics line. `epoch` (1-based, or 0 for before training) keys resume truncation. */
+/** One metrics line. `epoch` (the 0-based epoch index) keys resume truncation. */
 export interface MetricsRecord {
   epoch?: number;
   [key: string]: unknown;

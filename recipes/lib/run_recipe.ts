@@ -27,6 +27,16 @@ import denoJson from "../../deno.json" with { type: "json" };
 import { gpu, initDevice } from "../../gpu/device.ts";
 import "../../gpu/ops/mod.ts"; // plugs the ops autograd's backward needs
 import { dataDir as defaultDataDir } from "../../data/download.ts";
+import {
+  type DatasetInfo,
+  DatasetOptionsError,
+  DATASETS,
+  DataUnavailableError,
+  loadDataset,
+  type LoadDatasetOptions,
+  type LoadedDataset,
+  prepareDataset,
+} from "../../data/datasets/mod.ts";
 import { Loader } from "../../data/loader.ts";
 import { InstanceSampler } from "../../data/samplers.ts";
 import { pathExists } from "../../data/path_exists.ts";
@@ -38,7 +48,7 @@ import { evaluate } from "../../nn/training/evaluate.ts";
 import { fit } from "../../nn/training/fit.ts";
 import type { Logs } from "../../nn/training/history.ts";
 import { compile, type DataSource } from "../../nn/training/state.ts";
-import { DATASETS, DataUnavailableError, prepareDataset, type PreparedData } from "./datasets.ts";
+import { datasetOptions } from "./dataset_flags.ts";
 // deno-lint-ignore no-import-prefix -- library code uses full specifiers (importable by URL)
 import { dirname } from "jsr:@std/path@^1/dirname";
 // deno-lint-ignore no-import-prefix -- library code uses full specifiers (importable by URL)
@@ -52,11 +62,13 @@ import {
   samplerKind,
   settingsOf,
 } from "./flags.ts";
-import { paperTop1 } from "./paper_results.ts";
+import { differingFlags, paperTop1, protocolDifferences, runBackbone } from "./paper_results.ts";
 import {
+  backboneFlagErrors,
   type BackboneSpec,
   describeSchedule,
   effectiveLr,
+  recipeBackbone,
   type RecipeSpec,
   scheduleHelp,
   type ScheduleParams,
@@ -77,9 +89,10 @@ import { acquireRunLock, type RunLock, RunLockedError } from "./run_lock.ts";
 import {
   bestRecord,
   type EpochRecord,
-  type NcRecord,
+  evaluationFields,
   type OutputContext,
   summaryLine,
+  trainingRecord,
   writeRunOutputs,
 } from "./run_outputs.ts";
 import {
@@ -141,6 +154,7 @@ function validate(spec: RecipeSpec, flags: RecipeFlags): string[] {
   if (planes !== undefined && !(Number.isInteger(planes) && planes >= 1)) {
     errors.push(`--layer4-planes must be a positive integer, got ${planes}`);
   }
+  errors.push(...backboneFlagErrors(flags.extra));
   if (spec.fixedSplit && flags.ratio !== 1) {
     errors.push(`--ratio: ${spec.title}'s split is fixed; leave --ratio at 1`);
   }
@@ -207,21 +221,6 @@ function versions(): Record<string, string> {
   };
 }
 
-function ncRecord(nc: NcRecord | undefined): NcRecord | undefined {
-  if (!nc) return undefined;
-  return {
-    nc1: nc.nc1,
-    normalizedDistance: nc.normalizedDistance,
-    meanCosH: nc.meanCosH,
-    stdCosH: nc.stdCosH,
-    meanCosW: nc.meanCosW,
-    stdCosW: nc.stdCosW,
-    meanCosHW: nc.meanCosHW,
-    stdCosHW: nc.stdCosHW,
-    meanDiagCosHW: nc.meanDiagCosHW,
-  };
-}
-
 /**
  * Whether the neural-collapse metrics are affordable at every evaluation: their host finaliser
  * (nn/metrics/neural_collapse.ts) costs about K d^2 multiply-adds for K classes present in the test
@@ -241,23 +240,23 @@ async function sourceOf(loader: Loader, dropLast: boolean): Promise<DataSource> 
   return { batches: (e) => loader.batches(e), batchesPerEpoch: () => n };
 }
 
-/** The test-split fields of a metrics record (accuracies in percent). */
+/**
+ * The test-split fields of a metrics record (fractions, ECE and its bins, the evaluation's
+ * images/s; see `evaluationFields`).
+ */
 async function testRecord(
   model: ClassifierModel,
   test: DataSource,
-  data: PreparedData,
+  data: DatasetInfo,
   neuralCollapse: boolean,
 ): Promise<Partial<EpochRecord>> {
-  const r = await evaluate(model, test, { neuralCollapse, groups: data.groups });
-  return {
-    test_loss: r.loss,
-    top1: r.report.top1 * 100,
-    head: r.report.head * 100,
-    medium: r.report.medium * 100,
-    tail: r.report.tail * 100,
-    per_class: r.report.perClass.map((a) => a * 100),
-    nc: ncRecord(r.neuralCollapse),
-  };
+  const t = performance.now();
+  const r = await evaluate(model, test, {
+    neuralCollapse,
+    groups: data.groups,
+    extraGroups: data.groupings.slice(1),
+  });
+  return evaluationFields(r, (performance.now() - t) / 1000);
 }
 
 /** Evaluates, logs, checkpoints and reports after every epoch. */
@@ -267,7 +266,7 @@ class RecipeCallback implements Callback {
     readonly o: {
       model: ClassifierModel;
       test: DataSource;
-      data: PreparedData;
+      data: DatasetInfo;
       flags: RecipeFlags;
       records: EpochRecord[];
       outputs: OutputContext;
@@ -283,15 +282,8 @@ class RecipeCallback implements Callback {
 
   async onEpochEnd(epoch: number, logs: Logs, ctx: FitContext): Promise<void> {
     const { flags, records, io } = this.o;
-    const e1 = epoch + 1;
-    const rec: EpochRecord = {
-      epoch: e1,
-      lr: logs.lr,
-      train_loss: logs.loss,
-      train_accuracy: logs.accuracy * 100,
-      images_per_sec: logs.images_per_sec,
-      epoch_seconds: (performance.now() - this.#t0) / 1000,
-    };
+    const e1 = epoch + 1; // epochs completed
+    const rec = trainingRecord(epoch, logs, (performance.now() - this.#t0) / 1000);
     if (e1 % flags.evalEvery === 0 || e1 === ctx.epochs) {
       Object.assign(
         rec,
@@ -304,7 +296,7 @@ class RecipeCallback implements Callback {
     if (rec.top1 !== undefined && best === rec) {
       await ctx.saveCheckpoint(`${flags.out}/${BEST_CHECKPOINT}`, e1, {
         top1: rec.top1,
-        bestEpoch: e1,
+        bestEpoch: epoch,
       });
     }
     await ctx.saveCheckpoint(`${flags.out}/${LAST_CHECKPOINT}`, e1, {
@@ -520,43 +512,74 @@ async function run(
   }
 }
 
-/** The recipe's data, prepared (found or downloaded, long-tailed, sharded) for these flags. */
-async function prepareRunData(
+/** `loadDataset`'s options for this recipe and these flags. */
+function datasetLoadOptions(
   spec: RecipeSpec,
   flags: RecipeFlags,
   io: RecipeIO,
-): Promise<PreparedData> {
-  const data = await prepareDataset(spec.dataset, {
+): LoadDatasetOptions {
+  return {
     dataDir: flags.dataDir,
     ratio: flags.ratio,
     seed: flags.seed,
     limit: flags.limit,
     imageSize: extraNumber(flags, "image-size"),
-    svhnExtra: flags.extra.extra === true,
     imagenetDir: extraString(flags, "imagenet-dir"),
-    recipe: spec.name,
+    ...datasetOptions(spec.dataset, flags),
+    context: spec.name,
     log: io.err,
-  });
-  const trainSize = data.trainCounts.reduce((a, b) => a + b, 0);
-  if (flags.batchSize > trainSize) {
-    throw new UsageError(
-      `--batch-size ${flags.batchSize} is larger than the training split (${trainSize} images` +
-        `${flags.limit ? ` with --limit ${flags.limit}` : ""}); lower it`,
-    );
+  };
+}
+
+/** The recipe's data, prepared (found or downloaded, verified, long-tailed, sharded). */
+async function prepareRunData(
+  spec: RecipeSpec,
+  flags: RecipeFlags,
+  io: RecipeIO,
+): Promise<DatasetInfo> {
+  return await prepareDataset(spec.dataset, datasetLoadOptions(spec, flags, io));
+}
+
+/**
+ * The recipe's data with its training and test loaders. A batch larger than the training split
+ * is a usage error, found from the counts before any shard is written.
+ */
+async function loadRunData(
+  spec: RecipeSpec,
+  flags: RecipeFlags,
+  io: RecipeIO,
+): Promise<LoadedDataset> {
+  try {
+    return await loadDataset(spec.dataset, {
+      ...datasetLoadOptions(spec, flags, io),
+      batchSize: flags.batchSize,
+      sampler: samplerKind(flags.sampler),
+      workers: flags.workers,
+      totalEpochs: flags.epochs,
+    });
+  } catch (e) {
+    if (e instanceof DatasetOptionsError && e.option === "batchSize") {
+      throw new UsageError(
+        `${
+          e.message.replace(/^loadDataset: batchSize/, "--batch-size")
+            .replace("with limit", "with --limit")
+        }; lower it`,
+      );
+    }
+    throw e;
   }
-  return data;
 }
 
 /** The recipe's model for these flags and data, built for the data's input shape. */
 function buildRunModel(
   spec: RecipeSpec,
   flags: RecipeFlags,
-  data: PreparedData,
+  data: DatasetInfo,
 ): { model: ClassifierModel; backbone: BackboneSpec } {
   const planes = extraNumber(flags, "layer4-planes");
   const backbone = spec.backbone.kind === "resnet50" && planes !== undefined
     ? { ...spec.backbone, layer4Planes: planes }
-    : spec.backbone;
+    : recipeBackbone(spec, flags.extra);
   const model = buildClassifier({
     backbone,
     numClasses: data.numClasses,
@@ -571,7 +594,7 @@ function buildRunModel(
 function outputContext(
   spec: RecipeSpec,
   flags: RecipeFlags,
-  data: PreparedData,
+  data: DatasetInfo,
   config: Record<string, unknown>,
   notes: string[],
 ): OutputContext {
@@ -584,14 +607,16 @@ function outputContext(
     adapter: adapterText(),
     config,
     notes,
+    backbone: runBackbone(spec, flags),
+    protocolDifferences: protocolDifferences(spec, flags),
   };
 }
 
 /** The loader of the test split, in order. */
-function testLoaderFor(flags: RecipeFlags, data: PreparedData): Loader {
+function testLoaderFor(flags: RecipeFlags, data: DatasetInfo): Loader {
   return new Loader({
     source: data.testDir,
-    sampler: new InstanceSampler(data.testCounts.reduce((a, b) => a + b, 0), { shuffle: false }),
+    sampler: new InstanceSampler(data.testSize, { shuffle: false }),
     batchSize: flags.batchSize,
     augment: data.testAugment,
     seed: flags.seed,
@@ -698,9 +723,10 @@ async function train(
 
   const dsSpec = DATASETS[spec.dataset];
   const imageSize = extraNumber(flags, "image-size");
-  const data = await prepareRunData(spec, flags, io);
-  const trainSize = data.trainCounts.reduce((a, b) => a + b, 0);
-  const testSize = data.testCounts.reduce((a, b) => a + b, 0);
+  const loaded = await loadRunData(spec, flags, io);
+  const data = loaded.info;
+  const trainSize = data.trainSize;
+  const testSize = data.testSize;
 
   const { model, backbone } = buildRunModel(spec, flags, data);
   const schedule = scheduleFromParams(sp, lr);
@@ -710,7 +736,20 @@ async function train(
     epochs: flags.epochs,
     classifier: flags.classifier,
   });
-  const notes = [...spec.notes, `lr schedule: ${describeSchedule(sp, lr)}`, ...scheduleNotes];
+  const notes = [
+    ...spec.notes,
+    `lr schedule: ${describeSchedule(sp, lr)}`,
+    ...scheduleNotes,
+    ...data.notes,
+  ];
+  if (data.groupings.length > 1) {
+    notes.push(
+      data.groupings.map((g, i) =>
+        `${i === 0 ? "head/medium/tail" : `by ${g.name}`}: ${g.description}`
+      )
+        .join("; "),
+    );
+  }
   const pretrained = extraString(flags, "pretrained");
   if (initialEpoch > 0) {
     await loadCheckpoint(target.checkpoint!, model, { optimizer });
@@ -768,7 +807,7 @@ async function train(
       trainableParameters: paramCount,
       featureDim,
       neuralCollapse,
-      paperTop1: paperTop1(spec.name, flags.ratio) ?? null,
+      paperTop1: paperTop1(spec.name, flags.ratio, { backbone: runBackbone(spec, flags) }) ?? null,
     },
     data: {
       key: data.key,
@@ -782,6 +821,8 @@ async function train(
       trainAugment: data.trainAugment,
       testAugment: data.testAugment,
       groups: data.groups,
+      groupings: data.groupings,
+      stats: data.stats,
       sources: data.sources,
     },
     adapter: adapterInfo(),
@@ -801,14 +842,16 @@ async function train(
   };
   const warn = { onWarning: io.err };
   if (target.fork && initialEpoch > 0) {
-    // A new folder continuing another run's checkpoint keeps that run's history up to it.
+    // A new folder continuing another run's checkpoint keeps that run's history up to it
+    // (0-based epoch indices: the epochs before initialEpoch).
     const source = dirname(target.checkpoint!);
     const history = (await readMetrics(source, warn)).filter((r) =>
-      typeof r.epoch === "number" && r.epoch <= initialEpoch
+      typeof r.epoch === "number" && r.epoch < initialEpoch
     );
     await writeMetrics(out, history);
   }
-  const kept = await truncateMetricsAfterEpoch(out, initialEpoch, warn);
+  // metrics.jsonl holds 0-based epoch indices: keep epochs 0 .. initialEpoch - 1.
+  const kept = await truncateMetricsAfterEpoch(out, initialEpoch - 1, warn);
   await writeConfig(out, config);
   const records = (await readMetrics(out, warn)) as EpochRecord[];
   if (flags.resume) {
@@ -820,25 +863,14 @@ async function train(
     );
   }
 
-  const trainLoader = new Loader({
-    source: data.trainDir,
-    sampler: samplerKind(flags.sampler),
-    batchSize: flags.batchSize,
-    dropLast: true,
-    augment: data.trainAugment,
-    seed: flags.seed,
-    workers: flags.workers,
-    totalEpochs: flags.epochs,
-  });
-  const testLoader = testLoaderFor(flags, data);
   const outputs = outputContext(spec, flags, data, { ...config, adapter: adapterText() }, notes);
   try {
-    const train = await sourceOf(trainLoader, true);
-    const test = await sourceOf(testLoader, false);
+    // The training loader keeps the last partial batch (the official default).
+    const { train, test } = loaded;
     io.err(
       `collapse: ${spec.name}: ${describeBackbone(backbone)}, ${flags.classifier} head, ` +
         `${flags.loss} loss; ${trainSize} train / ${testSize} test images, ${data.numClasses} ` +
-        `classes; ${train.batchesPerEpoch!(0)} steps per epoch on ${adapterText()}`,
+        `classes; ${train.batchesPerEpoch()} steps per epoch on ${adapterText()}`,
     );
     if (initialEpoch < flags.epochs) {
       await fit(model, train, {
@@ -854,17 +886,23 @@ async function train(
       });
     }
   } finally {
-    trainLoader.close();
-    testLoader.close();
+    loaded.close();
   }
   await writeRunOutputs(out, records, outputs);
   const best = bestRecord(records);
-  const paper = paperTop1(spec.name, flags.ratio);
+  const paper = paperTop1(spec.name, flags.ratio, { backbone: runBackbone(spec, flags) });
   io.out(
-    `done: best top-1 ${best?.top1?.toFixed(2) ?? "n/a"}% (epoch ${best?.epoch ?? "-"})` +
-      (paper !== undefined ? `, paper ${paper}%` : "") + `; report: ${out}/report.md`,
+    `done: best top-1 ${best?.top1 !== undefined ? (best.top1 * 100).toFixed(2) : "n/a"}% ` +
+      `(epoch ${best ? best.epoch + 1 : "-"})` +
+      (paper !== undefined ? `, paper ${paper}%${comparability(outputs)}` : "") +
+      `; report: ${out}/report.md`,
   );
   return 0;
+}
+
+function comparability(outputs: OutputContext): string {
+  const d = outputs.protocolDifferences ?? [];
+  return d.length ? ` (not comparable: ${differingFlags(d)} differ)` : "";
 }
 
 /** Entry point of a recipe file: runs it with `Deno.args` and exits with its code. */

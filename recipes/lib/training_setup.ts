@@ -1,6 +1,6 @@
 /**
  * The model, loss, optimizer and learning-rate schedule of a recipe run, built from a
- * {@linkcode RecipeSpec} and the parsed flags: ResNet-32 (CIFAR width 1 or 2) or ResNet-50 with the
+ * {@linkcode RecipeSpec} and the parsed flags: ResNet-32 (CIFAR width 1 or 2), DenseNet-BC or ResNet-50 with the
  * fixed ETF head or a learnable Dense head, the DR loss or cross-entropy, SGD momentum 0.9 with
  * weight decay on every trainable parameter, warmup + multistep or cosine. Also loads
  * torchvision-layout pretrained weights (`cub.ts --pretrained FILE`). Shared by the recipe runner
@@ -17,6 +17,7 @@ import { LDAMLoss } from "../../nn/losses/ldam.ts";
 import { BalancedSoftmaxLoss } from "../../nn/losses/logit_adjusted.ts";
 import type { Loss } from "../../nn/losses/loss.ts";
 import type { ClassifierModel } from "../../nn/model/classifier.ts";
+import { densenet3 } from "../../nn/models/densenet.ts";
 import { resnet32 } from "../../nn/models/resnet32.ts";
 import { resnet50 } from "../../nn/models/resnet50.ts";
 import { type HostTensor, type LoadReport, loadTorchState } from "../../nn/models/torch_layout.ts";
@@ -40,6 +41,17 @@ export interface ModelSetup {
 export function buildClassifier(s: ModelSetup): ClassifierModel {
   const head = s.classifier === "etf" ? "etf" : "dense";
   const etf = { normalize: s.normalizeFeatures };
+  if (s.backbone.kind === "densenet") {
+    return densenet3({
+      depth: s.backbone.depth,
+      growthRate: s.backbone.growthRate,
+      reduction: s.backbone.reduction,
+      numClasses: s.numClasses,
+      head,
+      etf,
+      seed: s.seed,
+    });
+  }
   if (s.backbone.kind === "resnet32") {
     return resnet32({
       widthMultiplier: s.backbone.widthMultiplier,
@@ -61,6 +73,9 @@ export function buildClassifier(s: ModelSetup): ClassifierModel {
 
 /** A short name of the architecture, for configs and reports. */
 export function describeBackbone(b: BackboneSpec): string {
+  if (b.kind === "densenet") {
+    return `DenseNet-BC-${b.depth} (growth ${b.growthRate}, reduction ${b.reduction})`;
+  }
   if (b.kind === "resnet32") {
     const depth = 6 * (b.blocksPerStage ?? 5) + 2;
     return `ResNet-${depth}` + (b.widthMultiplier !== 1 ? ` (width x${b.widthMultiplier})` : "");
