@@ -30,7 +30,7 @@ import {
 import { denseA, denseB } from "../kernels/matmul_operands.ts";
 import { colSumLaunch } from "../kernels/matmul_reduce.ts";
 import type { GemmOperand } from "../kernels/matmul_gemm.ts";
-import { fastCompile, type GemmVariant, TUNING } from "../kernels/tuning.ts";
+import type { GemmVariant } from "../kernels/tuning.ts";
 import { empty, fmtShape, type Tensor } from "../tensor.ts";
 import { runGemm } from "./gemm_run.ts";
 
