@@ -22,6 +22,8 @@ export interface LayerFlops {
   backwardInput: number;
   /** dL/dW FLOPs (0 for a constant classifier such as the ETF). */
   backwardWeight: number;
+  /** A conv with stride > 1 (its backward-data runs as a dense GEMM + col2im). */
+  strided?: boolean;
 }
 
 /** Totals per image, and per layer. */
@@ -82,6 +84,7 @@ export function modelFlops(model: Layer): ModelFlops {
         forward: f,
         backwardInput: first ? 0 : f,
         backwardWeight: trainable ? f : 0,
+        strided: l.strides[0] > 1 || l.strides[1] > 1,
       });
       first = false;
     } else if (l instanceof Dense) {

@@ -18,10 +18,13 @@ import { gpu, initDevice } from "../gpu/device.ts";
 import "../gpu/ops/mod.ts"; // installs the autograd helpers backward() needs
 import { type CapturedStep, engine } from "../gpu/engine.ts";
 import { TUNING } from "../gpu/kernels/tuning.ts";
+import { matmul } from "../gpu/ops/matmul.ts";
+import { tensor } from "../gpu/tensor.ts";
 import type { Batch } from "../data/types.ts";
 import { CrossEntropyLoss } from "../nn/losses/cross_entropy.ts";
 import { DotRegressionLoss } from "../nn/losses/dot_regression.ts";
 import { type ResNet32, resnet32 } from "../nn/models/resnet32.ts";
+import { type ResNet50, resnet50 } from "../nn/models/resnet50.ts";
 import { SGD } from "../nn/optimizers/sgd.ts";
 import { EvalStep } from "../nn/training/evaluate.ts";
 import { compile, trainingState } from "../nn/training/state.ts";
@@ -31,19 +34,21 @@ import { type ModelFlops, modelFlops } from "./flops.ts";
 /** What {@link buildTrainSetup} takes. */
 export interface SetupOptions {
   batch: number;
+  /** "resnet32" (CIFAR, default) or "resnet50" (torchvision's; use `size: 224`, 1000 classes). */
+  model?: "resnet32" | "resnet50";
   /** "etf": ETF head + DotRegressionLoss; "dense": learnable Dense head + cross-entropy. */
   head: "etf" | "dense";
   /** Image side (default 32). */
   size?: number;
-  /** ResNet-32 width multiplier (default 1). */
+  /** ResNet-32 width multiplier (default 1; ResNet-32 only). */
   width?: number;
   /** Classes (default 10). */
   numClasses?: number;
 }
 
-/** A compiled ResNet-32 with its training step and one random batch. */
+/** A compiled ResNet with its training step and one random batch. */
 export interface TrainSetup {
-  model: ResNet32;
+  model: ResNet32 | ResNet50;
   step: TrainStep;
   batch: Batch;
   /** GEMM FLOPs per image. */
@@ -64,14 +69,16 @@ export function randomBatch(n: number, size: number, numClasses: number): Batch 
 }
 
 /**
- * ResNet-32 (CIFAR), compiled as the paper trains it (SGD lr 0.1, momentum 0.9, wd 2e-4), its
+ * ResNet-32 (CIFAR) or ResNet-50, compiled as the paper trains it (SGD lr 0.1, momentum 0.9, wd 2e-4), its
  * parameters packed, a {@link TrainStep} (the fit path: eager first run, then captured replays)
  * and a random batch already written into the step's inputs. Nothing has run yet.
  */
 export function buildTrainSetup(o: SetupOptions): TrainSetup {
   const size = o.size ?? 32;
   const numClasses = o.numClasses ?? 10;
-  const model = resnet32({ numClasses, head: o.head, widthMultiplier: o.width ?? 1 });
+  const model = o.model === "resnet50"
+    ? resnet50({ numClasses, head: o.head })
+    : resnet32({ numClasses, head: o.head, widthMultiplier: o.width ?? 1 });
   const shape: [number, number, number, number] = [o.batch, size, size, 3];
   model.build(shape);
   compile(model, {
@@ -88,7 +95,7 @@ export function buildTrainSetup(o: SetupOptions): TrainSetup {
 }
 
 /** An evaluation step (forward only, accuracy accumulators; captured after its first run). */
-export function buildEvalSetup(model: ResNet32, batch: Batch): EvalStep {
+export function buildEvalSetup(model: ResNet32 | ResNet50, batch: Batch): EvalStep {
   return new EvalStep(model, batch.shape, false, null, true);
 }
 
@@ -97,6 +104,11 @@ export interface KernelRow {
   name: string;
   launches: number;
   ms: number;
+  /**
+   * This process's CPU ms per replay (Linux; NaN elsewhere). On a software adapter the work runs
+   * on the process's own threads, so this is the figure to compare on a loaded machine.
+   */
+  cpuMs: number;
   /** GEMM FLOPs per step, where known. */
   flops: number | null;
 }
@@ -116,26 +128,53 @@ export async function syncFloorMs(reps = 3): Promise<number> {
   return best;
 }
 
-/** Times `records` replayed `reps` times in one submission; ms per replay, floor subtracted. */
-async function timeRecords(records: RecordLike[], reps: number, floor: number): Promise<number> {
+/** This process's user + system CPU time in ms (Linux /proc; NaN elsewhere). */
+export function cpuMs(): number {
+  try {
+    const f = Deno.readTextFileSync("/proc/self/stat").split(") ")[1].split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Times `records` replayed `reps` times in one submission: wall ms per replay (floor subtracted)
+ * and process CPU ms per replay.
+ */
+async function timeRecords(
+  records: RecordLike[],
+  reps: number,
+  floor: number,
+): Promise<{ ms: number; cpu: number }> {
   const e = engine();
   const all: RecordLike[] = [];
   for (let i = 0; i < reps; i++) all.push(...records);
-  const t0 = performance.now();
+  const c0 = cpuMs(), t0 = performance.now();
   e.replay(all);
   await e.sync();
-  return Math.max(0, performance.now() - t0 - floor) / reps;
+  return {
+    ms: Math.max(0, performance.now() - t0 - floor) / reps,
+    cpu: (cpuMs() - c0) / reps,
+  };
 }
 
-/** GEMM FLOPs per step for a kernel name (conv and head matmuls), or null. */
+/**
+ * GEMM FLOPs per step for a kernel name (conv and head matmuls, fused or not), or null. A strided
+ * conv's backward-data is its dense "_cols" GEMM.
+ */
 export function kernelFlops(name: string, f: ModelFlops, batch: number): number | null {
   const convs = f.layers.filter((l) => l.kind === "conv2d");
   const mats = f.layers.filter((l) => l.kind !== "conv2d");
   const s = (ls: typeof convs, k: "forward" | "backwardInput" | "backwardWeight") =>
     ls.reduce((a, l) => a + l[k], 0) * batch;
-  if (name === "conv2d") return s(convs, "forward");
-  if (name === "conv2d_backward_input") return s(convs, "backwardInput");
-  if (name === "conv2d_backward_filter") return s(convs, "backwardWeight");
+  const base = name.replace(/^conv2d_bn/, "conv2d");
+  if (base === "conv2d") return s(convs, "forward");
+  if (base === "conv2d_backward_input") return s(convs.filter((l) => !l.strided), "backwardInput");
+  if (base === "conv2d_backward_input_cols") {
+    return s(convs.filter((l) => l.strided), "backwardInput");
+  }
+  if (base === "conv2d_backward_filter") return s(convs, "backwardWeight");
   if (name === "matmul") {
     return s(mats, "forward") + s(mats, "backwardInput") + s(mats, "backwardWeight");
   }
@@ -161,38 +200,92 @@ export async function kernelBreakdown(
   }
   const rows: KernelRow[] = [];
   for (const [name, recs] of groups) {
-    let ms = await timeRecords(recs, 1, floor);
-    if (ms < 100) {
-      const reps = Math.min(20, Math.max(2, Math.ceil(100 / Math.max(ms, 1))));
-      ms = await timeRecords(recs, reps, floor);
+    let t = await timeRecords(recs, 1, floor);
+    if (t.ms < 200) {
+      const reps = Math.min(20, Math.max(2, Math.ceil(200 / Math.max(t.ms, 1))));
+      t = await timeRecords(recs, reps, floor);
     }
-    rows.push({ name, launches: recs.length, ms, flops: flopsOf(name) });
+    // The launches' own FLOPs where they carry them (GEMMs), else the model-level count.
+    const own = recs.reduce((a, r) => a + (r.kind === "dispatch" ? r.flops ?? 0 : 0), 0);
+    rows.push({
+      name,
+      launches: recs.length,
+      ms: t.ms,
+      cpuMs: t.cpu,
+      flops: own > 0 ? own : flopsOf(name),
+    });
   }
   return rows.sort((a, b) => b.ms - a.ms);
 }
 
-/** Prints a breakdown as a fixed-width table (% of `stepMs`). */
-export function printBreakdown(rows: KernelRow[], stepMs: number, title: string): void {
+/** A reference rate: wall GFLOP/s and GFLOP per CPU-second (e.g. the same run's matmul). */
+export interface RateRef {
+  gflops: number;
+  cpuGflops: number;
+}
+
+/**
+ * Prints a breakdown as a fixed-width table (% of `stepMs`; with `ref`, each row's GFLOP/s and
+ * GFLOP per CPU-second as fractions of the reference's).
+ */
+export function printBreakdown(
+  rows: KernelRow[],
+  stepMs: number,
+  title: string,
+  ref?: RateRef,
+): void {
   const total = rows.reduce((a, r) => a + r.ms, 0);
   console.log(`\n${title}`);
   console.log(
-    `${"kernel".padEnd(44)} ${"launches".padStart(8)} ${"ms/step".padStart(9)} ${
+    `${"kernel".padEnd(52)} ${"launches".padStart(8)} ${"ms/step".padStart(9)} ${
       "% step".padStart(7)
-    } ${"GFLOP/s".padStart(8)}`,
+    } ${"cpu ms".padStart(8)} ${"GFLOP/s".padStart(8)}${
+      ref ? ` ${"x matmul".padStart(8)} ${"(cpu)".padStart(6)}` : ""
+    }`,
   );
   for (const r of rows) {
-    const gf = r.flops && r.ms > 0 ? (r.flops / r.ms / 1e6).toFixed(2) : "";
+    const g = r.flops && r.ms > 0 ? r.flops / r.ms / 1e6 : null;
+    const gc = r.flops && r.cpuMs > 0 ? r.flops / r.cpuMs / 1e6 : null;
+    const frac = ref && g !== null
+      ? ` ${(g / ref.gflops).toFixed(2).padStart(8)} ${
+        gc !== null ? (gc / ref.cpuGflops).toFixed(2).padStart(6) : "".padStart(6)
+      }`
+      : "";
     console.log(
-      `${r.name.padEnd(44)} ${String(r.launches).padStart(8)} ${r.ms.toFixed(1).padStart(9)} ${
+      `${r.name.padEnd(52)} ${String(r.launches).padStart(8)} ${r.ms.toFixed(1).padStart(9)} ${
         (100 * r.ms / stepMs).toFixed(1).padStart(7)
-      } ${gf.padStart(8)}`,
+      } ${r.cpuMs.toFixed(0).padStart(8)} ${(g === null ? "" : g.toFixed(2)).padStart(8)}${frac}`,
     );
   }
   console.log(
-    `${"sum of the parts".padEnd(44)} ${
+    `${"sum of the parts".padEnd(52)} ${
       String(rows.reduce((a, r) => a + r.launches, 0)).padStart(8)
-    } ${total.toFixed(1).padStart(9)} ${(100 * total / stepMs).toFixed(1).padStart(7)}`,
+    } ${total.toFixed(1).padStart(9)} ${(100 * total / stepMs).toFixed(1).padStart(7)} ${
+      rows.reduce((a, r) => a + r.cpuMs, 0).toFixed(0).padStart(8)
+    }`,
   );
+}
+
+/**
+ * A 1024^3 matmul with the adapter's GEMM variant: GFLOP/s (best of `reps`, after a warm-up) and
+ * GFLOP per CPU-second (process CPU time of those runs).
+ */
+export async function matmulReference(reps = 3): Promise<RateRef> {
+  const n = 1024;
+  const a = tensor(new Float32Array(n * n).map((_, i) => Math.sin(i) * 0.5), [n, n]);
+  let best = Infinity, cpu = 0;
+  for (let i = 0; i <= reps; i++) {
+    const c0 = cpuMs(), t0 = performance.now();
+    matmul(a, a).dispose();
+    await engine().sync();
+    if (i > 0) {
+      best = Math.min(best, performance.now() - t0);
+      cpu += cpuMs() - c0;
+    }
+  }
+  a.dispose();
+  const flops = 2 * n ** 3;
+  return { gflops: flops / best / 1e6, cpuGflops: flops / (cpu / reps) / 1e6 };
 }
 
 /** Eager and replay timings of one step. */
@@ -209,6 +302,8 @@ export interface StepTimings {
   replayHostMs: number;
   /** Replay: wall ms from start until sync returned (the step's device time + one sync). */
   replayStepMs: number;
+  /** Replay: this process's CPU ms per step (see {@link cpuMs}). */
+  replayCpuMs: number;
   replayDispatches: number;
   submitsPerReplay: number;
   /** GEMM GFLOP per training image. */
@@ -250,11 +345,11 @@ export async function measureStep(
   // The step's own capture (its second run), then timed replays.
   s.step.run();
   await e.sync();
-  const host: number[] = [], rwall: number[] = [];
+  const host: number[] = [], rwall: number[] = [], rcpu: number[] = [];
   let submits = 0;
   for (let i = 0; i < steps; i++) {
     const st0 = e.stats().submits;
-    const t0 = performance.now();
+    const c0 = cpuMs(), t0 = performance.now();
     s.step.run();
     const t1 = performance.now();
     await e.sync();
@@ -262,6 +357,7 @@ export async function measureStep(
     submits = e.stats().submits - st0;
     host.push(t1 - t0);
     rwall.push(t2 - t0);
+    rcpu.push(cpuMs() - c0);
   }
   const { step: recorded } = e.capture(() => s.step.body());
   return {
@@ -273,6 +369,7 @@ export async function measureStep(
       eagerDispatches,
       replayHostMs: median(host),
       replayStepMs: median(rwall),
+      replayCpuMs: median(rcpu),
       replayDispatches: s.step.dispatchCount,
       submitsPerReplay: submits,
       gflopPerImage: s.flops.train / 1e9,
@@ -338,7 +435,10 @@ async function main(): Promise<void> {
   );
   console.log(
     `(c) replayed step until sync: ${t.replayStepMs.toFixed(0)} ms = ${imgs(t.replayStepMs)} ` +
-      `img/s, ${gfs(t.replayStepMs)} GFLOP/s (GEMM FLOPs)`,
+      `img/s, ${gfs(t.replayStepMs)} GFLOP/s (GEMM FLOPs); ${t.replayCpuMs.toFixed(0)} ms of ` +
+      `process CPU = ${gfs(t.replayCpuMs)} GFLOP per CPU-s; load average ${
+        Deno.loadavg()[0].toFixed(1)
+      }`,
   );
   const floor = await syncFloorMs();
   console.log(`    (an empty submit + sync costs ${floor.toFixed(1)} ms)`);
@@ -348,12 +448,21 @@ async function main(): Promise<void> {
     syncFloorMs: floor,
   };
   if (!args.includes("--no-breakdown")) {
+    const mm = await matmulReference();
+    console.log(
+      `    (matmul 1024^3 in this run: ${mm.gflops.toFixed(2)} GFLOP/s, ${
+        mm.cpuGflops.toFixed(2)
+      } GFLOP per CPU-s): the step at ${
+        (f.train * batch / t.replayStepMs / 1e6 / mm.gflops).toFixed(2)
+      } of it (wall), ${(f.train * batch / t.replayCpuMs / 1e6 / mm.cpuGflops).toFixed(2)} (CPU)`,
+    );
+    out.matmulGflops = mm;
     const rows = await kernelBreakdown(
       recorded.records,
       (r) => r.name,
       (n) => kernelFlops(n, f, batch),
     );
-    printBreakdown(rows, t.replayStepMs, "(d) GPU time by kernel (each group replayed alone)");
+    printBreakdown(rows, t.replayStepMs, "(d) GPU time by kernel (each group replayed alone)", mm);
     out.kernels = rows;
     if (args.includes("--by-shape")) {
       const gemm = recorded.records.filter((r) =>
@@ -361,10 +470,10 @@ async function main(): Promise<void> {
       );
       const shapeRows = await kernelBreakdown(
         gemm,
-        (r) => `${r.name} [${r.x},${r.y},${r.z}]`,
+        (r) => `${r.name} [${r.x},${r.y},${r.z}] ${((r.flops ?? 0) / 1e6).toFixed(0)} MF`,
         () => null,
       );
-      printBreakdown(shapeRows, t.replayStepMs, "GEMM launches by workgroup grid");
+      printBreakdown(shapeRows, t.replayStepMs, "GEMM launches by workgroup grid and FLOPs", mm);
       out.gemmByGrid = shapeRows;
     }
   }

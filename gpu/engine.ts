@@ -45,6 +45,8 @@ export interface DispatchRecord {
   y: number;
   /** Workgroups along z. */
   z: number;
+  /** Arithmetic work of the launch (GEMMs: 2 M N K), for benches. */
+  flops?: number;
 }
 /** One recorded buffer-to-buffer copy. */
 export interface CopyRecord {
@@ -89,6 +91,8 @@ export interface Launch {
   workgroups: [number, number?, number?];
   /** Entry point name (default "main"). */
   entryPoint?: string;
+  /** Arithmetic work (GEMMs: 2 M N K), kept in the step's records for benches. */
+  flops?: number;
 }
 
 // ---------------------------------------------------------------- device-side errors
@@ -324,6 +328,7 @@ export class Engine {
       x,
       y,
       z,
+      flops: launch.flops,
     };
     this.#encode(rec);
     this.#capture?.records.push(rec);

@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { initDevice } from "../gpu/device.ts";
+import { TUNING } from "../gpu/kernels/tuning.ts";
 import { batchNorm } from "../gpu/ops/batch_norm.ts";
 import { Rng } from "../gpu/rng.ts";
 import { readAll, type Tensor, tensor } from "../gpu/tensor.ts";
@@ -80,50 +81,57 @@ function backwardOf(y: Tensor, dy: Tensor): (Tensor | null)[] {
 const CASES: number[][] = [[5, 3], [1, 2], [2, 3, 4, 5], [2, 9, 9, 17], [3, 4, 4, 1]];
 
 for (const shape of CASES) {
-  for (const training of [true, false]) {
+  for (const [training, small] of [[true, true], [true, false], [false, false]]) {
     if (training && shape.slice(0, -1).reduce((a, b) => a * b, 1) < 2) continue;
-    Deno.test(`batchNorm ${training ? "training" : "eval"} ${JSON.stringify(shape)}: forward, running stats, gradients`, async () => {
-      const rng = new Rng(shape.reduce((a, b) => a * 31 + b, 7) + (training ? 1 : 0));
-      const c = shape[shape.length - 1];
-      const n = shape.reduce((a, b) => a * b, 1);
-      const xh = rand(rng, n, 2, 3); // offset mean: exercises the shifted sums
-      const gh = rand(rng, c, 0.5, 1), bh = rand(rng, c, 0.5);
-      const rmh = rand(rng, c, 0.3), rvh = rand(rng, c, 0.2, 1).map(Math.abs);
-      const R = rand(rng, n);
-      const eps = 1e-5, momentum = 0.1;
-      const x = tensor(f32(xh), shape), gamma = tensor(f32(gh), [c]), beta = tensor(f32(bh), [c]);
-      x.requiresGrad = gamma.requiresGrad = beta.requiresGrad = true;
-      const runningMean = tensor(f32(rmh), [c]), runningVar = tensor(f32(rvh), [c]);
-      const y = batchNorm(x, gamma, beta, { training, runningMean, runningVar, momentum, eps });
-      const [dx, dg, db] = backwardOf(y, tensor(f32(R), shape));
-      const [yv, rm, rv, dxv, dgv, dbv] = await readAll([
-        y,
-        runningMean,
-        runningVar,
-        dx!,
-        dg!,
-        db!,
-      ]);
-      const stats = training ? undefined : { mean: rmh, var: rvh };
-      const ref = bnHost(xh, c, gh, bh, eps, stats);
-      close(yv, ref.y, 1e-4, "y");
-      const rows = n / c;
-      if (training) {
-        close(rm, rmh.map((r, k) => 0.9 * r + 0.1 * ref.mean[k]), 1e-5, "running mean");
-        close(
-          rv,
-          rvh.map((r, k) => 0.9 * r + 0.1 * ref.var[k] * rows / (rows - 1)),
-          1e-5,
-          "running var",
-        );
-      } else {
-        close(rm, f32(rmh), 0, "running mean untouched");
-        close(rv, f32(rvh), 0, "running var untouched");
+    const path = training ? (small ? " (one dispatch)" : " (two-level)") : "";
+    Deno.test(`batchNorm ${training ? "training" : "eval"}${path} ${JSON.stringify(shape)}: forward, running stats, gradients`, async () => {
+      const keep = TUNING.bnSmallRows;
+      TUNING.bnSmallRows = small ? keep : 0;
+      try {
+        const rng = new Rng(shape.reduce((a, b) => a * 31 + b, 7) + (training ? 1 : 0));
+        const c = shape[shape.length - 1];
+        const n = shape.reduce((a, b) => a * b, 1);
+        const xh = rand(rng, n, 2, 3); // offset mean: exercises the shifted sums
+        const gh = rand(rng, c, 0.5, 1), bh = rand(rng, c, 0.5);
+        const rmh = rand(rng, c, 0.3), rvh = rand(rng, c, 0.2, 1).map(Math.abs);
+        const R = rand(rng, n);
+        const eps = 1e-5, momentum = 0.1;
+        const x = tensor(f32(xh), shape), gamma = tensor(f32(gh), [c]), beta = tensor(f32(bh), [c]);
+        x.requiresGrad = gamma.requiresGrad = beta.requiresGrad = true;
+        const runningMean = tensor(f32(rmh), [c]), runningVar = tensor(f32(rvh), [c]);
+        const y = batchNorm(x, gamma, beta, { training, runningMean, runningVar, momentum, eps });
+        const [dx, dg, db] = backwardOf(y, tensor(f32(R), shape));
+        const [yv, rm, rv, dxv, dgv, dbv] = await readAll([
+          y,
+          runningMean,
+          runningVar,
+          dx!,
+          dg!,
+          db!,
+        ]);
+        const stats = training ? undefined : { mean: rmh, var: rvh };
+        const ref = bnHost(xh, c, gh, bh, eps, stats);
+        close(yv, ref.y, 1e-4, "y");
+        const rows = n / c;
+        if (training) {
+          close(rm, rmh.map((r, k) => 0.9 * r + 0.1 * ref.mean[k]), 1e-5, "running mean");
+          close(
+            rv,
+            rvh.map((r, k) => 0.9 * r + 0.1 * ref.var[k] * rows / (rows - 1)),
+            1e-5,
+            "running var",
+          );
+        } else {
+          close(rm, f32(rmh), 0, "running mean untouched");
+          close(rv, f32(rvh), 0, "running var untouched");
+        }
+        const loss = () => dot(bnHost(xh, c, gh, bh, eps, stats).y, R);
+        close(dxv, numGrad(xh, loss), 2e-3, "dx");
+        close(dgv, numGrad(gh, loss), 2e-3, "dgamma");
+        close(dbv, numGrad(bh, loss), 2e-3, "dbeta");
+      } finally {
+        TUNING.bnSmallRows = keep;
       }
-      const loss = () => dot(bnHost(xh, c, gh, bh, eps, stats).y, R);
-      close(dxv, numGrad(xh, loss), 2e-3, "dx");
-      close(dgv, numGrad(gh, loss), 2e-3, "dgamma");
-      close(dbv, numGrad(bh, loss), 2e-3, "dbeta");
     });
   }
 }

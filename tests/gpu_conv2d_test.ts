@@ -133,6 +133,14 @@ const CASES: Case[] = [
   { name: "1x1 bias", x: [3, 3, 2, 4], w: [1, 1, 4, 6], stride: 1, padding: 0, bias: true },
   { name: "2x3 kernel asym", x: [1, 6, 7, 5], w: [2, 3, 5, 3], stride: [1, 2], padding: [1, 2] },
   { name: "split-K filter", x: [2, 16, 16, 4], w: [3, 3, 4, 4], stride: 1, padding: 1 },
+  // Parity-class backward-data: a 1x1 stride-2 conv leaves three classes without taps.
+  {
+    name: "1x1 stride2 (tapless parity classes)",
+    x: [2, 6, 6, 4],
+    w: [1, 1, 4, 8],
+    stride: 2,
+    padding: 0,
+  },
   // Geometry baked into the kernel source as constants (the default for large convs).
   { name: "cin3 pad1 baked", x: [2, 5, 6, 3], w: [3, 3, 3, 5], stride: 1, padding: 1, bake: true },
   {

@@ -10,6 +10,7 @@
  * @module
  */
 import { type GemmOperand, type NamedField, type OperandCtx, XYZW } from "./matmul_gemm.ts";
+import { fastCompile, TUNING } from "./tuning.ts";
 
 /** Conv geometry (padT/padL: top/left padding; bottom/right follow from OH/OW). */
 export interface ConvGeom {
@@ -68,8 +69,79 @@ export function bakeConv(op: GemmOperand, g: ConvGeom): GemmOperand {
   };
 }
 
+/**
+ * `op` baked with the geometry ({@link bakeConv}) for convs of at least `TUNING.bakeWork`
+ * multiply-adds (where one pipeline per shape pays; not under `COLLAPSE_TUNING=fast-compile`), or
+ * as `bake` says.
+ */
+export function bakeWhenLarge(op: GemmOperand, g: ConvGeom, bake?: boolean): GemmOperand {
+  const work = g.N * g.OH * g.OW * g.Cout * g.KH * g.KW * g.Cin;
+  return bake ?? (work >= TUNING.bakeWork && !fastCompile()) ? bakeConv(op, g) : op;
+}
+
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
+}
+
+/**
+ * A per-channel transform of the values an operand loads, with coefficients in workgroup vec4
+ * arrays that a fusion pre-stage fills (bn_coef.ts): "bnRelu" loads relu(v * a[c] + b[c])
+ * (NaN-propagating, the ReLU of a BatchNorm), "bnGrad" loads a[c] * v + b[c] * v2 + d[c] with v2
+ * from the second array `src2` at the same index (a BatchNorm backward). Padding stays 0.
+ */
+export type OperandTransform =
+  | { kind: "bnRelu"; a: string; b: string }
+  | { kind: "bnGrad"; a: string; b: string; d: string; src2: string };
+
+/** WGSL: `x` (a vec4 expression) through the NaN-propagating ReLU. */
+export function reluNan4(x: string): string {
+  return `select(max(${x}, vec4<f32>(0.0)), ${x}, ` +
+    `(bitcast<vec4<u32>>(${x}) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u))`;
+}
+
+/**
+ * WGSL statements defining `out` = the transformed vec4 at storage index `idx` of A (`arr`) when
+ * `ok` (0 otherwise), with coefficient vec4s `co` (a, b[, d] expressions).
+ */
+export function transformLoad(
+  out: string,
+  arr: string,
+  idx: string,
+  ok: string,
+  t: OperandTransform,
+  co: string[],
+): string {
+  const ii = `${out}_i`;
+  const at = `let ${ii} = select(0u, ${idx}, ${ok});`;
+  if (t.kind === "bnRelu") {
+    return `${at} let ${out}_u = ${arr}[${ii}] * ${co[0]} + ${co[1]};
+    let ${out} = select(vec4<f32>(0.0), ${reluNan4(`${out}_u`)}, ${ok});`;
+  }
+  return `${at}
+    let ${out} = select(vec4<f32>(0.0), ${arr}[${ii}] * ${co[0]} + ${t.src2}[${ii}] * ${co[1]} + ${
+    co[2]
+  }, ${ok});`;
+}
+
+/** The coefficient arrays of a transform, indexed at `q` (a WGSL channel-quad index). */
+function coefAt(t: OperandTransform, q: string): string[] {
+  return t.kind === "bnRelu" ? [`${t.a}[${q}]`, `${t.b}[${q}]`] : [
+    `${t.a}[${q}]`,
+    `${t.b}[${q}]`,
+    `${t.d}[${q}]`,
+  ];
+}
+
+/** An operand with a transform's key part and second source added. */
+export function transformedOperand(op: GemmOperand, t: OperandTransform | undefined): GemmOperand {
+  if (!t) return op;
+  return {
+    ...op,
+    key: `${op.key}:${t.kind}:${t.a}`,
+    extra: t.kind === "bnGrad" ? [{ name: t.src2, elem: "vec4<f32>" }] : undefined,
+    // bnRelu: one load and a few ALU ops; bnGrad: two loads.
+    loadCost: t.kind === "bnGrad" ? 2 : 1.3,
+  };
 }
 
 /** Scalar load of A at an index valid when `ok` (index 0 otherwise). */
@@ -120,9 +192,13 @@ function scalarStep(
   return lines.join("\n");
 }
 
-/** Forward: x [N, H, W, Cin] as the im2col matrix [N*OH*OW, KH*KW*Cin]. `vec`: Cin % 4 == 0. */
-export function convForwardA(g: ConvGeom, vec: boolean): GemmOperand {
-  return {
+/**
+ * Forward: x [N, H, W, Cin] as the im2col matrix [N*OH*OW, KH*KW*Cin]. `vec`: Cin % 4 == 0.
+ * `xf`: a transform of the loaded x (vec only; e.g. the previous BatchNorm + ReLU).
+ */
+export function convForwardA(g: ConvGeom, vec: boolean, xf?: OperandTransform): GemmOperand {
+  if (xf && !vec) throw new Error("collapse: conv operand transforms need Cin % 4 == 0");
+  return transformedOperand({
     key: `convFwdA:${vec}`,
     fields: convFields(g),
     rbElem: vec ? "vec4<f32>" : "f32",
@@ -138,14 +214,19 @@ ${X_AT_TAP}`,
       ).join("\n"),
     rbStep: (c) => {
       if (vec) {
+        const co = xf ? coefAt(xf, "ci >> 2u") : [];
         return [tapOf("ci", "Cin", "k0", "")].concat(
-          range(c.tm).map((i) =>
-            `    let y${i} = ih${i} + kh; let x${i} = iw${i} + kw; let ok${i} = ${
+          xf ? [`    let fa = ${co[0]}; let fb = ${co[1]};`] : [],
+          range(c.tm).map((i) => {
+            const idx = `(${xIdx(`xb${i}`, `y${i}`, `x${i}`, "ci")}) >> 2u`;
+            return `    let y${i} = ih${i} + kh; let x${i} = iw${i} + kw; let ok${i} = ${
               inb(`y${i}`, `x${i}`)
-            };\n    let a${i} = ${
-              ld(`(${xIdx(`xb${i}`, `y${i}`, `x${i}`, "ci")}) >> 2u`, `ok${i}`, true)
-            };`
-          ),
+            };\n    ${
+              xf
+                ? transformLoad(`a${i}`, "A", idx, `ok${i}`, xf, ["fa", "fb"])
+                : `let a${i} = ${ld(idx, `ok${i}`, true)};`
+            }`;
+          }),
         ).join("\n");
       }
       return scalarStep(c, range(4).map((kk) => tapOf("ci", "Cin", `kc${kk}`, kk)), (i, kk) => {
@@ -157,14 +238,21 @@ ${X_AT_TAP}`,
       });
     },
     rbValue: (i, kk) => `a${i}.${XYZW[kk]}`,
-  };
+  }, xf);
 }
 
 /**
  * Backward-data: dy [N, OH, OW, Cout] as the matrix [N*H*W, KH*KW*Cout] of the transposed conv.
- * `vec`: Cout % 4 == 0; `unit`: stride 1 (no divisibility tests).
+ * `vec`: Cout % 4 == 0; `unit`: stride 1 (no divisibility tests). `dyf`: a transform of the
+ * loaded dy (vec only; e.g. the BatchNorm backward that produces it).
  */
-export function convBackwardDataA(g: ConvGeom, vec: boolean, unit: boolean): GemmOperand {
+export function convBackwardDataA(
+  g: ConvGeom,
+  vec: boolean,
+  unit: boolean,
+  dyf?: OperandTransform,
+): GemmOperand {
+  if (dyf && !vec) throw new Error("collapse: conv operand transforms need Cout % 4 == 0");
   // Output pixel (oh, ow) that reads input pixel via tap (kh, kw); valid when in range.
   const pos = (hy: string, wx: string) =>
     unit ? { ok: `u32(${hy}) < p.OH && u32(${wx}) < p.OW`, oh: `u32(${hy})`, ow: `u32(${wx})` } : {
@@ -176,7 +264,7 @@ export function convBackwardDataA(g: ConvGeom, vec: boolean, unit: boolean): Gem
   const yIdx = (b: string, oh: string, ow: string, co: string) =>
     `((${b} + ${oh}) * p.OW + ${ow}) * p.Cout + ${co}`;
   const sp = pos("hy", "wx");
-  return {
+  return transformedOperand({
     key: `convBwdDataA:${vec}:${unit}`,
     fields: convFields(g),
     rbElem: vec ? "vec4<f32>" : "f32",
@@ -195,13 +283,18 @@ export function convBackwardDataA(g: ConvGeom, vec: boolean, unit: boolean): Gem
       ).join("\n"),
     rbStep: (c) => {
       if (vec) {
+        const co = dyf ? coefAt(dyf, "co >> 2u") : [];
         return [tapOf("co", "Cout", "k0", "")].concat(
+          dyf ? [`    let ga = ${co[0]}; let gb = ${co[1]}; let gd = ${co[2]};`] : [],
           range(c.tm).map((i) => {
             const q = pos(`hy${i}`, `wx${i}`);
+            const idx = `(${yIdx(`yb${i}`, q.oh, q.ow, "co")}) >> 2u`;
             return `    let hy${i} = ph${i} - kh; let wx${i} = pw${i} - kw; let ok${i} = ${q.ok};\n` +
-              `    let a${i} = ${
-                ld(`(${yIdx(`yb${i}`, q.oh, q.ow, "co")}) >> 2u`, `ok${i}`, true)
-              };`;
+              `    ${
+                dyf
+                  ? transformLoad(`a${i}`, "A", idx, `ok${i}`, dyf, ["ga", "gb", "gd"])
+                  : `let a${i} = ${ld(idx, `ok${i}`, true)};`
+              }`;
           }),
         ).join("\n");
       }
@@ -217,21 +310,23 @@ export function convBackwardDataA(g: ConvGeom, vec: boolean, unit: boolean): Gem
       });
     },
     rbValue: (i, kk) => `a${i}.${XYZW[kk]}`,
-  };
+  }, dyf);
 }
 
 /**
  * Backward-weight: x as the matrix [KH*KW*Cin, N*OH*OW] (the forward im2col transposed).
- * `vec`: Cin % 4 == 0 (4 consecutive rows are 4 consecutive channels).
+ * `vec`: Cin % 4 == 0 (4 consecutive rows are 4 consecutive channels). `xf`: a transform of the
+ * loaded x (vec only), as in {@link convForwardA}.
  */
-export function convBackwardFilterA(g: ConvGeom, vec: boolean): GemmOperand {
+export function convBackwardFilterA(g: ConvGeom, vec: boolean, xf?: OperandTransform): GemmOperand {
+  if (xf && !vec) throw new Error("collapse: conv operand transforms need Cin % 4 == 0");
   const rowSetup = (r: string, m: string) =>
     `  let fm${r} = ${m}; let fc${r} = fm${r} % p.Cin; let fq${r} = fm${r} / p.Cin;` +
     ` let fw${r} = i32(fq${r} % p.KW) - p.padL; let fh${r} = i32(fq${r} / p.KW) - p.padT;`;
   const pixel = (kk: number) =>
     `    let pw${kk} = kc${kk} % p.OW; let pt${kk} = kc${kk} / p.OW; let pb${kk} = (pt${kk} / p.OH) * p.H;` +
     ` let py${kk} = i32((pt${kk} % p.OH) * p.sh); let px${kk} = i32(pw${kk} * p.sw);`;
-  return {
+  return transformedOperand({
     key: `convBwdFiltA:${vec}`,
     fields: convFields(g),
     rbElem: vec ? "vec4<f32>" : "f32",
@@ -241,7 +336,14 @@ export function convBackwardFilterA(g: ConvGeom, vec: boolean): GemmOperand {
 ${X_AT_TAP}`,
     rbSetup: (c) =>
       vec
-        ? range(c.tm / 4).map((q) => rowSetup(`${q}`, `min(m0 + ${4 * q}u, p.M - 4u)`)).join("\n")
+        ? range(c.tm / 4).map((q) =>
+          rowSetup(`${q}`, `min(m0 + ${4 * q}u, p.M - 4u)`) +
+          (xf
+            ? `\n  let fa${q} = ${coefAt(xf, `fc${q} >> 2u`)[0]}; let fb${q} = ${
+              coefAt(xf, `fc${q} >> 2u`)[1]
+            };`
+            : "")
+        ).join("\n")
         : range(c.tm).map((i) => rowSetup(`${i}`, `min(m0 + ${i}u, p.M - 1u)`)).join("\n"),
     rbStep: (c) => {
       const lines = range(4).map(pixel);
@@ -251,13 +353,24 @@ ${X_AT_TAP}`,
             lines.push(
               `    let y${kk}_${q} = py${kk} + fh${q}; let x${kk}_${q} = px${kk} + fw${q};` +
                 ` let ok${kk}_${q} = ${inb(`y${kk}_${q}`, `x${kk}_${q}`)}${kOk(c, kk)};`,
-              `    let a${kk}_${q} = ${
-                ld(
-                  `(${xIdx(`pb${kk}`, `y${kk}_${q}`, `x${kk}_${q}`, `fc${q}`)}) >> 2u`,
-                  `ok${kk}_${q}`,
-                  true,
-                )
-              };`,
+              xf
+                ? `    ${
+                  transformLoad(
+                    `a${kk}_${q}`,
+                    "A",
+                    `(${xIdx(`pb${kk}`, `y${kk}_${q}`, `x${kk}_${q}`, `fc${q}`)}) >> 2u`,
+                    `ok${kk}_${q}`,
+                    xf,
+                    [`fa${q}`, `fb${q}`],
+                  )
+                }`
+                : `    let a${kk}_${q} = ${
+                  ld(
+                    `(${xIdx(`pb${kk}`, `y${kk}_${q}`, `x${kk}_${q}`, `fc${q}`)}) >> 2u`,
+                    `ok${kk}_${q}`,
+                    true,
+                  )
+                };`,
             );
           }
         }
@@ -272,5 +385,5 @@ ${X_AT_TAP}`,
       ]);
     },
     rbValue: (i, kk) => vec ? `a${kk}_${i >> 2}.${XYZW[i & 3]}` : `a${i}.${XYZW[kk]}`,
-  };
+  }, xf);
 }

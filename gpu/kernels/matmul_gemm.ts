@@ -70,6 +70,79 @@ export interface GemmOperand {
   rbValue(x: number, y: number): string;
   /** Tiled: `fn <role>_at(zb: u32, bi: vec4<u32>, r: u32, c: u32) -> f32`, 0 outside (r, c < kEnd checked by caller). */
   scalarFn: string;
+  /**
+   * Further read-only arrays the operand's code reads (e.g. the second source of a fused
+   * BatchNorm-backward operand), bound after O in this order ({@link GemmSpec.aExtra} /
+   * {@link GemmSpec.bExtra}). Operands with extras support only the register-blocked accessors.
+   */
+  extra?: { name: string; elem: "vec4<f32>" | "f32"; write?: boolean }[];
+  /** Relative cost of loading one element (see the plan options of kernels/tuning.ts); default 1. */
+  loadCost?: number;
+}
+
+/**
+ * Fused stages of a GEMM launch (kernels/gemm_fusion.ts builds them): work every workgroup does
+ * before the GEMM (`pre`: e.g. per-channel BatchNorm coefficients into workgroup memory, or a slice
+ * of another GEMM's split-K reduction), and an epilogue on the output tile.
+ */
+export interface GemmFusion {
+  /** Distinguishes generated code (cache key part). */
+  key: string;
+  /** Storage bindings, after the operands' extras, in the order `decl` numbers them. */
+  bindings: Bindable[];
+  /** Uniform fields (after the operands'). */
+  fields: NamedField[];
+  /**
+   * WGSL declarations (storage and workgroup variables, helper functions), bindings from `first`,
+   * for workgroups of `threads` invocations.
+   */
+  decl(first: number, threads: number): string;
+  /**
+   * WGSL statements at the start of `main`, run by every invocation: `lid.x` is the invocation,
+   * `threads` the workgroup size, `wgLinear` / `wgCount` the workgroup's linear index and the
+   * grid's size. Must end with a `workgroupBarrier()` if it wrote workgroup memory.
+   */
+  pre(threads: number): string;
+  /** Output transform and tile reductions (needs N % 4 == 0 and no split-K). */
+  epilogue?: GemmEpilogue;
+}
+
+/** One output vec4 (4 consecutive columns of one row) as a variant's epilogue sees it. */
+export interface EpilogueElem {
+  /** The WGSL `var` holding the value (may be modified by {@link GemmEpilogue.value}). */
+  v: string;
+  /** WGSL u32 expression of the row. */
+  m: string;
+  /** WGSL bool expression: the row is inside M (or "true"). */
+  ok: string;
+  /** The thread's column group (0 .. tn/4 - 1). */
+  j: number;
+}
+
+/** What a variant tells its epilogue about the thread layout. */
+export interface EpilogueCtx {
+  threads: number;
+  /** Threads along M and N: invocation `lid.x` is row thread `lid.x / wgn`, column thread `lid.x % wgn`. */
+  wgm: number;
+  wgn: number;
+  /** Column groups (vec4s) per thread. */
+  tn4: number;
+  /** Rows per tile. */
+  tileM: number;
+  /** WGSL u32 expression of the first column of column group `j` of column thread `tx` (WGSL u32s). */
+  col(tx: string, j: string): string;
+}
+
+/** A fused epilogue: per-column setup, a per-output transform, and a per-tile reduction. */
+export interface GemmEpilogue {
+  /** Module-scope declarations that depend on the tile (workgroup arrays). */
+  moduleDecl(c: EpilogueCtx): string;
+  /** Statements before the stores; `cols[j]` is the WGSL column of this thread's column group j. */
+  setup(cols: string[]): string;
+  /** Statements that may rewrite `e.v` before it is stored. */
+  value(e: EpilogueElem): string;
+  /** Statements after the stores (tile reductions over `elems`, partial writes). */
+  finish(c: EpilogueCtx, elems: EpilogueElem[]): string;
 }
 
 /** Everything a GEMM launch needs. */
@@ -92,6 +165,13 @@ export interface GemmSpec {
   /** Split-K factor: partial results go to out[split][M][N] (batch must be 1). */
   splits?: number;
   config: GemmConfig;
+  /** Bindings of `a.extra` / `b.extra`, in order. */
+  aExtra?: Bindable[];
+  bExtra?: Bindable[];
+  /** Fused pre-stage and epilogue. */
+  fusion?: GemmFusion;
+  /** WGSL u32 expression (may use the batch index `zb`) capping K per batch (e.g. per parity class). */
+  kLimit?: string;
 }
 
 /** WGSL struct text and packed values for named fields. */
@@ -166,7 +246,12 @@ export interface SpecLayout {
 /** The grid, uniforms and code flags of a spec (shared by both variants). */
 export function specLayout(s: GemmSpec): SpecLayout {
   const { fields, grid } = coreFields(s);
-  const { struct, data } = uniformBlock([...fields, ...s.a.fields, ...s.b.fields]);
+  const { struct, data } = uniformBlock([
+    ...fields,
+    ...s.a.fields,
+    ...s.b.fields,
+    ...(s.fusion?.fields ?? []),
+  ]);
   const tiles = fields.find(([n]) => n === "tiles")![2];
   return {
     grid,
@@ -188,6 +273,7 @@ export function prologue(
   tileN: number,
   exactGrid = false,
   laneSplit = false,
+  kLimit?: string,
 ): string {
   const split = laneSplit
     ? `let zb = 0u;
@@ -208,8 +294,50 @@ export function prologue(
   let mT = tmi * ${tileM}u;
   let nT = tni * ${tileN}u;
   let kBegin = zs * p.kChunk;
-  let kEnd = min(p.K, kBegin + p.kChunk);
+  let kEnd = min(${kLimit ? `min(p.K, ${kLimit})` : "p.K"}, kBegin + p.kChunk);
   let outBase = ${laneSplit ? "zs" : "wid.z"} * p.M * p.N;`;
+}
+
+/**
+ * The binding declarations of a spec: A, B, bias, O, the operands' extras, the fusion's, then the
+ * uniforms `p` (the engine binds uniforms last).
+ */
+export function bindingDecls(
+  s: GemmSpec,
+  biasElem: string,
+  outElem: string,
+  threads: number,
+): string {
+  let bind = 0;
+  const decl = [
+    `@group(0) @binding(${bind++}) var<storage, read> A: array<${s.a.rbElem}>;`,
+    `@group(0) @binding(${bind++}) var<storage, read> B: array<${s.b.rbElem}>;`,
+  ];
+  if (s.bias) {
+    decl.push(`@group(0) @binding(${bind++}) var<storage, read> bias: array<${biasElem}>;`);
+  }
+  decl.push(`@group(0) @binding(${bind++}) var<storage, read_write> O: array<${outElem}>;`);
+  for (const x of [...(s.a.extra ?? []), ...(s.b.extra ?? [])]) {
+    decl.push(
+      `@group(0) @binding(${bind++}) var<storage, ${
+        x.write ? "read_write" : "read"
+      }> ${x.name}: array<${x.elem}>;`,
+    );
+  }
+  if (s.fusion) {
+    decl.push(s.fusion.decl(bind, threads));
+    bind += s.fusion.bindings.length;
+  }
+  decl.push(`@group(0) @binding(${bind++}) var<uniform> p: P;`);
+  return decl.join("\n");
+}
+
+/** WGSL: the fusion's pre-stage with the workgroup's linear index and the grid size, or "". */
+export function fusionPre(s: GemmSpec, threads: number): string {
+  if (!s.fusion) return "";
+  return `  let wgLinear = wid.x + (wid.y + wid.z * nwg.y) * nwg.x;
+  let wgCount = nwg.x * nwg.y * nwg.z;
+${s.fusion.pre(threads)}`;
 }
 
 /** Builds the {@link Launch} of a spec with the given generated source. */
@@ -221,8 +349,15 @@ export function launchOf(
 ): Launch {
   const bindings = [s.aBinding, s.bBinding];
   if (s.bias) bindings.push(s.bias);
-  bindings.push(s.out);
-  return { name: s.name, code, bindings, uniforms: data, workgroups: grid };
+  bindings.push(s.out, ...(s.aExtra ?? []), ...(s.bExtra ?? []), ...(s.fusion?.bindings ?? []));
+  return {
+    name: s.name,
+    code,
+    bindings,
+    uniforms: data,
+    workgroups: grid,
+    flops: 2 * s.M * s.N * s.K * s.batch,
+  };
 }
 
 /** `.x` `.y` `.z` `.w` by index. */

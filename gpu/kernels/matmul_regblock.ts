@@ -12,6 +12,10 @@
 import type { Launch } from "../engine.ts";
 import { TUNING } from "./tuning.ts";
 import {
+  bindingDecls,
+  type EpilogueCtx,
+  type EpilogueElem,
+  fusionPre,
   type GemmSpec,
   launchOf,
   type OperandCtx,
@@ -46,13 +50,13 @@ export function regblockLaunch(s: GemmSpec): Launch {
     exactGrid,
     c.ks ?? 1,
     TUNING.rbUseFma,
+    s.kLimit ?? "",
     struct,
   ].join("|");
-  const code = cached(
-    cache,
-    key,
-    () => source(s, c, struct, vecOut, kGuard, guardM, guardN, exactGrid),
-  );
+  const build = () => source(s, c, struct, vecOut, kGuard, guardM, guardN, exactGrid);
+  // Fused stages are generated every time (their code depends on more than a key would say);
+  // the engine caches pipelines by source.
+  const code = s.fusion ? build() : cached(cache, key, build);
   return launchOf(s, code, data, grid);
 }
 
@@ -71,17 +75,6 @@ function source(
   const tn4 = tn / 4;
   const ctx: OperandCtx = { tm, tn, kGuard };
   const outElem = vecOut ? "vec4<f32>" : "f32";
-  let bind = 0;
-  const decl: string[] = [
-    `@group(0) @binding(${bind++}) var<storage, read> A: array<${s.a.rbElem}>;`,
-    `@group(0) @binding(${bind++}) var<storage, read> B: array<${s.b.rbElem}>;`,
-  ];
-  if (s.bias) {
-    decl.push(`@group(0) @binding(${bind++}) var<storage, read> bias: array<${outElem}>;`);
-  }
-  decl.push(`@group(0) @binding(${bind++}) var<storage, read_write> O: array<${outElem}>;`);
-  decl.push(`@group(0) @binding(${bind++}) var<uniform> p: P;`);
-
   const acc: string[] = [];
   for (let i = 0; i < tm; i++) {
     for (let j = 0; j < tn4; j++) acc.push(`  var c${i}_${j} = vec4<f32>(0.0);`);
@@ -106,11 +99,48 @@ function source(
       );
     }
   }
+  const { lines: stores, moduleDecl } = s.fusion?.epilogue
+    ? fusedStores(s, c, guardM, guardN)
+    : { lines: plainStores(s, c, vecOut, guardM, guardN), moduleDecl: "" };
+  return `// ${s.name}: register-blocked GEMM ${wgm}x${wgn} threads, ${tm}x${tn} per thread
+${struct}
+${bindingDecls(s, outElem, outElem, lanesK * wgn * wgm)}
+${moduleDecl}
+@compute @workgroup_size(${lanesK * wgn * wgm})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+${fusionPre(s, lanesK * wgn * wgm)}
+${prologue(wgm * tm, wgn * tn, exactGrid, lanesK > 1, s.kLimit)}
+  let m0 = mT${lanesK > 1 ? "" : ` + (lid.x / ${wgn}u) * ${tm}u`};
+  let n0 = nT${lanesK > 1 ? "" : ` + (lid.x % ${wgn}u) * ${tn}u`};
+${s.a.rbSetup(ctx)}
+${s.b.rbSetup(ctx)}
+${acc.join("\n")}
+  for (var k0 = kBegin; k0 < kEnd; k0 += 4u) {
+${kc}
+${s.a.rbStep(ctx)}
+${s.b.rbStep(ctx)}
+${fmas.join("\n")}
+  }
+${stores.join("\n")}
+}
+`;
+}
+
+/** The plain epilogue: optional bias and ReLU, stores guarded where tiles are partial. */
+function plainStores(
+  s: GemmSpec,
+  c: RegblockConfig,
+  vecOut: boolean,
+  guardM: boolean,
+  guardN: boolean,
+): string[] {
+  const { tm, tn } = c;
   const stores: string[] = [];
   for (let i = 0; i < tm; i++) {
     stores.push(guardM ? `  if (m0 + ${i}u < p.M) {` : "  {");
     stores.push(`    let ro = outBase + (m0 + ${i}u) * p.N;`);
-    for (let j = 0; j < tn4; j++) {
+    for (let j = 0; j < tn / 4; j++) {
       const n = `n0 + ${4 * j}u`;
       const v = `c${i}_${j}`;
       if (vecOut) {
@@ -132,25 +162,48 @@ function source(
     }
     stores.push(`  }`);
   }
-  return `// ${s.name}: register-blocked GEMM ${wgm}x${wgn} threads, ${tm}x${tn} per thread
-${struct}
-${decl.join("\n")}
-@compute @workgroup_size(${lanesK * wgn * wgm})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
-        @builtin(num_workgroups) nwg: vec3<u32>) {
-${prologue(wgm * tm, wgn * tn, exactGrid, lanesK > 1)}
-  let m0 = mT${lanesK > 1 ? "" : ` + (lid.x / ${wgn}u) * ${tm}u`};
-  let n0 = nT${lanesK > 1 ? "" : ` + (lid.x % ${wgn}u) * ${tn}u`};
-${s.a.rbSetup(ctx)}
-${s.b.rbSetup(ctx)}
-${acc.join("\n")}
-  for (var k0 = kBegin; k0 < kEnd; k0 += 4u) {
-${kc}
-${s.a.rbStep(ctx)}
-${s.b.rbStep(ctx)}
-${fmas.join("\n")}
-  }
-${stores.join("\n")}
+  return stores;
 }
-`;
+
+/** A fused epilogue (see {@link GemmFusion}): vec4 stores of the transformed values, then its finish. */
+function fusedStores(
+  s: GemmSpec,
+  c: RegblockConfig,
+  guardM: boolean,
+  guardN: boolean,
+): { lines: string[]; moduleDecl: string } {
+  const epi = s.fusion!.epilogue!;
+  const { tm, tn, wgm, wgn } = c;
+  if (s.N % 4 !== 0 || (s.splits ?? 1) > 1 || s.bias || s.relu || (c.ks ?? 1) > 1) {
+    throw new Error(`collapse: ${s.name}: a fused epilogue needs N % 4 == 0 and no split-K`);
+  }
+  const tn4 = tn / 4;
+  const cols = Array.from({ length: tn4 }, (_, j) => `(n0 + ${4 * j}u)`);
+  const lines = [epi.setup(cols)];
+  const elems: EpilogueElem[] = [];
+  for (let i = 0; i < tm; i++) {
+    for (let j = 0; j < tn4; j++) {
+      const e: EpilogueElem = {
+        v: `e${i}_${j}`,
+        m: `(m0 + ${i}u)`,
+        ok: guardM ? `(m0 + ${i}u < p.M)` : "true",
+        j,
+      };
+      elems.push(e);
+      lines.push(`  var ${e.v} = c${i}_${j};`, epi.value(e));
+      const st = `O[(outBase + ${e.m} * p.N + ${cols[j]}) >> 2u] = ${e.v};`;
+      const guards = [guardM ? e.ok : "", guardN ? `${cols[j]} < p.N` : ""].filter((g) => g);
+      lines.push(guards.length ? `  if (${guards.join(" && ")}) { ${st} }` : `  ${st}`);
+    }
+  }
+  const ctx: EpilogueCtx = {
+    threads: wgm * wgn,
+    wgm,
+    wgn,
+    tn4,
+    tileM: wgm * tm,
+    col: (tx, j) => `(nT + (${tx}) * ${tn}u + 4u * (${j}))`,
+  };
+  lines.push(epi.finish(ctx, elems));
+  return { lines, moduleDecl: epi.moduleDecl(ctx) };
 }

@@ -13,6 +13,10 @@
  */
 import type { Launch } from "../engine.ts";
 import {
+  bindingDecls,
+  type EpilogueCtx,
+  type EpilogueElem,
+  fusionPre,
   type GemmSpec,
   launchOf,
   type OperandCtx,
@@ -41,13 +45,16 @@ export function tiledLaunch(s: GemmSpec): Launch {
     exactGrid,
     kGuard,
     vecOut,
+    s.kLimit ?? "",
     struct,
   ].join("|");
-  const code = cached(
-    cache,
-    key,
-    () => c.tm ? source(s, c, struct, exactGrid, kGuard, vecOut) : legacySource(s, c, struct),
-  );
+  if (!c.tm && (s.fusion || s.a.extra || s.b.extra || s.kLimit)) {
+    throw new Error(`collapse: ${s.name}: the first tiled version has no fused stages`);
+  }
+  const build = () =>
+    c.tm ? source(s, c, struct, exactGrid, kGuard, vecOut) : legacySource(s, c, struct);
+  // Fused stages are generated every time (see matmul_regblock.ts).
+  const code = s.fusion ? build() : cached(cache, key, build);
   return launchOf(s, code, data, grid);
 }
 
@@ -85,14 +92,6 @@ function source(
   const ctxA: OperandCtx = { tm: LA, tn: 4, kGuard };
   const ctxB: OperandCtx = { tm: 4, tn: LB, kGuard };
   const outElem = vecOut ? "vec4<f32>" : "f32";
-  let bind = 0;
-  const decl = [
-    `@group(0) @binding(${bind++}) var<storage, read> A: array<${s.a.rbElem}>;`,
-    `@group(0) @binding(${bind++}) var<storage, read> B: array<${s.b.rbElem}>;`,
-  ];
-  if (s.bias) decl.push(`@group(0) @binding(${bind++}) var<storage, read> bias: array<f32>;`);
-  decl.push(`@group(0) @binding(${bind++}) var<storage, read_write> O: array<${outElem}>;`);
-  decl.push(`@group(0) @binding(${bind++}) var<uniform> p: P;`);
   const kc = kGuard
     ? `      let kv1 = k0 + 1u < kEnd; let kv2 = k0 + 2u < kEnd; let kv3 = k0 + 3u < kEnd;
       let kc0 = k0; let kc1 = select(k0, k0 + 1u, kv1); let kc2 = select(k0, k0 + 2u, kv2);
@@ -165,50 +164,21 @@ function source(
     }
     inner.push(`    }`);
   }
-  const stores: string[] = [];
-  for (let i = 0; i < tm; i++) {
-    stores.push(`  {`, `    let m = mT + (ty + ${wgm * (i >> 2)}u) * 4u + ${i & 3}u;`);
-    stores.push(`    if (m < p.M) {`, `      let ro = outBase + m * p.N;`);
-    for (let j = 0; j < tn / 4; j++) {
-      const n = `n${j}`;
-      stores.push(`      let ${n} = nT + (tx + ${wgn * j}u) * 4u;`);
-      if (vecOut) {
-        let e = `acc${i}_${j}`;
-        if (s.bias) {
-          e = `${e} + vec4<f32>(bias[${n}], bias[${n} + 1u], bias[${n} + 2u], bias[${n} + 3u])`;
-        }
-        if (s.relu) e = `relu4(${e})`;
-        stores.push(`      if (${n} < p.N) { O[(ro + ${n}) >> 2u] = ${e}; }`);
-      } else {
-        let e = `acc${i}_${j}`;
-        if (s.relu || s.bias) {
-          stores.push(`      var v${j} = ${e};`);
-          e = `v${j}`;
-        }
-        for (let q = 0; q < 4; q++) {
-          const nq = `${n} + ${q}u`;
-          let ev = `${e}.${"xyzw"[q]}`;
-          if (s.bias) ev = `${ev} + bias[min(${nq}, p.N - 1u)]`;
-          stores.push(
-            `      if (${nq} < p.N) { O[ro + ${nq}] = ${
-              s.relu ? `relu4(vec4<f32>(${ev})).x` : ev
-            }; }`,
-          );
-        }
-      }
-    }
-    stores.push(`    }`, `  }`);
-  }
+  const { lines: stores, moduleDecl } = s.fusion?.epilogue
+    ? fusedStores(s, wgm, wgn, tm, tn)
+    : { lines: plainStores(s, wgm, wgn, tm, tn, vecOut), moduleDecl: "" };
   return `// ${s.name}: tiled GEMM ${BM}x${BN} (${wgm}x${wgn} threads, ${tm}x${tn} each), BK ${bk}
 ${struct}
-${decl.join("\n")}
+${bindingDecls(s, "f32", outElem, T)}
+${moduleDecl}
 ${s.relu ? NAN4 : ""}
 var<workgroup> sA: array<vec4<f32>, ${(bk * BM) / 4}>;
 var<workgroup> sB: array<vec4<f32>, ${(bk * BN) / 4}>;
 @compute @workgroup_size(${T})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
-${prologue(BM, BN, exactGrid)}
+${fusionPre(s, T)}
+${prologue(BM, BN, exactGrid, false, s.kLimit)}
   let tid = lid.x;
   let tx = tid % ${wgn}u;
   let ty = tid / ${wgn}u;
@@ -299,4 +269,91 @@ ${prologue(64, 64)}
   }
 }
 `;
+}
+
+/** The plain epilogue: optional bias and NaN-propagating ReLU, guarded stores. */
+function plainStores(
+  s: GemmSpec,
+  wgm: number,
+  wgn: number,
+  tm: number,
+  tn: number,
+  vecOut: boolean,
+): string[] {
+  const stores: string[] = [];
+  for (let i = 0; i < tm; i++) {
+    stores.push(`  {`, `    let m = mT + (ty + ${wgm * (i >> 2)}u) * 4u + ${i & 3}u;`);
+    stores.push(`    if (m < p.M) {`, `      let ro = outBase + m * p.N;`);
+    for (let j = 0; j < tn / 4; j++) {
+      const n = `n${j}`;
+      stores.push(`      let ${n} = nT + (tx + ${wgn * j}u) * 4u;`);
+      if (vecOut) {
+        let e = `acc${i}_${j}`;
+        if (s.bias) {
+          e = `${e} + vec4<f32>(bias[${n}], bias[${n} + 1u], bias[${n} + 2u], bias[${n} + 3u])`;
+        }
+        if (s.relu) e = `relu4(${e})`;
+        stores.push(`      if (${n} < p.N) { O[(ro + ${n}) >> 2u] = ${e}; }`);
+      } else {
+        let e = `acc${i}_${j}`;
+        if (s.relu || s.bias) {
+          stores.push(`      var v${j} = ${e};`);
+          e = `v${j}`;
+        }
+        for (let q = 0; q < 4; q++) {
+          const nq = `${n} + ${q}u`;
+          let ev = `${e}.${"xyzw"[q]}`;
+          if (s.bias) ev = `${ev} + bias[min(${nq}, p.N - 1u)]`;
+          stores.push(
+            `      if (${nq} < p.N) { O[ro + ${nq}] = ${
+              s.relu ? `relu4(vec4<f32>(${ev})).x` : ev
+            }; }`,
+          );
+        }
+      }
+    }
+    stores.push(`    }`, `  }`);
+  }
+  return stores;
+}
+
+/** A fused epilogue (see {@link GemmFusion}): guarded vec4 stores of the transformed values, then its finish. */
+function fusedStores(
+  s: GemmSpec,
+  wgm: number,
+  wgn: number,
+  tm: number,
+  tn: number,
+): { lines: string[]; moduleDecl: string } {
+  const epi = s.fusion!.epilogue!;
+  if (s.N % 4 !== 0 || (s.splits ?? 1) > 1 || s.bias || s.relu) {
+    throw new Error(`collapse: ${s.name}: a fused epilogue needs N % 4 == 0 and no split-K`);
+  }
+  const tn4 = tn / 4;
+  const cols = range(tn4).map((j) => `(nT + (tx + ${wgn * j}u) * 4u)`);
+  const lines = [epi.setup(cols)];
+  const elems: EpilogueElem[] = [];
+  for (let i = 0; i < tm; i++) {
+    const m = `(mT + (ty + ${wgm * (i >> 2)}u) * 4u + ${i & 3}u)`;
+    for (let j = 0; j < tn4; j++) {
+      const e: EpilogueElem = { v: `e${i}_${j}`, m, ok: `(${m} < p.M)`, j };
+      elems.push(e);
+      lines.push(`  var ${e.v} = acc${i}_${j};`, epi.value(e));
+      lines.push(
+        `  if (${e.ok} && ${cols[j]} < p.N) { O[(outBase + ${m} * p.N + ${
+          cols[j]
+        }) >> 2u] = ${e.v}; }`,
+      );
+    }
+  }
+  const ctx: EpilogueCtx = {
+    threads: wgm * wgn,
+    wgm,
+    wgn,
+    tn4,
+    tileM: wgm * tm,
+    col: (tx, j) => `(nT + ((${tx}) + ${wgn}u * (${j})) * 4u)`,
+  };
+  lines.push(epi.finish(ctx, elems));
+  return { lines, moduleDecl: epi.moduleDecl(ctx) };
 }

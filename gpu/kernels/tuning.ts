@@ -106,6 +106,14 @@ export const TUNING = {
   minSplitK: 256,
   /** Split-K: at most this many splits. */
   maxSplits: 64,
+  /**
+   * Row kernels of the fused conv + BatchNorm ops (kernels/bn_rows.ts): threads per workgroup
+   * and workgroups per launch (also the partials a reducing one writes, which every workgroup of
+   * the next kernel combines).
+   */
+  rowKernel: { cpu: { threads: 64, groups: 32 }, gpu: { threads: 256, groups: 264 } },
+  /** Training-mode BatchNorm over at most this many rows runs one dispatch each way (batch_norm_small.ts). */
+  bnSmallRows: 4096,
 };
 
 /** A GEMM plan: kernel configuration and split-K factor. */
@@ -128,6 +136,12 @@ export interface PlanOptions {
    * ran no faster with 64).
    */
   scalarA?: boolean;
+  /**
+   * Relative cost of loading one element of A / B (default 1): an operand that computes its values
+   * from two sources (a fused BatchNorm backward) costs about 2, which favours tiles that reuse it.
+   */
+  aLoad?: number;
+  bLoad?: number;
 }
 
 function splitsFor(groups: number, K: number, batch: number, target: number, allow: boolean) {
@@ -179,7 +193,8 @@ function regblockPlan(M: number, N: number, K: number, batch: number, opts: Plan
     }
     const g = (groups * splits) / ks;
     const imbalance = (Math.ceil(g / P) * P) / g;
-    const perOut = TUNING.rbLoad * (1 / c.tm + 1 / c.tn) + TUNING.rbFma;
+    const perOut = TUNING.rbLoad * ((opts.bLoad ?? 1) / c.tm + (opts.aLoad ?? 1) / c.tn) +
+      TUNING.rbFma;
     const gemm = gm * c.wgm * c.tm * gn * c.wgn * c.tn * ks * K * perOut / ks;
     const reduce = splits > 1 ? splits * M * N * TUNING.rbLoad : 0;
     const cost = (gemm * imbalance + reduce) * (1 + (c.tm * c.tn) / 1e4);

@@ -1,7 +1,8 @@
 /**
  * BatchNorm over the last (channel) axis of a channels-last tensor ([N, C] for BatchNorm1d, NHWC for
  * BatchNorm2d): training mode with batch statistics (one two-level reduction + one elementwise pass,
- * running statistics updated in place on the GPU) or eval mode with the running statistics.
+ * or, for few rows, one dispatch; running statistics updated in place on the GPU) or eval mode with
+ * the running statistics.
  * Differentiable in x, gamma and beta.
  * @module
  */
@@ -20,6 +21,8 @@ import {
   bnStatsFinalLaunch,
   bnStatsPartialLaunch,
 } from "../kernels/batch_norm_reduce.ts";
+import { bnSmallBackwardLaunch, bnSmallForwardLaunch } from "../kernels/batch_norm_small.ts";
+import { TUNING } from "../kernels/tuning.ts";
 import { empty, fmtShape, type Tensor } from "../tensor.ts";
 
 /** Options of {@link batchNorm}. */
@@ -94,7 +97,25 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, opts: BatchNor
   if (x.size === 0) return y;
   const e = engine();
   const stats = empty([2 * c]);
-  if (training) {
+  // Few rows (a BatchNorm1d on features): one dispatch each way.
+  const small = training && rows <= TUNING.bnSmallRows;
+  if (small) {
+    e.dispatch(
+      bnSmallForwardLaunch(
+        x,
+        gamma,
+        beta,
+        stats,
+        opts.runningMean,
+        opts.runningVar,
+        y,
+        rows,
+        c,
+        momentum,
+        eps,
+      ),
+    );
+  } else if (training) {
     const part = empty([2 * bnChunks(rows).chunks * c]);
     e.dispatch(bnStatsPartialLaunch(x, part, rows, c));
     e.dispatch(
@@ -104,12 +125,17 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, opts: BatchNor
   } else {
     e.dispatch(bnEvalStatsLaunch(opts.runningMean, opts.runningVar, stats, c, eps));
   }
-  e.dispatch(bnForwardLaunch(x, stats, gamma, beta, y, c));
+  if (!small) e.dispatch(bnForwardLaunch(x, stats, gamma, beta, y, c));
   record(y, "batchNorm", [x, gamma, beta], (dy) => {
     const wantX = needsGrad(x);
     const wantParams = needsGrad(gamma) || needsGrad(beta);
     let dgamma: Tensor | null = null, dbeta: Tensor | null = null, dx: Tensor | null = null;
-    if (wantParams || (training && wantX)) {
+    if (small && wantX) {
+      dgamma = empty(gamma.shape);
+      dbeta = empty(beta.shape);
+      dx = empty(x.shape);
+      e.dispatch(bnSmallBackwardLaunch(x, dy, stats, gamma, dgamma, dbeta, dx, rows, c));
+    } else if (wantParams || (training && wantX)) {
       dgamma = empty(gamma.shape);
       dbeta = empty(beta.shape);
       const part = empty([2 * bnChunks(rows).chunks * c]);
@@ -117,7 +143,7 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, opts: BatchNor
       e.dispatch(bnGradFinalLaunch(part, dgamma, dbeta, rows, c));
       part.dispose();
     }
-    if (wantX) {
+    if (wantX && !dx) {
       dx = empty(x.shape);
       e.dispatch(
         training

@@ -10,7 +10,7 @@
 import { needsGrad, record } from "../autograd.ts";
 import { engine } from "../engine.ts";
 import {
-  bakeConv,
+  bakeWhenLarge,
   convBackwardDataA,
   convBackwardFilterA,
   convForwardA,
@@ -19,12 +19,20 @@ import {
 import { reluGradLaunch } from "../kernels/conv2d_relu_grad.ts";
 import { convWeightTLaunch } from "../kernels/conv2d_wt.ts";
 import { col2imLaunch } from "../kernels/conv2d_col2im.ts";
+import {
+  parityA,
+  parityB,
+  parityInterleaveLaunch,
+  parityKLimit,
+  parityMaxTaps,
+  parityRows,
+} from "../kernels/conv2d_parity.ts";
 import { denseA, denseB } from "../kernels/matmul_operands.ts";
 import { colSumLaunch } from "../kernels/matmul_reduce.ts";
 import type { GemmOperand } from "../kernels/matmul_gemm.ts";
-import { fastCompile, type GemmVariant, TUNING } from "../kernels/tuning.ts";
+import type { GemmVariant } from "../kernels/tuning.ts";
 import { empty, fmtShape, type Tensor } from "../tensor.ts";
-import { runGemm } from "./matmul.ts";
+import { runGemm } from "./gemm_run.ts";
 
 /** Options of {@link conv2d} and its backward functions. */
 export interface Conv2dOptions {
@@ -114,8 +122,7 @@ export function convGeometry(
 
 /** The A operand, baked with the geometry when that pays (see {@link Conv2dOptions.bake}). */
 function operandA(a: GemmOperand, g: ConvGeom, opts: Conv2dOptions): GemmOperand {
-  const work = g.N * g.OH * g.OW * g.Cout * g.KH * g.KW * g.Cin;
-  return opts.bake ?? (work >= TUNING.bakeWork && !fastCompile()) ? bakeConv(a, g) : a;
+  return bakeWhenLarge(a, g, opts.bake);
 }
 
 function checkF32(op: string, ts: Tensor[]): void {
@@ -167,7 +174,11 @@ export function conv2dBackwardInput(
     throw new Error(`collapse: ${op}: dy ${dy.describe()} should be ${fmtShape(want)}`);
   }
   const e = engine();
-  if (g.sh > 1 || g.sw > 1) return backwardInputCol2im(dy, w, g, xShape, opts);
+  if (g.sh > 1 || g.sw > 1) {
+    return g.Cout % 4 === 0 && g.Cin % 4 === 0
+      ? backwardInputParity(dy, w, g, xShape, opts)
+      : backwardInputCol2im(dy, w, g, xShape, opts);
+  }
   const wt = empty([g.KH, g.KW, g.Cout, g.Cin], "f32", "conv2d_wt");
   e.dispatch(convWeightTLaunch(w, wt, g.Cin, g.Cout));
   const dx = empty(xShape, "f32", "conv2d_dx");
@@ -187,6 +198,41 @@ export function conv2dBackwardInput(
     tn: opts.tn,
   });
   wt.dispose();
+  return dx;
+}
+
+/**
+ * Strided backward-data as one GEMM per output parity class (kernels/conv2d_parity.ts), then the
+ * interleave into dx.
+ */
+function backwardInputParity(
+  dy: Tensor,
+  w: Tensor,
+  g: ConvGeom,
+  xShape: readonly number[],
+  opts: Conv2dOptions,
+): Tensor {
+  const { M, classes } = parityRows(g);
+  const tmp = empty([classes, M, g.Cin], "f32", "conv2d_parity");
+  runGemm({
+    name: "conv2d_backward_input_parity",
+    a: parityA(g),
+    b: parityB(g),
+    aT: dy,
+    bT: w,
+    out: tmp,
+    M,
+    N: g.Cin,
+    K: parityMaxTaps(g) * g.Cout,
+    batch: classes,
+    kLimit: parityKLimit(g),
+    variant: opts.variant,
+    tm: opts.tm,
+    tn: opts.tn,
+  });
+  const dx = empty(xShape, "f32", "conv2d_dx");
+  engine().dispatch(parityInterleaveLaunch(tmp, dx, g));
+  tmp.dispose();
   return dx;
 }
 

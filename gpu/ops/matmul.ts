@@ -1,17 +1,16 @@
 /**
  * Matrix multiplication: `matmul` ([..., M, K] x [..., K, N] with broadcast batch dimensions and
- * optional transposes), differentiable in both operands, and {@link runGemm}, the GEMM dispatcher
- * (variant and tile plan from kernels/tuning.ts, split-K with its reduction) that conv2d reuses.
+ * optional transposes), differentiable in both operands, dispatched through gemm_run.ts's
+ * `runGemm` (which conv2d and the fused ops share).
  * @module
  */
 import { record } from "../autograd.ts";
 import { engine } from "../engine.ts";
-import type { GemmOperand, GemmSpec } from "../kernels/matmul_gemm.ts";
-import { gemmLaunch } from "../kernels/matmul_launch.ts";
 import { denseA, denseB } from "../kernels/matmul_operands.ts";
-import { colSumLaunch, sumToBatchLaunch } from "../kernels/matmul_reduce.ts";
-import { gemmPlan, type GemmVariant } from "../kernels/tuning.ts";
+import { sumToBatchLaunch } from "../kernels/matmul_reduce.ts";
+import type { GemmVariant } from "../kernels/tuning.ts";
 import { empty, fmtShape, reshapeView, sizeOf, type Tensor } from "../tensor.ts";
+import { runGemm } from "./gemm_run.ts";
 
 /** Options of {@link matmul}. */
 export interface MatmulOptions {
@@ -21,65 +20,6 @@ export interface MatmulOptions {
   transposeB?: boolean;
   /** Force a kernel variant (tests, benches); default from kernels/tuning.ts. */
   variant?: GemmVariant;
-}
-
-/** A GEMM to run; {@link runGemm} adds the plan (variant, tiles, split-K). */
-export interface GemmJob {
-  name: string;
-  a: GemmOperand;
-  b: GemmOperand;
-  aT: Tensor;
-  bT: Tensor;
-  out: Tensor;
-  bias?: Tensor;
-  relu?: boolean;
-  M: number;
-  N: number;
-  K: number;
-  batch: number;
-  batchDims?: [number, number, number, number];
-  variant?: GemmVariant;
-  /** Register-blocked tile override (benches). */
-  tm?: number;
-  tn?: number;
-}
-
-/** Dispatches a GEMM: plans it, splits K when that helps (no epilogue), reduces the partials. */
-export function runGemm(job: GemmJob): void {
-  const { M, N, K, batch } = job;
-  if (M === 0 || N === 0 || batch === 0) return;
-  const plan = gemmPlan(M, N, K, batch, {
-    variant: job.variant,
-    tm: job.tm,
-    tn: job.tn,
-    allowSplit: !job.bias && !job.relu,
-    scalarA: job.a.rbElem === "f32",
-  });
-  const base: Omit<GemmSpec, "out"> = {
-    name: job.name,
-    a: job.a,
-    b: job.b,
-    aBinding: job.aT.binding,
-    bBinding: job.bT.binding,
-    bias: job.bias?.binding,
-    relu: job.relu,
-    M,
-    N,
-    K,
-    batch,
-    batchDims: job.batchDims,
-    splits: plan.splits,
-    config: plan.config,
-  };
-  const e = engine();
-  if (plan.splits === 1) {
-    e.dispatch(gemmLaunch({ ...base, out: job.out.binding }));
-    return;
-  }
-  const partial = empty([plan.splits, M * N], "f32", "gemm_partial");
-  e.dispatch(gemmLaunch({ ...base, out: partial.binding }));
-  e.dispatch(colSumLaunch(partial, job.out, plan.splits, M * N, plan.splits));
-  partial.dispose();
 }
 
 function broadcastBatch(a: readonly number[], b: readonly number[], what: () => string): number[] {

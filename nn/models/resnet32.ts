@@ -22,6 +22,7 @@ import type { ModelOptions } from "../model/model.ts";
 import { Sequential } from "../model/sequential.ts";
 import { type OptionKeys, optionKeys } from "../options.ts";
 import type { CallOptions } from "../types.ts";
+import { fusedBlock, fusedStem } from "./fused_resnet.ts";
 import { type HeadSpec, makeHead } from "./heads_option.ts";
 
 function conv3x3(out: number, stride: number): Conv2D {
@@ -66,6 +67,16 @@ export class BasicBlock extends Layer {
 
   /** relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)). */
   override call(x: Tensor, o: CallOptions): Tensor {
+    const sc = this.shortcut;
+    const fused = fusedBlock(
+      x,
+      [this.conv1, this.bn1, this.conv2, this.bn2],
+      sc
+        ? { kind: "optionA", stride: sc.stride, pad: Math.floor((sc.outChannels - x.shape[3]) / 2) }
+        : { kind: "identity" },
+      o.training,
+    );
+    if (fused) return fused;
     let y = this.#relu.apply(this.bn1.apply(this.conv1.apply(x, o), o), o);
     y = this.bn2.apply(this.conv2.apply(y, o), o);
     const s = this.shortcut ? this.shortcut.apply(x, o) : x;
@@ -157,7 +168,8 @@ export class ResNet32 extends ClassifierModel {
 
   /** The pooled features [N, d] of NHWC images x. */
   override features(x: Tensor, o: CallOptions): Tensor {
-    let y = this.#relu.apply(this.bn1.apply(this.conv1.apply(x, o), o), o);
+    let y = fusedStem(x, this.conv1, this.bn1, o.training) ??
+      this.#relu.apply(this.bn1.apply(this.conv1.apply(x, o), o), o);
     for (const s of this.stages) y = s.apply(y, o);
     return this.#pool.apply(y, o);
   }
