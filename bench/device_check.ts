@@ -1,5 +1,5 @@
 /**
- * One self-contained performance check for a rented GPU with a bare Deno binary and no network:
+ * One self-contained performance check for a GPU machine with a bare Deno binary and no network:
  * imports only relative project files with no jsr:/npm: dependencies (check with
  * `deno info bench/device_check.ts`). Prints the adapter, the GEMM plans at this run's shapes,
  * matmul 1024^3 and 4096^3 GFLOP/s per GEMM candidate (GPU-mode tiled as planned and at forced

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Prepares `.gl/` (ignored by git) for a bare GPU machine with no network, as ../shared/DEVICE.md
-# describes: the Vulkan loader and GL/EGL libraries as amd64 Debian packages and this machine's
+# Prepares `.gl/` (ignored by git) for a bare GPU machine with no network (see bench/README.md):
+# the Vulkan loader and GL/EGL libraries as amd64 Debian packages and this machine's
 # Deno binary, xz-compressed. Run once from the repository root on a machine with apt and Deno;
 # then carry `.gl` to the GPU machine and run bench/gpu_run.sh there.
 set -euo pipefail

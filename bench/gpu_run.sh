@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs on the GPU machine (see ../shared/DEVICE.md), from the repository root, with `.gl/` carried
+# Runs on a bare GPU machine (see bench/README.md), from the repository root, with `.gl/` carried
 # (made by bench/gpu_prepare.sh): unpacks the Vulkan loader and Deno, then runs
 # bench/gpu_compare.ts (collapse and PyTorch on the same card) with the given arguments, writing
-# its JSON and log under $OUT (default ./.out). Example, inside a 15-minute device budget:
+# its JSON and log under $OUT (default ./.out). Example, within an 8-minute budget:
 #   bash bench/gpu_run.sh --budget 480
 set -uo pipefail
 OUT="${OUT:-.out}"

@@ -440,8 +440,27 @@ function inputGrad(
  * stride and puts its channels at [pad, pad + Cin). Check {@link canFuseConvBn} first.
  *
  * @example
- * ```ts ignore
- * const y = fusedBasicBlock(x, c1, c2, { kind: "identity" }, true);
+ * ```ts
+ * import { assert, assertEquals } from "@std/assert";
+ * import { initDevice, ones, type Tensor, zeros } from "../mod.ts";
+ * import { canFuseConvBn, type ConvBnParams, fusedBasicBlock } from "./fused_block.ts";
+ *
+ * await initDevice();
+ * const trained = (t: Tensor) => Object.assign(t, { requiresGrad: true }); // as layer weights are
+ * const convBn = (c: number): ConvBnParams => ({
+ *   w: trained(ones([3, 3, c, c])),
+ *   stride: 1,
+ *   gamma: trained(ones([c])),
+ *   beta: trained(zeros([c])),
+ *   runningMean: zeros([c]),
+ *   runningVar: ones([c]),
+ *   momentum: 0.1,
+ *   eps: 1e-5,
+ * });
+ * const x = ones([2, 8, 8, 16]);
+ * const c1 = convBn(16), c2 = convBn(16);
+ * assert(canFuseConvBn(x, [c1, c2], true, { kind: "identity" }));
+ * assertEquals(fusedBasicBlock(x, c1, c2, { kind: "identity" }, true).shape, [2, 8, 8, 16]);
  * ```
  */
 export function fusedBasicBlock(
@@ -570,8 +589,26 @@ export function fusedBasicBlock(
  * {@link canFuseConvBn} first.
  *
  * @example
- * ```ts ignore
- * const y = fusedConvBnRelu(images, stem, true);
+ * ```ts
+ * import { assert, assertEquals } from "@std/assert";
+ * import { initDevice, ones, type Tensor, zeros } from "../mod.ts";
+ * import { canFuseConvBn, type ConvBnParams, fusedConvBnRelu } from "./fused_block.ts";
+ *
+ * await initDevice();
+ * const trained = (t: Tensor) => Object.assign(t, { requiresGrad: true }); // as layer weights are
+ * const stem: ConvBnParams = {
+ *   w: trained(ones([3, 3, 3, 16])), // RGB -> 16 channels
+ *   stride: 1,
+ *   gamma: trained(ones([16])),
+ *   beta: trained(zeros([16])),
+ *   runningMean: zeros([16]),
+ *   runningVar: ones([16]),
+ *   momentum: 0.1,
+ *   eps: 1e-5,
+ * };
+ * const images = ones([2, 32, 32, 3]);
+ * assert(canFuseConvBn(images, [stem], true));
+ * assertEquals(fusedConvBnRelu(images, stem, true).shape, [2, 32, 32, 16]);
  * ```
  */
 export function fusedConvBnRelu(x: Tensor, c: ConvBnParams, training: boolean): Tensor {
