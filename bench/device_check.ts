@@ -3,7 +3,7 @@
  * imports only relative project files with no jsr:/npm: dependencies (check with
  * `deno info bench/device_check.ts`). Prints the adapter, the GEMM plans at this run's shapes,
  * matmul 1024^3 and 4096^3 GFLOP/s per GEMM candidate (GPU-mode tiled as planned and at forced
- * tiles, GPU-mode register-blocked, the first tiled version), per variant conv2d forward / backward-data / backward-weight GFLOP/s at ResNet-32's shapes
+ * tiles, GPU-mode register-blocked, the baseline tiled kernel), per variant conv2d forward / backward-data / backward-weight GFLOP/s at ResNet-32's shapes
  * (batch 128), per variant the ResNet-32 training step (ETF + DR, batch 128 and 512: images/s, GFLOP/s,
  * dispatches per step, host ms per replay), the eval step's images/s, and everything again as one
  * JSON object on the last line. Each section is guarded (a failure is recorded, the rest still
@@ -109,7 +109,7 @@ const reps = quick ? 2 : 10;
 
 const matmulRes: Record<string, number> = {};
 result.matmulGflops = matmulRes;
-/** GEMM candidates: variant, tiled tile override (null: planned), first tiled version. */
+/** GEMM candidates: variant, tiled tile override (null: planned), baseline tiled kernel. */
 interface Candidate {
   name: string;
   variant: GemmVariant;

@@ -7,8 +7,8 @@
  * allows), then every invocation accumulates its TM x TN block (rows and columns interleaved by 4
  * across invocations: conflict-free vec4 reads) in vec4 registers with fma, fully unrolled.
  * Epilogue: bias, NaN-propagating ReLU, vec4 stores when N % 4 == 0; split-K writes partials.
- * A config without tile fields runs the first version (16 x 16 threads, 4 x 4 each, scalar
- * staging through the operands' scalar accessors), kept as a benchmark baseline.
+ * A config without tile fields runs the baseline kernel (16 x 16 threads, 4 x 4 each, scalar
+ * staging through the operands' scalar accessors), kept for benchmarks.
  * @module
  */
 import type { Launch } from "../engine.ts";
@@ -49,7 +49,9 @@ export function tiledLaunch(s: GemmSpec): Launch {
     struct,
   ].join("|");
   if (!c.tm && (s.fusion || s.a.extra || s.b.extra || s.kLimit)) {
-    throw new Error(`collapse: ${s.name}: the first tiled version has no fused stages`);
+    throw new Error(
+      `collapse: ${s.name}: the baseline tiled kernel (no tile fields) has no fused stages`,
+    );
   }
   const build = () =>
     c.tm ? source(s, c, struct, exactGrid, kGuard, vecOut) : legacySource(s, c, struct);
@@ -199,7 +201,7 @@ ${stores.join("\n")}
 `;
 }
 
-/** The first version (see the module doc), a benchmark baseline. */
+/** The baseline kernel of a config without tile fields (see the module doc). */
 function legacySource(s: GemmSpec, c: TiledConfig, struct: string): string {
   const bk = c.bk;
   const per = (64 * bk) / 256;

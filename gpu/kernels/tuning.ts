@@ -77,7 +77,7 @@ export const TUNING = {
   rbUseFma: false,
   /** Conv: bake the geometry into the source for convs of at least this many multiply-adds. */
   bakeWork: 1 << 22,
-  /** Tiled (first version, `gpuTiledLegacy`): k-slice depth. */
+  /** Tiled baseline kernel (no tile fields, `gpuTiledLegacy`): k-slice depth. */
   tiledBk: 16,
   /**
    * GPU mode: the default GEMM variant. Measured on an NVIDIA H200 through Vulkan in one run of
