@@ -6,7 +6,10 @@
  * kernel name and each group is replayed alone (R times in one submission, then a sync; the cost
  * of an empty submit + sync is subtracted), giving launches, ms and % per step, and GFLOP/s for
  * the GEMM kernels (FLOPs from bench/flops.ts). Replaying a subset computes garbage values but does
- * the same work (no kernel's cost depends on the values). Also exports the setup the other benches
+ * the same work (no kernel's cost depends on the values). (e) Where the device has
+ * `timestamp-query`: every dispatch's device time from timestamp queries (gpu/kernel_timer.ts; the
+ * step replayed with one timed pass per dispatch, best of 3), by kernel name (and by GEMM grid),
+ * against a 1024^3 matmul timed the same way. Also exports the setup the other benches
  * share ({@link buildTrainSetup}, {@link buildEvalSetup}). Imports no jsr:/npm: modules.
  *
  * Run: `deno run -A bench/step_profile.ts [--batch 128] [--steps 3] [--head etf|dense]
@@ -17,6 +20,7 @@
 import { gpu, initDevice } from "../gpu/device.ts";
 import "../gpu/ops/mod.ts"; // installs the autograd helpers backward() needs
 import { type CapturedStep, engine } from "../gpu/engine.ts";
+import { timeDispatches } from "../gpu/kernel_timer.ts";
 import { TUNING } from "../gpu/kernels/tuning.ts";
 import { matmul } from "../gpu/ops/matmul.ts";
 import { tensor } from "../gpu/tensor.ts";
@@ -218,6 +222,71 @@ export async function kernelBreakdown(
   return rows.sort((a, b) => b.ms - a.ms);
 }
 
+/**
+ * Every dispatch's device time from timestamp queries (gpu/kernel_timer.ts): the records replayed
+ * `reps` times with every dispatch timed, each dispatch's best time kept (in dispatch order).
+ * Null where the device has no `timestamp-query`.
+ */
+export async function dispatchTimes(
+  records: readonly RecordLike[],
+  reps = 3,
+): Promise<number[] | null> {
+  let best: number[] | null = null;
+  for (let i = 0; i < reps; i++) {
+    const t = await timeDispatches(records);
+    if (!t) return null;
+    best = best ? best.map((b, j) => Math.min(b, t[j].ms)) : t.map((x) => x.ms);
+  }
+  return best;
+}
+
+/**
+ * Groups per-dispatch times ({@link dispatchTimes}, in dispatch order) by `key` into rows sorted
+ * by time (`cpuMs` NaN); dispatches `key` maps to null are left out.
+ */
+export function groupDispatchTimes(
+  records: readonly RecordLike[],
+  times: readonly number[],
+  key: (r: RecordLike & { kind: "dispatch" }) => string | null,
+  flopsOf: (name: string) => number | null,
+): KernelRow[] {
+  const groups = new Map<string, KernelRow>();
+  let j = 0;
+  for (const r of records) {
+    if (r.kind !== "dispatch") continue;
+    const ms = times[j++], k = key(r);
+    if (k === null) continue;
+    let g = groups.get(k);
+    if (!g) groups.set(k, g = { name: k, launches: 0, ms: 0, cpuMs: NaN, flops: 0 });
+    g.launches++;
+    g.ms += ms;
+    g.flops! += r.flops ?? 0;
+  }
+  const rows = [...groups.values()];
+  for (const g of rows) if (!g.flops) g.flops = flopsOf(g.name);
+  return rows.sort((a, b) => b.ms - a.ms);
+}
+
+/**
+ * A 1024^3 matmul's GFLOP/s from timestamp queries (best of `reps`), or null without them: the
+ * reference for {@link timestampBreakdown}'s rows.
+ */
+export async function matmulTimestampGflops(reps = 3): Promise<number | null> {
+  const n = 1024;
+  const a = tensor(new Float32Array(n * n).map((_, i) => Math.sin(i) * 0.5), [n, n]);
+  const { step, result } = engine().capture(() => matmul(a, a));
+  let best = Infinity;
+  for (let i = 0; i <= reps; i++) {
+    const t = await timeDispatches(step.records);
+    if (!t) break;
+    if (i > 0) best = Math.min(best, t.reduce((s, x) => s + x.ms, 0));
+  }
+  result.dispose();
+  step.dispose();
+  a.dispose();
+  return Number.isFinite(best) ? 2 * n ** 3 / best / 1e6 : null;
+}
+
 /** A reference rate: wall GFLOP/s and GFLOP per CPU-second (e.g. the same run's matmul). */
 export interface RateRef {
   gflops: number;
@@ -254,14 +323,19 @@ export function printBreakdown(
     console.log(
       `${r.name.padEnd(52)} ${String(r.launches).padStart(8)} ${r.ms.toFixed(1).padStart(9)} ${
         (100 * r.ms / stepMs).toFixed(1).padStart(7)
-      } ${r.cpuMs.toFixed(0).padStart(8)} ${(g === null ? "" : g.toFixed(2)).padStart(8)}${frac}`,
+      } ${(Number.isNaN(r.cpuMs) ? "" : r.cpuMs.toFixed(0)).padStart(8)} ${
+        (g === null ? "" : g.toFixed(2)).padStart(8)
+      }${frac}`,
     );
   }
   console.log(
     `${"sum of the parts".padEnd(52)} ${
       String(rows.reduce((a, r) => a + r.launches, 0)).padStart(8)
     } ${total.toFixed(1).padStart(9)} ${(100 * total / stepMs).toFixed(1).padStart(7)} ${
-      rows.reduce((a, r) => a + r.cpuMs, 0).toFixed(0).padStart(8)
+      (rows.some((r) => Number.isNaN(r.cpuMs))
+        ? ""
+        : rows.reduce((a, r) => a + r.cpuMs, 0).toFixed(0))
+        .padStart(8)
     }`,
   );
 }
@@ -475,6 +549,43 @@ async function main(): Promise<void> {
       );
       printBreakdown(shapeRows, t.replayStepMs, "GEMM launches by workgroup grid and FLOPs", mm);
       out.gemmByGrid = shapeRows;
+    }
+    // (e) The same, per dispatch, from timestamp queries (device time, no sync in it).
+    const tsMatmul = await matmulTimestampGflops();
+    const times = await dispatchTimes(recorded.records);
+    if (times && tsMatmul) {
+      const tsRows = groupDispatchTimes(
+        recorded.records,
+        times,
+        (r) => r.name,
+        (n) => kernelFlops(n, f, batch),
+      );
+      const tsStep = tsRows.reduce((a, r) => a + r.ms, 0);
+      console.log(
+        `\n(e) timestamp queries: the step's dispatches take ${tsStep.toFixed(1)} ms of device ` +
+          `time = ${(f.train * batch / tsStep / 1e6).toFixed(2)} GFLOP/s; matmul 1024^3 ${
+            tsMatmul.toFixed(2)
+          } GFLOP/s: the step at ${(f.train * batch / tsStep / 1e6 / tsMatmul).toFixed(2)} of it`,
+      );
+      const ref = { gflops: tsMatmul, cpuGflops: NaN };
+      printBreakdown(tsRows, tsStep, "(e) GPU time by kernel (timestamp queries, best of 3)", ref);
+      out.timestampKernels = tsRows;
+      out.timestampMatmulGflops = tsMatmul;
+      if (args.includes("--by-shape")) {
+        const shapeRows = groupDispatchTimes(
+          recorded.records,
+          times,
+          (r) =>
+            (r.flops ?? 0) > 0
+              ? `${r.name} [${r.x},${r.y},${r.z}] ${((r.flops ?? 0) / 1e6).toFixed(0)} MF`
+              : null,
+          () => null,
+        );
+        printBreakdown(shapeRows, tsStep, "(e) GEMM launches by grid (timestamp queries)", ref);
+        out.timestampGemmByGrid = shapeRows;
+      }
+    } else {
+      console.log("\n(e) no timestamp-query on this device: no per-dispatch GPU times");
     }
   }
   recorded.dispose();

@@ -39,6 +39,7 @@ export {
   Storage,
 } from "./engine.ts";
 export { BufferPool, type PoolStats } from "./buffer_pool.ts";
+export { type DispatchTiming, timeDispatches, timestampsAvailable } from "./kernel_timer.ts";
 export * from "./tensor.ts";
 export * from "./scope.ts";
 export * from "./autograd.ts";

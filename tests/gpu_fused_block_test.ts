@@ -170,3 +170,22 @@ Deno.test("fused ResNet ops: what cannot fuse is refused with a reason", () => {
   assert(!canFuseConvBn(x, [frozen], true));
   assert(!canFuseConvBn(x, [{ ...c, w: param(r, [1, 1, 6, 8]) }], true));
 });
+
+Deno.test("fused ResNet ops: a NaN propagates through the fused BatchNorm + ReLU loads as unfused", async () => {
+  await tidyAsync(async () => {
+    const r = rng(5);
+    const x = tensor(rand(r, 2 * 6 * 6 * 8), [2, 6, 6, 8]);
+    const c1 = convBn(r, 8, 8, 1), c2 = convBn(r, 8, 8, 1);
+    const w = await c1.w.data();
+    w[3] = NaN; // one output channel of conv1 is NaN everywhere
+    const c1n = { ...c1, w: tensor(w, [...c1.w.shape]) };
+    const sc: BlockShortcut = { kind: "identity" };
+    const [fused, ref] = await readAll(noGrad(() => [
+      fusedBasicBlock(x, c1n, c2, sc, false),
+      refBlock(x, c1n, c2, sc, false),
+    ]));
+    const nans = (v: ArrayLike<number>) => Array.from(v).filter((e) => Number.isNaN(e)).length;
+    assert(nans(ref) > 0);
+    assertEquals(nans(fused), nans(ref));
+  });
+});

@@ -10,7 +10,7 @@
  * @module
  */
 import { type GemmOperand, type NamedField, type OperandCtx, XYZW } from "./matmul_gemm.ts";
-import { fastCompile, TUNING } from "./tuning.ts";
+import { fastCompile, softwareAdapter, TUNING } from "./tuning.ts";
 
 /** Conv geometry (padT/padL: top/left padding; bottom/right follow from OH/OW). */
 export interface ConvGeom {
@@ -93,8 +93,14 @@ export type OperandTransform =
   | { kind: "bnRelu"; a: string; b: string }
   | { kind: "bnGrad"; a: string; b: string; d: string; src2: string };
 
-/** WGSL: `x` (a vec4 expression) through the NaN-propagating ReLU. */
+/**
+ * WGSL: `x` (a vec4 expression) through the NaN-propagating ReLU (by an ordered compare where
+ * `TUNING.reluByCompare` says so, else by a bit test of the NaN pattern).
+ */
 export function reluNan4(x: string): string {
+  if (TUNING.reluByCompare ?? softwareAdapter()) {
+    return `select(${x}, vec4<f32>(0.0), ${x} < vec4<f32>(0.0))`;
+  }
   return `select(max(${x}, vec4<f32>(0.0)), ${x}, ` +
     `(bitcast<vec4<u32>>(${x}) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u))`;
 }

@@ -46,14 +46,18 @@ export function fastCompile(): boolean {
   }
 }
 
+/** Whether the adapter is a software (CPU) one: a fallback adapter, llvmpipe, SwiftShader, WARP. */
+export function softwareAdapter(): boolean {
+  const a = gpu().adapter;
+  return a.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|warp/i.test(a.description);
+}
+
 /** The kernel mode in force: forced, else `COLLAPSE_KERNELS`, else by adapter type. */
 export function kernelMode(): KernelMode {
   if (forced) return forced;
   const env = envMode();
   if (env) return env;
-  const a = gpu().adapter;
-  const software = a.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|warp/i.test(a.description);
-  return software ? "cpu" : "gpu";
+  return softwareAdapter() ? "cpu" : "gpu";
 }
 
 /** Tuning constants (measured on lavapipe, 2 cores, AVX2; see bench/kernels_bench.ts). */
@@ -114,6 +118,17 @@ export const TUNING = {
   rowKernel: { cpu: { threads: 64, groups: 32 }, gpu: { threads: 256, groups: 264 } },
   /** Training-mode BatchNorm over at most this many rows runs one dispatch each way (batch_norm_small.ts). */
   bnSmallRows: 4096,
+  /**
+   * The NaN-propagating ReLU as `select(v, 0, v < 0)` (an ordered compare is false for NaN; 2
+   * vector ops) instead of a bit test of the NaN pattern (5): null (default) on software adapters,
+   * whose compilers keep IEEE comparisons (checked by tests/gpu_fused_block_test.ts); GPU compilers
+   * may assume no NaNs, so they get the bit test.
+   */
+  reluByCompare: null as boolean | null,
+  /** Benches: a plan for some GEMMs instead of the model's (null, or a null result: the model's). */
+  planHook: null as
+    | null
+    | ((M: number, N: number, K: number, batch: number, opts: PlanOptions) => GemmPlan | null),
 };
 
 /** A GEMM plan: kernel configuration and split-K factor. */
@@ -322,6 +337,8 @@ export function gemmPlan(
   batch: number,
   opts: PlanOptions = {},
 ): GemmPlan {
+  const hooked = TUNING.planHook?.(M, N, K, batch, opts);
+  if (hooked) return hooked;
   const gpuMode = kernelMode() === "gpu";
   const variant = opts.variant ?? (gpuMode ? TUNING.gpuVariant : "regblock");
   if (variant === "regblock") {
