@@ -22,7 +22,14 @@ import { conv2d, conv2dBackwardFilter, conv2dBackwardInput } from "../gpu/ops/co
 import { matmul } from "../gpu/ops/matmul.ts";
 import { type Tensor, tensor } from "../gpu/tensor.ts";
 import { convFlops, matmulFlops } from "./flops.ts";
-import { buildEvalSetup, buildTrainSetup, syncFloorMs } from "./step_profile.ts";
+import {
+  buildEvalSetup,
+  buildTrainSetup,
+  dispatchTimes,
+  groupDispatchTimes,
+  kernelFlops,
+  syncFloorMs,
+} from "./step_profile.ts";
 
 const args = Deno.args;
 const quick = args.includes("--quick");
@@ -262,7 +269,8 @@ for (const batch of quick ? [8, 16] : [128, 512]) {
           dispatchesPerStep: s.step.dispatchCount,
           gflopPerImage: s.flops.train / 1e9,
         };
-        trainRes.push(r);
+        const rx: Record<string, unknown> = r;
+        trainRes.push(rx);
         console.log(
           `train ${variant} batch ${batch}: ${ms.toFixed(2)} ms/step, ${
             r.imagesPerSec.toFixed(1)
@@ -271,6 +279,35 @@ for (const batch of quick ? [8, 16] : [128, 512]) {
               r.hostMsPerReplay.toFixed(2)
             } ms/replay, single step + sync ${r.singleStepWithSyncMs.toFixed(1)} ms`,
         );
+        if (variant === gpuDefault) {
+          // Per-kernel device time of the step from timestamp queries (where the device has them).
+          const { step: rec } = e.capture(() => s.step.body());
+          try {
+            const times = await dispatchTimes(rec.records);
+            if (times) {
+              const rows = groupDispatchTimes(
+                rec.records,
+                times,
+                (d) => d.name,
+                (n) => kernelFlops(n, s.flops, batch),
+              );
+              const total = rows.reduce((a, k) => a + k.ms, 0);
+              rx.timestampStepMs = total;
+              rx.timestampKernels = rows.map((k) => ({
+                name: k.name,
+                launches: k.launches,
+                ms: k.ms,
+                gflops: k.flops ? k.flops / k.ms / 1e6 : null,
+              }));
+              console.log(
+                `  timestamps: ${total.toFixed(2)} ms of device time per step; ` +
+                  rows.slice(0, 6).map((k) => `${k.name} ${k.ms.toFixed(2)} ms`).join(", "),
+              );
+            }
+          } finally {
+            rec.dispose();
+          }
+        }
         if (batch === (quick ? 8 : 128)) {
           const ev = buildEvalSetup(s.model, s.batch);
           try {
