@@ -4,13 +4,39 @@
 // a process that never reads a JPEG (CIFAR, SVHN, STL-10, importing mod.ts) neither downloads sharp
 // and its platform binaries (~45 MB) nor loads its native add-on.
 
-import type sharpType from "npm:sharp@^0.34.5";
-
-type Sharp = typeof sharpType;
-let sharpModule: Promise<Sharp> | null = null;
-
-/** The npm specifier of sharp (kept in one place: the type import above names the same version). */
+/** The npm specifier of sharp (the one place that names its version). */
 const SHARP = "npm:sharp@^0.34.5";
+
+/**
+ * The part of sharp's pipeline API this file calls, typed here rather than imported from sharp's
+ * declarations, so that type-checking or documenting the library resolves no sharp package either.
+ */
+interface SharpPipeline {
+  resize(
+    width: number,
+    height: number,
+    options: { fit: "fill" | "cover" | "outside"; position?: "centre"; kernel?: string },
+  ): SharpPipeline;
+  rotate(): SharpPipeline;
+  removeAlpha(): SharpPipeline;
+  toColourspace(space: "srgb"): SharpPipeline;
+  raw(): SharpPipeline;
+  jpeg(options: { quality: number }): SharpPipeline;
+  metadata(): Promise<{ width?: number; height?: number }>;
+  toBuffer(): Promise<Uint8Array>;
+  toBuffer(options: { resolveWithObject: true }): Promise<{
+    data: Uint8Array;
+    info: { width: number; height: number; channels: number };
+  }>;
+}
+
+/** sharp's default export: a pipeline over encoded bytes, or over raw pixels with `raw`. */
+type Sharp = (
+  input: Uint8Array,
+  options: { failOn: "error" } | { raw: { width: number; height: number; channels: 3 } },
+) => SharpPipeline;
+
+let sharpModule: Promise<Sharp> | null = null;
 
 /**
  * `import()` of a specifier held in a variable inside a function body: neither `deno run`'s module
@@ -72,7 +98,7 @@ export interface ResizeOptions {
   kernel?: "nearest" | "linear" | "cubic" | "mitchell" | "lanczos2" | "lanczos3";
 }
 
-async function raw(img: sharpType.Sharp, where: string): Promise<RgbImage> {
+async function raw(img: SharpPipeline, where: string): Promise<RgbImage> {
   try {
     const { data, info } = await img.removeAlpha().toColourspace("srgb").raw()
       .toBuffer({ resolveWithObject: true });
