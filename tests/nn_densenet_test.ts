@@ -10,16 +10,15 @@ import { initDevice } from "../gpu/device.ts";
 import { mul } from "../gpu/ops/elementwise.ts";
 import "../gpu/ops/mod.ts";
 import { sum } from "../gpu/ops/reduce.ts";
-import { Rng } from "../gpu/rng.ts";
 import { tidyAsync } from "../gpu/scope.ts";
 import { readAll, tensor } from "../gpu/tensor.ts";
-import type { Batch } from "../data/types.ts";
 import { CrossEntropyLoss, DotRegressionLoss } from "../nn/losses/mod.ts";
 import { type DenseNet3, densenet3 } from "../nn/models/densenet.ts";
 import { type HostTensor, loadTorchState } from "../nn/models/torch_layout.ts";
 import { torchStateDict } from "../nn/models/torch_state_dict.ts";
 import { SGD } from "../nn/optimizers/mod.ts";
-import { compile, type DataSource, evaluate, fit } from "../nn/training/mod.ts";
+import { compile, evaluate, fit } from "../nn/training/mod.ts";
+import { type PrototypeData, prototypeData, prototypeSource } from "./fixtures/prototype_data.ts";
 import {
   assertClose,
   bnRef,
@@ -208,46 +207,11 @@ Deno.test("DenseNet-BC at depth 10 (1 layer per block, growth 4, 8x8, batch 2): 
   });
 });
 
-const K = 4, N = 64, H = 8, PIX = H * H * 3;
+const K = 4, N = 64, H = 8;
 
-function dataset(seed: number) {
-  const rng = new Rng(seed);
-  const protos = Array.from(
-    { length: K },
-    () => Float32Array.from({ length: PIX }, () => rng.normal()),
-  );
-  const images = new Float32Array(N * PIX), labels = new Int32Array(N);
-  for (let i = 0; i < N; i++) {
-    labels[i] = (i * 7) % K;
-    for (let j = 0; j < PIX; j++) images[i * PIX + j] = protos[labels[i]][j] + rng.normal();
-  }
-  return { images, labels };
-}
-
-function source(
-  d: { images: Float32Array; labels: Int32Array },
-  B: number,
-  shuffle: boolean,
-): DataSource {
-  return {
-    batches(epoch: number): Batch[] {
-      const order = shuffle
-        ? new Rng(1000 + epoch).permutation(N)
-        : Int32Array.from({ length: N }, (_, i) => i);
-      const out: Batch[] = [];
-      for (let b = 0; b < N; b += B) {
-        const im = new Float32Array(B * PIX), lb = new Int32Array(B);
-        for (let i = 0; i < B; i++) {
-          const k = order[b + i];
-          im.set(d.images.subarray(k * PIX, (k + 1) * PIX), i * PIX);
-          lb[i] = d.labels[k];
-        }
-        out.push({ images: im, labels: lb, shape: [B, H, H, 3] });
-      }
-      return out;
-    },
-  };
-}
+const dataset = (seed: number) => prototypeData(seed, { classes: K, count: N, size: H });
+const source = (d: PrototypeData, B: number, shuffle: boolean) =>
+  prototypeSource(d, B, { shuffle });
 
 const data = dataset(3);
 for (const head of ["etf", "dense"] as const) {

@@ -6,9 +6,7 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { initDevice } from "../gpu/device.ts";
 import "../gpu/ops/mod.ts";
-import { Rng } from "../gpu/rng.ts";
 import { readAll, tensor } from "../gpu/tensor.ts";
-import type { Batch } from "../data/types.ts";
 import { loadCheckpoint, readCheckpointInfo } from "../nn/checkpoint.ts";
 import { DenseClassifier } from "../nn/heads/dense_classifier.ts";
 import { ETFClassifier } from "../nn/heads/etf_classifier.ts";
@@ -34,55 +32,15 @@ import {
   predict,
   ProgressBarCallback,
 } from "../nn/training/mod.ts";
+import { prototypeData, prototypeSource } from "./fixtures/prototype_data.ts";
 
 await initDevice();
 
 const K = 4, N = 64, H = 6, C = 3, PIX = H * H * C;
 
-function dataset(seed: number) {
-  const rng = new Rng(seed);
-  const protos = Array.from(
-    { length: K },
-    () => Float32Array.from({ length: PIX }, () => rng.normal()),
-  );
-  const images = new Float32Array(N * PIX), labels = new Int32Array(N);
-  for (let i = 0; i < N; i++) {
-    labels[i] = (i * 7) % K;
-    for (let j = 0; j < PIX; j++) images[i * PIX + j] = protos[labels[i]][j] + rng.normal();
-  }
-  return { images, labels };
-}
-
-/** Shuffled per epoch (seeded by the epoch), drop-last for training, all examples for evaluation. */
-function source(
-  d: { images: Float32Array; labels: Int32Array },
-  B: number,
-  opts: { shuffle?: boolean; poison?: { epoch: number; step: number } } = {},
-): DataSource {
-  return {
-    batches(epoch: number): Batch[] {
-      const order = opts.shuffle
-        ? new Rng(1000 + epoch).permutation(N)
-        : Int32Array.from({ length: N }, (_, i) => i);
-      const out: Batch[] = [];
-      for (let b = 0; b < N; b += B) {
-        const n = Math.min(B, N - b);
-        const im = new Float32Array(n * PIX), lb = new Int32Array(n);
-        for (let i = 0; i < n; i++) {
-          const k = order[b + i];
-          im.set(d.images.subarray(k * PIX, (k + 1) * PIX), i * PIX);
-          lb[i] = d.labels[k];
-        }
-        if (opts.poison && opts.poison.epoch === epoch && opts.poison.step === out.length + 1) {
-          im[5] = NaN;
-        }
-        out.push({ images: im, labels: lb, shape: [n, H, H, C] });
-      }
-      return out;
-    },
-    batchesPerEpoch: () => Math.floor(N / B),
-  };
-}
+const dataset = (seed: number) =>
+  prototypeData(seed, { classes: K, count: N, size: H, channels: C });
+const source = prototypeSource;
 
 function mlp(head: "etf" | "dense", seed: number, relu = true) {
   const backbone = new Sequential([
