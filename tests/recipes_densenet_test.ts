@@ -19,7 +19,7 @@ import { readMetrics } from "../recipes/lib/run_dir.ts";
 import type { EpochRecord } from "../recipes/lib/run_outputs.ts";
 import { buildClassifier, describeBackbone } from "../recipes/lib/training_setup.ts";
 import { writeCifar100Fixture, writeCifar10Fixture } from "./fixtures/cifar_fixture.ts";
-import { makeMat5, svhnVars } from "./fixtures/mat5_writer.ts";
+import { writeSvhnFixture } from "./fixtures/mat5_writer.ts";
 import { writeStl10Fixture } from "./fixtures/stl10_fixture.ts";
 
 // Small register tiles compile in a fraction of the time on lavapipe (as tests/recipes_test.ts).
@@ -64,19 +64,7 @@ Deno.test("--backbone densenet selects DenseNet-BC-150 (1,509,780 backbone param
   m.dispose();
 });
 
-async function svhnFixture(dir: string): Promise<void> {
-  await Deno.mkdir(dir, { recursive: true });
-  let s = 5;
-  const next = () => (s = (s * 1103515245 + 12345) >>> 0) >>> 16;
-  const split = (n: number) => {
-    const labels = Int32Array.from({ length: n }, (_, i) => i % 10);
-    const images = Uint8Array.from({ length: n * 3072 }, () => next() & 255);
-    return makeMat5(svhnVars(images, labels, "double"), true);
-  };
-  await Deno.writeFile(`${dir}/train_32x32.mat`, split(40));
-  await Deno.writeFile(`${dir}/extra_32x32.mat`, split(30));
-  await Deno.writeFile(`${dir}/test_32x32.mat`, split(20));
-}
+const svhnFixture = (dir: string) => writeSvhnFixture(dir, 5);
 
 interface Case {
   recipe: RecipeName;

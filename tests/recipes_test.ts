@@ -15,7 +15,7 @@ import type { EpochRecord } from "../recipes/lib/run_outputs.ts";
 import { buildClassifier } from "../recipes/lib/training_setup.ts";
 import { capPerClass, longTailSelection } from "../data/datasets/mod.ts";
 import { writeCifar100Fixture, writeCifar10Fixture } from "./fixtures/cifar_fixture.ts";
-import { makeMat5, svhnVars } from "./fixtures/mat5_writer.ts";
+import { writeSvhnFixture } from "./fixtures/mat5_writer.ts";
 import { writeStl10Fixture } from "./fixtures/stl10_fixture.ts";
 import { writeCubFixture } from "./fixtures/cub_fixture.ts";
 import { writeImageNetLtFixture } from "./fixtures/imagenet_lt_fixture.ts";
@@ -201,19 +201,7 @@ const DATA = `${TMP}/data`;
 await Deno.mkdir(DATA, { recursive: true });
 const CIFAR10 = await writeCifar10Fixture(`${DATA}/cifar-10-binary.tar.gz`, 60, 40, 7);
 
-async function svhnFixture(dir: string): Promise<void> {
-  await Deno.mkdir(dir, { recursive: true });
-  let s = 11;
-  const next = () => (s = (s * 1103515245 + 12345) >>> 0) >>> 16;
-  const split = (n: number) => {
-    const labels = Int32Array.from({ length: n }, (_, i) => i % 10);
-    const images = Uint8Array.from({ length: n * 3072 }, () => next() & 255);
-    return makeMat5(svhnVars(images, labels, "double"), true);
-  };
-  await Deno.writeFile(`${dir}/train_32x32.mat`, split(40));
-  await Deno.writeFile(`${dir}/extra_32x32.mat`, split(30));
-  await Deno.writeFile(`${dir}/test_32x32.mat`, split(20));
-}
+const svhnFixture = (dir: string) => writeSvhnFixture(dir, 11);
 
 async function imagenetLtFixture(dir: string): Promise<void> {
   await writeImageNetLtFixture(dir, [3, 3, 3], 1);
