@@ -5,11 +5,8 @@
 // host f64 reference; DenseNet-BC overfits 64 images with the ETF head + DR and with the learnable
 // head + CE.
 import { assert, assertEquals, assertThrows } from "@std/assert";
-import { backward } from "../gpu/autograd.ts";
 import { initDevice } from "../gpu/device.ts";
-import { mul } from "../gpu/ops/elementwise.ts";
 import "../gpu/ops/mod.ts";
-import { sum } from "../gpu/ops/reduce.ts";
 import { tidyAsync } from "../gpu/scope.ts";
 import { readAll, tensor } from "../gpu/tensor.ts";
 import { CrossEntropyLoss, DotRegressionLoss } from "../nn/losses/mod.ts";
@@ -22,17 +19,14 @@ import { type PrototypeData, prototypeData, prototypeSource } from "./fixtures/p
 import {
   assertClose,
   bnRef,
-  checkGradients,
   conv2dRef,
   denseRef,
-  dotSum,
   gapRef,
   type HT,
-  ht,
   poolRef,
-  randArray,
   reluRef,
 } from "./nn_reference.ts";
+import { checkModelGradients } from "./model_gradient_check.ts";
 
 await initDevice();
 
@@ -173,36 +167,16 @@ Deno.test("DenseNet-BC at depth 10 (1 layer per block, growth 4, 8x8, batch 2): 
   await tidyAsync(async () => {
     const m: DenseNet3 = densenet3({ depth: 10, growthRate: 4, numClasses: 3, seed: 5 });
     assertEquals(m.layersPerBlock, 1);
-    const xShape = [2, 8, 8, 3];
-    const xs = randArray(2 * 8 * 8 * 3, 21);
-    const x = tensor(Float32Array.from(xs), xShape);
-    x.requiresGrad = true;
-    const out = m.forward(x, { training: true });
-    const r = randArray(out.logits.size, 22);
-    const loss = sum(mul(out.logits, tensor(Float32Array.from(r), out.logits.shape)));
-    const trainable = m.trainableWeights();
-    assertEquals(trainable.length, 1 + 3 * 6 + 2 * 3 + 2 + 2);
-    const grads = backward(loss, [x, ...trainable.map((w) => w.value)]);
-    const vals = await readAll([out.logits, ...trainable.map((w) => w.value)]);
-    const host = new Map<string, HT>();
-    trainable.forEach((w, i) => host.set(w.name, ht([...w.value.shape], vals[i + 1])));
-    const xh = ht(xShape, xs);
-    const f = () => densenetRef(xh, host, 1);
-    assertClose(vals[0], f().data, "DenseNet logits", 1e-3, 1e-4);
-    const gv = await readAll([x, ...trainable.map((w) => w.value)].map((t) => grads.get(t)!));
-    const n = checkGradients(
-      [
-        { name: "x", host: xh.data, grad: gv[0] },
-        ...trainable.map((w, i) => ({
-          name: w.name,
-          host: host.get(w.name)!.data,
-          grad: gv[i + 1],
-        })),
-      ],
-      () => dotSum(f(), r),
-      { perParam: 3, rtol: 1e-2, atol: 1e-5, step: 1e-6 },
-    );
-    assertEquals(n, 3 * (trainable.length + 1));
+    const trainableCount = 1 + 3 * 6 + 2 * 3 + 2 + 2;
+    const n = await checkModelGradients(m, {
+      label: "DenseNet logits",
+      xShape: [2, 8, 8, 3],
+      seeds: [21, 22],
+      trainableCount,
+      reference: (x, weights) => densenetRef(x, weights, 1),
+      options: { perParam: 3, rtol: 1e-2, atol: 1e-5, step: 1e-6 },
+    });
+    assertEquals(n, 3 * (trainableCount + 1));
     m.dispose();
   });
 });

@@ -1,11 +1,8 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
-import { backward } from "../gpu/autograd.ts";
 import { initDevice } from "../gpu/device.ts";
-import { mul } from "../gpu/ops/elementwise.ts";
 import "../gpu/ops/mod.ts";
-import { sum } from "../gpu/ops/reduce.ts";
 import { tidyAsync } from "../gpu/scope.ts";
-import { readAll, tensor } from "../gpu/tensor.ts";
+import { readAll } from "../gpu/tensor.ts";
 import { type ResNet32, resnet32 } from "../nn/models/resnet32.ts";
 import { resnet50 } from "../nn/models/resnet50.ts";
 import { densenet3 } from "../nn/models/densenet.ts";
@@ -17,19 +14,16 @@ import {
 } from "../nn/models/torch_layout.ts";
 import {
   addRef,
-  assertClose,
   bnRef,
-  checkGradients,
   conv2dRef,
   denseRef,
-  dotSum,
   gapRef,
   type HT,
-  ht,
   randArray,
   reluRef,
   shortcutARef,
 } from "./nn_reference.ts";
+import { checkModelGradients } from "./model_gradient_check.ts";
 
 await initDevice();
 
@@ -181,36 +175,15 @@ function resnet32Ref(x: HT, w: Map<string, HT>, widths: number[], blocks: number
 Deno.test("tiny ResNet-32 (width 0.25, 8x8, batch 2): forward and every parameter's gradient match the host", async () => {
   await tidyAsync(async () => {
     const m: ResNet32 = resnet32({ numClasses: 3, widthMultiplier: 0.25, seed: 7 });
-    const xShape = [2, 8, 8, 3];
-    const xs = randArray(2 * 8 * 8 * 3, 11);
-    const x = tensor(Float32Array.from(xs), xShape);
-    x.requiresGrad = true;
-    const out = m.forward(x, { training: true });
-    const r = randArray(out.logits.size, 12);
-    const loss = sum(mul(out.logits, tensor(Float32Array.from(r), out.logits.shape)));
-    const trainable = m.trainableWeights();
-    assertEquals(trainable.length, 1 + 2 + 15 * 6 + 2);
-    const grads = backward(loss, [x, ...trainable.map((w) => w.value)]);
-    const vals = await readAll([out.logits, ...trainable.map((w) => w.value)]);
-    const host = new Map<string, HT>();
-    trainable.forEach((w, i) => host.set(w.name, ht([...w.value.shape], vals[i + 1])));
-    const xh = ht(xShape, xs);
-    const f = () => resnet32Ref(xh, host, [...m.widths], 5);
-    assertClose(vals[0], f().data, "ResNet-32 logits", 1e-3, 1e-4);
-    const gv = await readAll([x, ...trainable.map((w) => w.value)].map((t) => grads.get(t)!));
     // A tiny f64 step: larger ones cross ReLU kinks somewhere in 31 layers and bias the difference.
-    const n = checkGradients(
-      [
-        { name: "x", host: xh.data, grad: gv[0] },
-        ...trainable.map((w, i) => ({
-          name: w.name,
-          host: host.get(w.name)!.data,
-          grad: gv[i + 1],
-        })),
-      ],
-      () => dotSum(f(), r),
-      { perParam: 2, rtol: 1e-2, atol: 1e-5, step: 1e-7 },
-    );
+    const n = await checkModelGradients(m, {
+      label: "ResNet-32 logits",
+      xShape: [2, 8, 8, 3],
+      seeds: [11, 12],
+      trainableCount: 1 + 2 + 15 * 6 + 2,
+      reference: (x, weights) => resnet32Ref(x, weights, [...m.widths], 5),
+      options: { perParam: 2, rtol: 1e-2, atol: 1e-5, step: 1e-7 },
+    });
     assert(n >= 190);
     m.dispose();
   });
