@@ -5,6 +5,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { backward, noGrad } from "../gpu/autograd.ts";
 import { initDevice } from "../gpu/device.ts";
+import { engine, type Launch } from "../gpu/engine.ts";
 import { setKernelMode, TUNING } from "../gpu/kernels/tuning.ts";
 import { batchNorm } from "../gpu/ops/batch_norm.ts";
 import { conv2d } from "../gpu/ops/conv2d.ts";
@@ -118,45 +119,78 @@ const allParams = (n: Net) =>
 const allStats = (n: Net) =>
   [n.stem, ...n.blocks.flatMap(([a, b]) => [a, b])].flatMap((p) => [p.runningMean, p.runningVar]);
 
+/** Names of the kernels dispatched during `f` whose code has the sliding-window K loop. */
+async function windowedKernels(f: () => Promise<void>): Promise<Set<string>> {
+  const e = engine(), dispatch = e.dispatch, names = new Set<string>();
+  e.dispatch = (l: Launch) => {
+    if (l.code.includes("for (var q = 0u;")) names.add(l.name);
+    dispatch.call(e, l);
+  };
+  try {
+    await f();
+  } finally {
+    e.dispatch = dispatch;
+  }
+  return names;
+}
+
 // "narrow": CPU kernels with 4-thread row kernels (their BatchNorm pre-stages walk the partials
-// per thread instead of merging lanes).
-for (const mode of ["cpu", "gpu", "narrow"] as const) {
+// per thread instead of merging lanes). "window": CPU kernels on 8x8 images with every stride-1
+// conv planned as 4 rows per thread, so the forward and backward-data GEMMs load their operands
+// (BatchNorm + ReLU applied while loading) through the sliding window.
+for (const mode of ["cpu", "gpu", "narrow", "window"] as const) {
   Deno.test(`fused ResNet ops (${mode} kernels): forward, running stats and gradients match the unfused ops`, async () => {
     setKernelMode(mode === "gpu" ? "gpu" : "cpu");
     const rowKernel = TUNING.rowKernel.cpu;
     if (mode === "narrow") TUNING.rowKernel.cpu = { threads: 4, groups: 3 };
+    if (mode === "window") {
+      TUNING.planHook = (_m, _n, _k, _b, o) =>
+        o.window
+          ? { config: { variant: "regblock", wgm: 8, wgn: 1, tm: 4, tn: 8 }, splits: 1 }
+          : null;
+    }
+    const side = mode === "window" ? 8 : 10;
     try {
-      await tidyAsync(async () => {
-        const r = rng(7);
-        const x = tensor(rand(r, 2 * 10 * 10 * 3, -1.5, 1.5), [2, 10, 10, 3]);
-        const a = net(3);
-        const b: Net = {
-          stem: withOwnStats(a.stem),
-          blocks: a.blocks.map(([c1, c2, sc]) => [withOwnStats(c1), withOwnStats(c2), sc]),
-        };
-        assert(canFuseConvBn(x, [a.stem], true));
-        const ya = run(a, x, true, true);
-        const yb = run(b, x, false, true);
-        const R = tensor(rand(r, ya.size), [...ya.shape]);
-        const ga = backward(sum(mul(ya, R)), allParams(a));
-        const gb = backward(sum(mul(yb, R)), allParams(b));
-        const [va, vb] = await Promise.all([readAll([ya]), readAll([yb])]);
-        close(va[0], vb[0], 2e-5, "output");
-        const sa = await readAll(allStats(a)), sb = await readAll(allStats(b));
-        sa.forEach((s, i) => close(s, sb[i], 2e-5, `running stat ${i}`));
-        const pa = allParams(a), pb = allParams(b);
-        const gra = await readAll(pa.map((p) => ga.get(p)!));
-        const grb = await readAll(pb.map((p) => gb.get(p)!));
-        gra.forEach((g, i) => close(g, grb[i], 2e-4, `gradient ${i} (${pa[i].shape})`));
-        // Eval mode: running statistics, no graph.
-        const ea = noGrad(() => run(a, x, true, false)), eb = noGrad(() => run(b, x, false, false));
-        const [eva, evb] = await Promise.all([readAll([ea]), readAll([eb])]);
-        close(eva[0], evb[0], 2e-5, "eval output");
-        assert(ea.node === null);
-      });
+      const windowed = await windowedKernels(() =>
+        tidyAsync(async () => {
+          const r = rng(7);
+          const x = tensor(rand(r, 2 * side * side * 3, -1.5, 1.5), [2, side, side, 3]);
+          const a = net(3);
+          const b: Net = {
+            stem: withOwnStats(a.stem),
+            blocks: a.blocks.map(([c1, c2, sc]) => [withOwnStats(c1), withOwnStats(c2), sc]),
+          };
+          assert(canFuseConvBn(x, [a.stem], true));
+          const ya = run(a, x, true, true);
+          const yb = run(b, x, false, true);
+          const R = tensor(rand(r, ya.size), [...ya.shape]);
+          const ga = backward(sum(mul(ya, R)), allParams(a));
+          const gb = backward(sum(mul(yb, R)), allParams(b));
+          const [va, vb] = await Promise.all([readAll([ya]), readAll([yb])]);
+          close(va[0], vb[0], 2e-5, "output");
+          const sa = await readAll(allStats(a)), sb = await readAll(allStats(b));
+          sa.forEach((s, i) => close(s, sb[i], 2e-5, `running stat ${i}`));
+          const pa = allParams(a), pb = allParams(b);
+          const gra = await readAll(pa.map((p) => ga.get(p)!));
+          const grb = await readAll(pb.map((p) => gb.get(p)!));
+          gra.forEach((g, i) => close(g, grb[i], 2e-4, `gradient ${i} (${pa[i].shape})`));
+          // Eval mode: running statistics, no graph.
+          const ea = noGrad(() => run(a, x, true, false)),
+            eb = noGrad(() => run(b, x, false, false));
+          const [eva, evb] = await Promise.all([readAll([ea]), readAll([eb])]);
+          close(eva[0], evb[0], 2e-5, "eval output");
+          assert(ea.node === null);
+        })
+      );
+      if (mode === "window") {
+        for (const k of ["conv2d_bn", "conv2d_bn_backward_input"]) {
+          assert(windowed.has(k), `${k} ran without the window (windowed: ${[...windowed]})`);
+        }
+      }
     } finally {
       setKernelMode(null);
       TUNING.rowKernel.cpu = rowKernel;
+      TUNING.planHook = null;
     }
   });
 }

@@ -9,7 +9,13 @@
  * division by a runtime value (8 `div`s per SIMD op), while division by a constant is a multiply.
  * @module
  */
-import { type GemmOperand, type NamedField, type OperandCtx, XYZW } from "./matmul_gemm.ts";
+import {
+  type GemmOperand,
+  type NamedField,
+  type OperandCtx,
+  type RbWindow,
+  XYZW,
+} from "./matmul_gemm.ts";
 import { fastCompile, softwareAdapter, TUNING } from "./tuning.ts";
 
 /** Conv geometry (padT/padL: top/left padding; bottom/right follow from OH/OW). */
@@ -66,6 +72,13 @@ export function bakeConv(op: GemmOperand, g: ConvGeom): GemmOperand {
     rbSetup: (c) => bake(op.rbSetup(c)),
     rbStep: (c) => bake(op.rbStep(c)),
     scalarFn: bake(op.scalarFn),
+    rbWindow: op.rbWindow && {
+      ...op.rbWindow,
+      iterations: bake(op.rbWindow.iterations),
+      setup: (c) => bake(op.rbWindow!.setup(c)),
+      step: (c) => bake(op.rbWindow!.step(c)),
+      k0: (t) => bake(op.rbWindow!.k0(t)),
+    },
   };
 }
 
@@ -199,13 +212,115 @@ function scalarStep(
 }
 
 /**
+ * The sliding window of a stride-1 conv operand (see {@link RbWindow}). A thread's tm rows are
+ * segments of `seg` = min(tm, rowSpan) consecutive pixels of one image row each; segment s's
+ * window holds the vec4s of `C` channels at image row `row(s)` and columns `col0(s)` + u,
+ * u < seg + KW - 1, of a `rows` x `cols` image whose first row is `base(s)` (`setup(s)` defines
+ * them from `wm`, the thread's first row). Iteration q covers kernel row `kh` and channel quad
+ * `ch`. Every thread's col0 lies in [colMin, colMax(seg)], so some offsets u are in range for all
+ * threads (no column test) and some for none (no load).
+ */
+function rowWindow(o: {
+  g: ConvGeom;
+  C: "Cin" | "Cout";
+  rowSpan: number;
+  setup: (s: number) => string;
+  row: (s: number) => string;
+  rows: "H" | "OH";
+  cols: "W" | "OW";
+  colExtent: number;
+  base: (s: number) => string;
+  col0: (s: number) => string;
+  colMin: number;
+  colMax: (seg: number) => number;
+  xf?: OperandTransform;
+  /** Window position of a segment's row i (0 <= i < seg) at tap t. */
+  at: (i: number, t: number) => number;
+}): RbWindow {
+  const { g, C, xf } = o;
+  const names = xf?.kind === "bnGrad" ? ["ga", "gb", "gd"] : ["fa", "fb"];
+  const segOf = (tm: number) => Math.min(tm, o.rowSpan);
+  return {
+    taps: g.KW,
+    rowSpan: o.rowSpan,
+    iterations: `(p.KH * (p.${C} >> 2u))`,
+    setup: (c) => {
+      const seg = segOf(c.tm);
+      const lines = [`  let wm = min(m0, p.M - ${c.tm}u);`];
+      for (const sg of range(c.tm / seg)) {
+        lines.push(`  let wm${sg} = wm + ${sg * seg}u;`, o.setup(sg));
+      }
+      return lines.join("\n");
+    },
+    step: (c) => {
+      const seg = segOf(c.tm);
+      const lines = [`    let kh = i32(q / (p.${C} >> 2u)); let ch = (q % (p.${C} >> 2u)) * 4u;`];
+      if (xf) {
+        const co = coefAt(xf, "ch >> 2u");
+        lines.push(`    ${names.map((n, i) => `let ${n} = ${co[i]};`).join(" ")}`);
+      }
+      for (const sg of range(c.tm / seg)) {
+        lines.push(
+          `    let wy${sg} = ${o.row(sg)}; let oky${sg} = u32(wy${sg}) < p.${o.rows};` +
+            ` let wrow${sg} = (${o.base(sg)} + u32(wy${sg})) * p.${o.cols};`,
+        );
+        for (const u of range(seg + g.KW - 1)) {
+          const w = `w${sg}_${u}`;
+          if (o.colMax(seg) + u < 0 || o.colMin + u >= o.colExtent) {
+            lines.push(`    let ${w} = vec4<f32>(0.0);`); // padding for every thread
+            continue;
+          }
+          const x = `wx${sg}_${u}`, ok = `wok${sg}_${u}`;
+          const inside = o.colMin + u >= 0 && o.colMax(seg) + u < o.colExtent;
+          const idx = `((wrow${sg} + u32(${x})) * p.${C} + ch) >> 2u`;
+          lines.push(
+            `    let ${x} = ${o.col0(sg)} + ${u}; let ${ok} = oky${sg}${
+              inside ? "" : ` && u32(${x}) < p.${o.cols}`
+            };\n    ${
+              xf ? transformLoad(w, "A", idx, ok, xf, names) : `let ${w} = ${ld(idx, ok, true)};`
+            }`,
+          );
+        }
+      }
+      return lines.join("\n");
+    },
+    k0: (t) => `(u32(kh) * p.KW + ${t}u) * p.${C} + ch`,
+    value: (c, i, t, kk) => {
+      const seg = segOf(c.tm);
+      return `w${Math.floor(i / seg)}_${o.at(i % seg, t)}.${XYZW[kk]}`;
+    },
+  };
+}
+
+/**
  * Forward: x [N, H, W, Cin] as the im2col matrix [N*OH*OW, KH*KW*Cin]. `vec`: Cin % 4 == 0.
  * `xf`: a transform of the loaded x (vec only; e.g. the previous BatchNorm + ReLU).
  */
 export function convForwardA(g: ConvGeom, vec: boolean, xf?: OperandTransform): GemmOperand {
   if (xf && !vec) throw new Error("collapse: conv operand transforms need Cin % 4 == 0");
+  // Output pixels ow0 + i read input columns ow0 - padL + i + t: window position i + t.
+  const window = vec && g.sh === 1 && g.sw === 1
+    ? rowWindow({
+      g,
+      C: "Cin",
+      rowSpan: g.OW,
+      setup: (sg) =>
+        `  let wt${sg} = wm${sg} / p.OW; let xb${sg} = (wt${sg} / p.OH) * p.H;` +
+        ` let ih${sg} = i32(wt${sg} % p.OH) - p.padT; let iw${sg} = i32(wm${sg} % p.OW) - p.padL;`,
+      row: (sg) => `ih${sg} + kh`,
+      rows: "H",
+      cols: "W",
+      colExtent: g.W,
+      base: (sg) => `xb${sg}`,
+      col0: (sg) => `iw${sg}`,
+      colMin: -g.padL,
+      colMax: (seg) => g.OW - seg - g.padL,
+      xf,
+      at: (i, t) => i + t,
+    })
+    : undefined;
   return transformedOperand({
-    key: `convFwdA:${vec}`,
+    key: `convFwdA:${vec}${window ? `:win:${g.KW}:${g.padL}:${g.W}:${g.OW}` : ""}`,
     fields: convFields(g),
     rbElem: vec ? "vec4<f32>" : "f32",
     scalarFn: `fn a_at(bi: vec4<u32>, m: u32, k: u32) -> f32 {
@@ -244,6 +359,7 @@ ${X_AT_TAP}`,
       });
     },
     rbValue: (i, kk) => `a${i}.${XYZW[kk]}`,
+    rbWindow: window,
   }, xf);
 }
 
@@ -270,8 +386,31 @@ export function convBackwardDataA(
   const yIdx = (b: string, oh: string, ow: string, co: string) =>
     `((${b} + ${oh}) * p.OW + ${ow}) * p.Cout + ${co}`;
   const sp = pos("hy", "wx");
+  // Input pixels iw0 + i read dy columns iw0 + i + padL - t: window position i + KW - 1 - t.
+  const back = g.KW - 1;
+  const window = vec && unit
+    ? rowWindow({
+      g,
+      C: "Cout",
+      rowSpan: g.W,
+      setup: (sg) =>
+        `  let wt${sg} = wm${sg} / p.W; let yb${sg} = (wt${sg} / p.H) * p.OH;` +
+        ` let ph${sg} = i32(wt${sg} % p.H) + p.padT;` +
+        ` let pw${sg} = i32(wm${sg} % p.W) + p.padL - ${back};`,
+      row: (sg) => `ph${sg} - kh`,
+      rows: "OH",
+      cols: "OW",
+      colExtent: g.OW,
+      base: (sg) => `yb${sg}`,
+      col0: (sg) => `pw${sg}`,
+      colMin: g.padL - back,
+      colMax: (seg) => g.W - seg + g.padL - back,
+      xf: dyf,
+      at: (i, t) => i + back - t,
+    })
+    : undefined;
   return transformedOperand({
-    key: `convBwdDataA:${vec}:${unit}`,
+    key: `convBwdDataA:${vec}:${unit}${window ? `:win:${g.KW}:${g.padL}:${g.W}:${g.OW}` : ""}`,
     fields: convFields(g),
     rbElem: vec ? "vec4<f32>" : "f32",
     scalarFn: `fn a_at(bi: vec4<u32>, m: u32, k: u32) -> f32 {
@@ -316,6 +455,7 @@ export function convBackwardDataA(
       });
     },
     rbValue: (i, kk) => `a${i}.${XYZW[kk]}`,
+    rbWindow: window,
   }, dyf);
 }
 

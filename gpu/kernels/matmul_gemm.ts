@@ -78,6 +78,42 @@ export interface GemmOperand {
   extra?: { name: string; elem: "vec4<f32>" | "f32"; write?: boolean }[];
   /** Relative cost of loading one element (see the plan options of kernels/tuning.ts); default 1. */
   loadCost?: number;
+  /** Register-blocked: a sliding-window form of this A operand (see {@link RbWindow}). */
+  rbWindow?: RbWindow;
+}
+
+/**
+ * A sliding-window form of a conv's A operand for the register-blocked variant: when a thread's
+ * rows are runs of consecutive pixels of image rows ({@link windowFits}), the `taps` horizontal
+ * taps of one (kh, channel quad) read overlapping pixels, so one loop iteration loads each run's
+ * pixels once (run + taps - 1 of them) and runs the taps' k-steps on them (instead of tm loads
+ * per k-step).
+ * Code sees what {@link GemmOperand} code sees, plus `q` (the iteration).
+ */
+export interface RbWindow {
+  /** k-steps per iteration (the horizontal taps). */
+  taps: number;
+  /** Rows per thread must divide this (the output row width). */
+  rowSpan: number;
+  /** WGSL u32 expression: the number of iterations over K. */
+  iterations: string;
+  /** Per-thread statements before the loop. */
+  setup(c: OperandCtx): string;
+  /** Statements of iteration `q`: load the window. */
+  step(c: OperandCtx): string;
+  /** WGSL u32 expression: the first k of tap `t` in iteration `q`. */
+  k0(t: number): string;
+  /** Scalar WGSL for A[m0 + i, k0(t) + kk]. */
+  value(c: OperandCtx, i: number, t: number, kk: number): string;
+}
+
+/**
+ * Whether a thread of `tm` rows can use a window over rows of `rowSpan` pixels in a GEMM of `M`
+ * rows: its rows are whole segments of one image row (tm divides the row, or the row divides tm)
+ * and no thread's rows straddle M.
+ */
+export function windowFits(rowSpan: number, tm: number, M: number): boolean {
+  return (rowSpan % tm === 0 || tm % rowSpan === 0) && M % tm === 0;
 }
 
 /**

@@ -20,8 +20,10 @@ import {
   launchOf,
   type OperandCtx,
   prologue,
+  type RbWindow,
   type RegblockConfig,
   specLayout,
+  windowFits,
 } from "./matmul_gemm.ts";
 import { cached } from "./util.ts";
 
@@ -34,6 +36,7 @@ export function regblockLaunch(s: GemmSpec): Launch {
   // Whole tiles need no store guards (per-lane branches are costly on lavapipe).
   const guardM = s.M % (c.wgm * c.tm) !== 0;
   const guardN = s.N % (c.wgn * c.tn) !== 0;
+  const win = windowOf(s, c, kGuard);
   const key = [
     c.wgm,
     c.wgn,
@@ -50,10 +53,11 @@ export function regblockLaunch(s: GemmSpec): Launch {
     exactGrid,
     c.ks ?? 1,
     TUNING.rbUseFma,
+    !!win,
     s.kLimit ?? "",
     struct,
   ].join("|");
-  const build = () => source(s, c, struct, vecOut, kGuard, guardM, guardN, exactGrid);
+  const build = () => source(s, c, struct, vecOut, kGuard, guardM, guardN, exactGrid, win);
   // Fused stages are generated every time (their code depends on more than a key would say);
   // the engine caches pipelines by source.
   const code = s.fusion ? build() : cached(cache, key, build);
@@ -69,6 +73,7 @@ function source(
   guardM: boolean,
   guardN: boolean,
   exactGrid: boolean,
+  win: RbWindow | null,
 ): string {
   const { tm, tn, wgm, wgn } = c;
   const lanesK = c.ks ?? 1;
@@ -99,6 +104,12 @@ function source(
       );
     }
   }
+  const loop = win ? windowLoop(s, c, win, ctx) : `  for (var k0 = kBegin; k0 < kEnd; k0 += 4u) {
+${kc}
+${s.a.rbStep(ctx)}
+${s.b.rbStep(ctx)}
+${fmas.join("\n")}
+  }`;
   const { lines: stores, moduleDecl } = s.fusion?.epilogue
     ? fusedStores(s, c, guardM, guardN)
     : { lines: plainStores(s, c, vecOut, guardM, guardN), moduleDecl: "" };
@@ -113,18 +124,46 @@ ${fusionPre(s, lanesK * wgn * wgm)}
 ${prologue(wgm * tm, wgn * tn, exactGrid, lanesK > 1, s.kLimit)}
   let m0 = mT${lanesK > 1 ? "" : ` + (lid.x / ${wgn}u) * ${tm}u`};
   let n0 = nT${lanesK > 1 ? "" : ` + (lid.x % ${wgn}u) * ${tn}u`};
-${s.a.rbSetup(ctx)}
+${win ? win.setup(ctx) : s.a.rbSetup(ctx)}
 ${s.b.rbSetup(ctx)}
 ${acc.join("\n")}
-  for (var k0 = kBegin; k0 < kEnd; k0 += 4u) {
-${kc}
-${s.a.rbStep(ctx)}
-${s.b.rbStep(ctx)}
-${fmas.join("\n")}
-  }
+${loop}
 ${stores.join("\n")}
 }
 `;
+}
+
+/**
+ * The sliding window of A used for a spec, or null: A has one, the thread's rows fit it (tm
+ * fits the window's rows, {@link windowFits}), and the loop covers all of K in whole steps (no split-K, no k guard).
+ */
+export function windowOf(s: GemmSpec, c: RegblockConfig, kGuard: boolean): RbWindow | null {
+  const w = s.a.rbWindow;
+  const whole = (s.splits ?? 1) === 1 && (c.ks ?? 1) === 1 && !kGuard && !s.kLimit;
+  return w && TUNING.rbWindow && whole && windowFits(w.rowSpan, c.tm, s.M) ? w : null;
+}
+
+/** The K loop over window iterations: the window's loads, then each tap's B step and FMAs. */
+function windowLoop(s: GemmSpec, c: RegblockConfig, w: RbWindow, ctx: OperandCtx): string {
+  const taps = Array.from({ length: w.taps }, (_, t) => {
+    const fmas: string[] = [];
+    for (let i = 0; i < c.tm; i++) {
+      for (let j = 0; j < c.tn / 4; j++) {
+        const terms = [0, 1, 2, 3].map((kk) => `${w.value(ctx, i, t, kk)} * ${s.b.rbValue(kk, j)}`);
+        fmas.push(`      c${i}_${j} += ${terms.join(" + ")};`);
+      }
+    }
+    return `    {
+      let k0 = ${w.k0(t)};
+      let kc0 = k0; let kc1 = k0 + 1u; let kc2 = k0 + 2u; let kc3 = k0 + 3u;
+${s.b.rbStep(ctx)}
+${fmas.join("\n")}
+    }`;
+  });
+  return `  for (var q = 0u; q < ${w.iterations}; q++) {
+${w.step(ctx)}
+${taps.join("\n")}
+  }`;
 }
 
 /** The plain epilogue: optional bias and ReLU, stores guarded where tiles are partial. */

@@ -8,7 +8,12 @@
  * @module
  */
 import { gpu } from "../device.ts";
-import type { GemmConfig, RegblockConfig, TiledConfig } from "./matmul_gemm.ts";
+import {
+  type GemmConfig,
+  type RegblockConfig,
+  type TiledConfig,
+  windowFits,
+} from "./matmul_gemm.ts";
 
 /** "cpu": register-blocked, no workgroup memory; "gpu": workgroup-memory tiles. */
 export type KernelMode = "cpu" | "gpu";
@@ -125,6 +130,11 @@ export const TUNING = {
    * may assume no NaNs, so they get the bit test.
    */
   reluByCompare: null as boolean | null,
+  /**
+   * Register-blocked stride-1 convs: load each input pixel once for the kernel's horizontal taps
+   * (a sliding window, see `RbWindow` in matmul_gemm.ts) where a thread's rows fit one image row.
+   */
+  rbWindow: true,
   /** Benches: a plan for some GEMMs instead of the model's (null, or a null result: the model's). */
   planHook: null as
     | null
@@ -157,6 +167,12 @@ export interface PlanOptions {
    */
   aLoad?: number;
   bLoad?: number;
+  /**
+   * A has a sliding-window form (see `RbWindow` in matmul_gemm.ts): where a thread's rows fit it
+   * (`windowFits`) and there is no split-K, a run of r pixels of one image row is loaded once
+   * for `taps` k-steps: r + taps - 1 loads per taps * r values.
+   */
+  window?: { taps: number; rowSpan: number };
 }
 
 function splitsFor(groups: number, K: number, batch: number, target: number, allow: boolean) {
@@ -208,7 +224,13 @@ function regblockPlan(M: number, N: number, K: number, batch: number, opts: Plan
     }
     const g = (groups * splits) / ks;
     const imbalance = (Math.ceil(g / P) * P) / g;
-    const perOut = TUNING.rbLoad * ((opts.bLoad ?? 1) / c.tm + (opts.aLoad ?? 1) / c.tn) +
+    const w = opts.window;
+    const windowed = !!w && TUNING.rbWindow && splits === 1 && ks === 1 &&
+      windowFits(w.rowSpan, c.tm, M);
+    const run = windowed ? Math.min(c.tm, w.rowSpan) : 1;
+    const aShare = windowed ? (run + w.taps - 1) / (w.taps * run) : 1;
+    const perOut = TUNING.rbLoad *
+        ((opts.bLoad ?? 1) / c.tm + ((opts.aLoad ?? 1) * aShare) / c.tn) +
       TUNING.rbFma;
     const gemm = gm * c.wgm * c.tm * gn * c.wgn * c.tn * ks * K * perOut / ks;
     const reduce = splits > 1 ? splits * M * N * TUNING.rbLoad : 0;

@@ -66,6 +66,10 @@ export function planOf(job: GemmJob): GemmPlan {
     scalarA: job.a.rbElem === "f32",
     aLoad: job.a.loadCost,
     bLoad: job.b.loadCost,
+    window: job.a.rbWindow && {
+      taps: job.a.rbWindow.taps,
+      rowSpan: job.a.rbWindow.rowSpan,
+    },
   });
 }
 

@@ -1,0 +1,180 @@
+// The sliding-window form of the stride-1 conv operands (RbWindow in gpu/kernels/matmul_gemm.ts):
+// forward and backward-data against f64 host references for every way a thread's rows can sit in
+// image rows (several threads per row, one row, several rows, rows past M), with and without
+// padding, and a check that the window is what ran.
+import { assert } from "@std/assert";
+import { initDevice } from "../gpu/device.ts";
+import { engine, type Launch } from "../gpu/engine.ts";
+import { setKernelMode, TUNING } from "../gpu/kernels/tuning.ts";
+import { conv2d, conv2dBackwardInput } from "../gpu/ops/conv2d.ts";
+import { readAll, tensor } from "../gpu/tensor.ts";
+
+await initDevice();
+
+let seed = 977;
+function rand(n: number): Float64Array {
+  const a = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    a[i] = (seed / 2 ** 32) * 2 - 1;
+  }
+  return a;
+}
+
+interface Geom {
+  N: number;
+  H: number;
+  W: number;
+  C: number;
+  pad: number;
+}
+
+/** y[n, oh, ow, co] = sum x[n, oh + kh - pad, ow + kw - pad, ci] w[kh, kw, ci, co] (3x3, stride 1). */
+function hostForward(x: Float64Array, w: Float64Array, g: Geom): Float64Array {
+  const { N, H, W, C, pad } = g;
+  const OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
+  const y = new Float64Array(N * OH * OW * C);
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        for (let co = 0; co < C; co++) {
+          let s = 0;
+          for (let kh = 0; kh < 3; kh++) {
+            for (let kw = 0; kw < 3; kw++) {
+              const ih = oh + kh - pad, iw = ow + kw - pad;
+              if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+              for (let ci = 0; ci < C; ci++) {
+                s += x[((n * H + ih) * W + iw) * C + ci] * w[((kh * 3 + kw) * C + ci) * C + co];
+              }
+            }
+          }
+          y[((n * OH + oh) * OW + ow) * C + co] = s;
+        }
+      }
+    }
+  }
+  return y;
+}
+
+/** dx[n, ih, iw, ci] = sum dy[n, ih - kh + pad, iw - kw + pad, co] w[kh, kw, ci, co]. */
+function hostBackwardInput(dy: Float64Array, w: Float64Array, g: Geom): Float64Array {
+  const { N, H, W, C, pad } = g;
+  const OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
+  const dx = new Float64Array(N * H * W * C);
+  for (let n = 0; n < N; n++) {
+    for (let ih = 0; ih < H; ih++) {
+      for (let iw = 0; iw < W; iw++) {
+        for (let ci = 0; ci < C; ci++) {
+          let s = 0;
+          for (let kh = 0; kh < 3; kh++) {
+            for (let kw = 0; kw < 3; kw++) {
+              const oh = ih - kh + pad, ow = iw - kw + pad;
+              if (oh < 0 || oh >= OH || ow < 0 || ow >= OW) continue;
+              for (let co = 0; co < C; co++) {
+                s += dy[((n * OH + oh) * OW + ow) * C + co] * w[((kh * 3 + kw) * C + ci) * C + co];
+              }
+            }
+          }
+          dx[((n * H + ih) * W + iw) * C + ci] = s;
+        }
+      }
+    }
+  }
+  return dx;
+}
+
+function assertClose(got: ArrayLike<number>, want: Float64Array, what: string) {
+  assert(got.length === want.length, `${what}: length ${got.length} vs ${want.length}`);
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(got[i] - want[i]);
+    assert(err <= 1e-4 * (1 + Math.abs(want[i])), `${what}: element ${i}: ${got[i]} vs ${want[i]}`);
+  }
+}
+
+/** Runs `f` with every GEMM of M rows planned as `tm` rows x 8 columns per thread; returns the codes. */
+async function withPlan<T>(
+  M: number,
+  tm: number,
+  f: () => T,
+): Promise<{ value: T; codes: Map<string, string> }> {
+  const e = engine();
+  const codes = new Map<string, string>();
+  const dispatch = e.dispatch;
+  TUNING.planHook = (m) =>
+    m === M ? { config: { variant: "regblock", wgm: 8, wgn: 1, tm, tn: 8 }, splits: 1 } : null;
+  e.dispatch = (l: Launch) => {
+    codes.set(l.name, l.code);
+    dispatch.call(e, l);
+  };
+  try {
+    const value = f();
+    await e.sync();
+    return { value, codes };
+  } finally {
+    e.dispatch = dispatch;
+    TUNING.planHook = null;
+  }
+}
+
+const WINDOW_LOOP = "for (var q = 0u;";
+
+// [geometry, rows per thread forward, backward-data]: W = 16 with pad 1 (4 and 8: several threads
+// per image row and interior window edges; 16: one row; 32: two rows per thread, and threads past
+// M in the last tile); pad 0 (OW = 14: 28 rows, two image rows, no column test forward; 32
+// backward: columns that are padding for every thread).
+const CASES: [Geom, number, number][] = [
+  [{ N: 2, H: 5, W: 16, C: 8, pad: 1 }, 4, 4],
+  [{ N: 2, H: 5, W: 16, C: 8, pad: 1 }, 8, 8],
+  [{ N: 2, H: 5, W: 16, C: 8, pad: 1 }, 16, 16],
+  [{ N: 2, H: 5, W: 16, C: 8, pad: 1 }, 32, 32],
+  [{ N: 2, H: 5, W: 16, C: 8, pad: 0 }, 28, 32],
+];
+
+for (const [g, tm, tmBack] of CASES) {
+  Deno.test(`conv window: ${g.W} wide, pad ${g.pad}, ${tm} / ${tmBack} rows per thread: forward and backward-data match the host`, async () => {
+    setKernelMode("cpu");
+    try {
+      const { N, H, W, C, pad } = g;
+      const OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
+      const xh = rand(N * H * W * C), wh = rand(9 * C * C), dyh = rand(N * OH * OW * C);
+      const x = tensor(Float32Array.from(xh), [N, H, W, C]);
+      const w = tensor(Float32Array.from(wh), [3, 3, C, C]);
+      const dy = tensor(Float32Array.from(dyh), [N, OH, OW, C]);
+      const fwd = await withPlan(N * OH * OW, tm, () => conv2d(x, w, { padding: pad }));
+      const bwd = await withPlan(
+        N * H * W,
+        tmBack,
+        () => conv2dBackwardInput(dy, w, [N, H, W, C], { padding: pad }),
+      );
+      assert(fwd.codes.get("conv2d")?.includes(WINDOW_LOOP), "the forward ran without the window");
+      const bwdCode = bwd.codes.get("conv2d_backward_input");
+      assert(bwdCode?.includes(WINDOW_LOOP), "the backward-data ran without the window");
+      const [y, dx] = await readAll([fwd.value, bwd.value]);
+      assertClose(y, hostForward(xh, wh, g), "forward");
+      assertClose(dx, hostBackwardInput(dyh, wh, g), "backward-data");
+      for (const t of [x, w, dy, fwd.value, bwd.value]) t.dispose();
+    } finally {
+      setKernelMode(null);
+    }
+  });
+}
+
+Deno.test("conv window: off by TUNING.rbWindow, and not used where a thread's rows do not fit", async () => {
+  setKernelMode("cpu");
+  const x = tensor(Float32Array.from(rand(2 * 5 * 12 * 8)), [2, 5, 12, 8]);
+  const w = tensor(Float32Array.from(rand(9 * 64)), [3, 3, 8, 8]);
+  try {
+    // 8 rows per thread in 12-pixel rows: no window.
+    const misfit = await withPlan(2 * 5 * 12, 8, () => conv2d(x, w, { padding: 1 }));
+    assert(!misfit.codes.get("conv2d")!.includes(WINDOW_LOOP));
+    TUNING.rbWindow = false;
+    const off = await withPlan(2 * 5 * 12, 4, () => conv2d(x, w, { padding: 1 }));
+    assert(!off.codes.get("conv2d")!.includes(WINDOW_LOOP));
+    for (const t of [misfit.value, off.value]) t.dispose();
+  } finally {
+    TUNING.rbWindow = true;
+    setKernelMode(null);
+    x.dispose();
+    w.dispose();
+  }
+});
