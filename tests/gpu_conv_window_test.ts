@@ -1,12 +1,13 @@
-// The sliding-window form of the stride-1 conv operands (RbWindow in gpu/kernels/matmul_gemm.ts):
-// forward and backward-data against f64 host references for every way a thread's rows can sit in
-// image rows (several threads per row, one row, several rows, rows past M), with and without
-// padding, and a check that the window is what ran.
+// The sliding-window forms of the stride-1 conv operands (RbWindow in gpu/kernels/matmul_gemm.ts,
+// convBackwardFilterWindowA): forward, backward-data and weight gradient against f64 host
+// references for every way a thread's rows can sit in image rows or row groups (several threads
+// per row, one row, several rows, rows past M), with and without padding, and a check that the
+// window is what ran.
 import { assert } from "@std/assert";
 import { initDevice } from "../gpu/device.ts";
 import { engine, type Launch } from "../gpu/engine.ts";
 import { setKernelMode, TUNING } from "../gpu/kernels/tuning.ts";
-import { conv2d, conv2dBackwardInput } from "../gpu/ops/conv2d.ts";
+import { conv2d, conv2dBackwardFilter, conv2dBackwardInput } from "../gpu/ops/conv2d.ts";
 import { readAll, tensor } from "../gpu/tensor.ts";
 
 await initDevice();
@@ -83,6 +84,33 @@ function hostBackwardInput(dy: Float64Array, w: Float64Array, g: Geom): Float64A
   return dx;
 }
 
+/** dw[kh, kw, ci, co] = sum x[n, oh + kh - pad, ow + kw - pad, ci] dy[n, oh, ow, co]. */
+function hostBackwardFilter(x: Float64Array, dy: Float64Array, g: Geom): Float64Array {
+  const { N, H, W, C, pad } = g;
+  const OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
+  const dw = new Float64Array(9 * C * C);
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        for (let kh = 0; kh < 3; kh++) {
+          for (let kw = 0; kw < 3; kw++) {
+            const ih = oh + kh - pad, iw = ow + kw - pad;
+            if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+            for (let ci = 0; ci < C; ci++) {
+              const xv = x[((n * H + ih) * W + iw) * C + ci];
+              for (let co = 0; co < C; co++) {
+                dw[((kh * 3 + kw) * C + ci) * C + co] += xv *
+                  dy[((n * OH + oh) * OW + ow) * C + co];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return dw;
+}
+
 function assertClose(got: ArrayLike<number>, want: Float64Array, what: string) {
   assert(got.length === want.length, `${what}: length ${got.length} vs ${want.length}`);
   for (let i = 0; i < want.length; i++) {
@@ -153,6 +181,41 @@ for (const [g, tm, tmBack] of CASES) {
       assertClose(y, hostForward(xh, wh, g), "forward");
       assertClose(dx, hostBackwardInput(dyh, wh, g), "backward-data");
       for (const t of [x, w, dy, fwd.value, bwd.value]) t.dispose();
+    } finally {
+      setKernelMode(null);
+    }
+  });
+}
+
+// Weight gradients with rows grouped by (kh, channel quad) (convBackwardFilterWindowA), M = 72
+// rows: [geometry, rows per thread]: 12 and 36 (one and three groups), 48 with W = 8 (threads past
+// M; first and last pixel columns tested), pad 0 with OW = 16 (no column test at all).
+const FILTER_CASES: [Geom, number][] = [
+  [{ N: 2, H: 5, W: 16, C: 8, pad: 1 }, 12],
+  [{ N: 2, H: 5, W: 16, C: 8, pad: 1 }, 36],
+  [{ N: 3, H: 4, W: 8, C: 8, pad: 1 }, 48],
+  [{ N: 2, H: 5, W: 18, C: 8, pad: 0 }, 24],
+];
+
+for (const [g, tm] of FILTER_CASES) {
+  Deno.test(`conv window: weight gradient, ${g.W} wide, pad ${g.pad}, ${tm} rows per thread, matches the host`, async () => {
+    setKernelMode("cpu");
+    try {
+      const { N, H, W, C, pad } = g;
+      const OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
+      const xh = rand(N * H * W * C), dyh = rand(N * OH * OW * C);
+      const x = tensor(Float32Array.from(xh), [N, H, W, C]);
+      const dy = tensor(Float32Array.from(dyh), [N, OH, OW, C]);
+      const run = await withPlan(
+        9 * C,
+        tm,
+        () => conv2dBackwardFilter(x, dy, [3, 3, C, C], { padding: pad }),
+      );
+      const code = run.codes.get("conv2d_backward_filter");
+      assert(code?.includes("the taps share loads"), "the weight gradient ran without the window");
+      const [dw] = await readAll([run.value]);
+      assertClose(dw, hostBackwardFilter(xh, dyh, g), "weight gradient");
+      for (const t of [x, dy, run.value]) t.dispose();
     } finally {
       setKernelMode(null);
     }

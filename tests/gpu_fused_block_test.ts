@@ -119,11 +119,13 @@ const allParams = (n: Net) =>
 const allStats = (n: Net) =>
   [n.stem, ...n.blocks.flatMap(([a, b]) => [a, b])].flatMap((p) => [p.runningMean, p.runningVar]);
 
-/** Names of the kernels dispatched during `f` whose code has the sliding-window K loop. */
+/** Names of the kernels dispatched during `f` whose code loads A through a sliding window. */
 async function windowedKernels(f: () => Promise<void>): Promise<Set<string>> {
   const e = engine(), dispatch = e.dispatch, names = new Set<string>();
   e.dispatch = (l: Launch) => {
-    if (l.code.includes("for (var q = 0u;")) names.add(l.name);
+    if (l.code.includes("for (var q = 0u;") || l.code.includes("the taps share loads")) {
+      names.add(l.name);
+    }
     dispatch.call(e, l);
   };
   try {
@@ -137,7 +139,8 @@ async function windowedKernels(f: () => Promise<void>): Promise<Set<string>> {
 // "narrow": CPU kernels with 4-thread row kernels (their BatchNorm pre-stages walk the partials
 // per thread instead of merging lanes). "window": CPU kernels on 8x8 images with every stride-1
 // conv planned as 4 rows per thread, so the forward and backward-data GEMMs load their operands
-// (BatchNorm + ReLU applied while loading) through the sliding window.
+// (BatchNorm + ReLU applied while loading) through the sliding window, and the weight gradients
+// (rows grouped by tap row and channel quad) share their taps' loads.
 for (const mode of ["cpu", "gpu", "narrow", "window"] as const) {
   Deno.test(`fused ResNet ops (${mode} kernels): forward, running stats and gradients match the unfused ops`, async () => {
     setKernelMode(mode === "gpu" ? "gpu" : "cpu");
@@ -183,7 +186,7 @@ for (const mode of ["cpu", "gpu", "narrow", "window"] as const) {
         })
       );
       if (mode === "window") {
-        for (const k of ["conv2d_bn", "conv2d_bn_backward_input"]) {
+        for (const k of ["conv2d_bn", "conv2d_bn_backward_input", "conv2d_bn_backward_filter"]) {
           assert(windowed.has(k), `${k} ran without the window (windowed: ${[...windowed]})`);
         }
       }

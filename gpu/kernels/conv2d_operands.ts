@@ -16,7 +16,7 @@ import {
   type RbWindow,
   XYZW,
 } from "./matmul_gemm.ts";
-import { fastCompile, softwareAdapter, TUNING } from "./tuning.ts";
+import { fastCompile, type GemmVariant, kernelMode, softwareAdapter, TUNING } from "./tuning.ts";
 
 /** Conv geometry (padT/padL: top/left padding; bottom/right follow from OH/OW). */
 export interface ConvGeom {
@@ -72,6 +72,7 @@ export function bakeConv(op: GemmOperand, g: ConvGeom): GemmOperand {
     rbSetup: (c) => bake(op.rbSetup(c)),
     rbStep: (c) => bake(op.rbStep(c)),
     scalarFn: bake(op.scalarFn),
+    rbRow: op.rbRow && ((c, i) => bake(op.rbRow!(c, i))),
     rbWindow: op.rbWindow && {
       ...op.rbWindow,
       iterations: bake(op.rbWindow.iterations),
@@ -532,4 +533,101 @@ ${X_AT_TAP}`,
     },
     rbValue: (i, kk) => vec ? `a${kk}_${i >> 2}.${XYZW[i & 3]}` : `a${i}.${XYZW[kk]}`,
   }, xf);
+}
+
+/**
+ * Whether a conv's weight gradient runs with {@link convBackwardFilterWindowA}: CPU kernels (the
+ * register-blocked variant, unless `variant` forces the tiled one), `TUNING.rbWindow`, the
+ * geometry it needs, and rows per thread (`tm`, when forced) in whole groups.
+ */
+export function filterWindowFits(g: ConvGeom, variant?: GemmVariant, tm?: number): boolean {
+  return kernelMode() === "cpu" && variant !== "tiled" && TUNING.rbWindow && g.sh === 1 &&
+    g.sw === 1 && g.Cin % 4 === 0 && g.OW % 4 === 0 && (!tm || tm % (4 * g.KW) === 0);
+}
+
+/**
+ * Backward-weight of a stride-1 conv with rows in groups that share a sliding window: row
+ * m' = ((kh * Cin/4 + cq) * KW + kw) * 4 + c of A is row (kh * KW + kw) * Cin + 4 cq + c of
+ * {@link convBackwardFilterA}'s (stores go there, {@link GemmOperand.rbRow}). A thread's rows
+ * are whole groups (tm a multiple of 4 * KW): for a k-step of 4 pixels of one output row, a
+ * group's KW taps read 4 + KW - 1 input pixels, loaded once (half the loads for a 3x3 kernel).
+ * Needs Cin % 4 == 0, OW % 4 == 0 and K = N * OH * OW planned without a k guard; register-blocked
+ * variant only (`xf` as in {@link convBackwardFilterA}).
+ */
+export function convBackwardFilterWindowA(g: ConvGeom, xf?: OperandTransform): GemmOperand {
+  if (g.sh !== 1 || g.sw !== 1 || g.Cin % 4 !== 0 || g.OW % 4 !== 0) {
+    throw new Error(
+      "collapse: the windowed weight-gradient operand needs stride 1, Cin and OW % 4 == 0",
+    );
+  }
+  const R = 4 * g.KW, CQ = g.Cin / 4, span = 4 + g.KW - 1;
+  const groups = (c: OperandCtx) => {
+    if (c.tm % R !== 0) {
+      throw new Error(`collapse: ${c.tm} rows per thread is not a multiple of ${R}`);
+    }
+    return range(c.tm / R);
+  };
+  // Every thread's first pixel column px lies in [0, OW - 4] (k-steps of 4 within a row).
+  const inside = (u: number) => u - g.padL >= 0 && g.OW - 4 + u - g.padL < g.W;
+  const outside = (u: number) => g.OW - 4 + u - g.padL < 0 || u - g.padL >= g.W;
+  const op = transformedOperand({
+    key: `convBwdFiltWinA:${g.Cin}:${g.KW}:${g.KH}:${g.padT}:${g.padL}:${g.W}:${g.OW}`,
+    fields: convFields(g),
+    rbElem: "vec4<f32>",
+    scalarFn: `fn a_at(bi: vec4<u32>, mp: u32, k: u32) -> f32 {
+  let grp = mp / ${R}u; let kw = (mp % ${R}u) / 4u; let kh = grp / ${CQ}u;
+  let ci = (grp % ${CQ}u) * 4u + mp % 4u;
+  let ow = k % p.OW; let t = k / p.OW; let oh = t % p.OH; let n = t / p.OH;
+${X_AT_TAP}`,
+    rbTmMultiple: R,
+    rbSetup: (c) =>
+      ["  // A rows grouped by (kh, channel quad): the taps share loads"].concat(
+        groups(c).map((s) => {
+          const head = `  let fg${s} = min(m0 / ${R}u + ${s}u, ${g.KH * CQ - 1}u);` +
+            ` let fh${s} = i32(fg${s} / ${CQ}u) - p.padT; let fc${s} = (fg${s} % ${CQ}u) * 4u;`;
+          if (!xf) return head;
+          const co = coefAt(xf, `fg${s} % ${CQ}u`);
+          return `${head}\n  let fa${s} = ${co[0]}; let fb${s} = ${co[1]};`;
+        }),
+      ).join("\n"),
+    rbStep: (c) => {
+      const lines = [
+        `    let pw = k0 % p.OW; let pt = k0 / p.OW; let pb = (pt / p.OH) * p.H;` +
+        ` let py = i32(pt % p.OH); let px = i32(pw) - p.padL;`,
+      ];
+      for (const s of groups(c)) {
+        lines.push(
+          `    let y${s} = py + fh${s}; let oky${s} = u32(y${s}) < p.H;` +
+            ` let xr${s} = (pb + u32(y${s})) * p.W;`,
+        );
+        for (const u of range(span)) {
+          const w = `a${s}_${u}`;
+          if (outside(u)) {
+            lines.push(`    let ${w} = vec4<f32>(0.0);`);
+            continue;
+          }
+          const x = `x${s}_${u}`, ok = `ok${s}_${u}`;
+          const idx = `((xr${s} + u32(${x})) * p.Cin + fc${s}) >> 2u`;
+          lines.push(
+            `    let ${x} = px + ${u}; let ${ok} = oky${s}${
+              inside(u) ? "" : ` && u32(${x}) < p.W`
+            };\n    ${
+              xf
+                ? transformLoad(w, "A", idx, ok, xf, [`fa${s}`, `fb${s}`])
+                : `let ${w} = ${ld(idx, ok, true)};`
+            }`,
+          );
+        }
+      }
+      return lines.join("\n");
+    },
+    // Row i: group i / R, tap kw = (i % R) / 4, channel c = i % 4; pixel k0 + kk reads column u = kk + kw.
+    rbValue: (i, kk) => `a${Math.floor(i / R)}_${kk + Math.floor((i % R) / 4)}.${XYZW[i % 4]}`,
+    rbRow: (_c, i) => {
+      const s = Math.floor(i / R), kw = Math.floor((i % R) / 4);
+      return `(u32(fh${s} + p.padT) * p.KW + ${kw}u) * p.Cin + fc${s} + ${i % 4}u`;
+    },
+  }, xf);
+  // Loads per value: span per 4 * KW (the transform's cost on top, as for the unwindowed form).
+  return { ...op, loadCost: ((op.loadCost ?? 1) * span) / (4 * g.KW) };
 }

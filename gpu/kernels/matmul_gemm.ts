@@ -80,6 +80,14 @@ export interface GemmOperand {
   loadCost?: number;
   /** Register-blocked: a sliding-window form of this A operand (see {@link RbWindow}). */
   rbWindow?: RbWindow;
+  /**
+   * Register-blocked A operands whose rows are a permutation of the output's: WGSL u32 expression
+   * of the output row that thread row `i` (0 <= i < tm) is stored at (default `m0 + i`). Rows
+   * are still guarded by `m0 + i < M`.
+   */
+  rbRow?(c: OperandCtx, i: number): string;
+  /** Register-blocked: rows per thread must be a multiple of this (plans follow it). */
+  rbTmMultiple?: number;
 }
 
 /**

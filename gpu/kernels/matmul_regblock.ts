@@ -16,6 +16,7 @@ import {
   type EpilogueCtx,
   type EpilogueElem,
   fusionPre,
+  type GemmOperand,
   type GemmSpec,
   launchOf,
   type OperandCtx,
@@ -166,6 +167,11 @@ ${taps.join("\n")}
   }`;
 }
 
+/** WGSL: the output row of thread row `i` (see {@link GemmOperand.rbRow}). */
+function rowOf(s: GemmSpec, c: RegblockConfig, i: number): string {
+  return s.a.rbRow ? s.a.rbRow({ tm: c.tm, tn: c.tn, kGuard: false }, i) : `m0 + ${i}u`;
+}
+
 /** The plain epilogue: optional bias and ReLU, stores guarded where tiles are partial. */
 function plainStores(
   s: GemmSpec,
@@ -178,7 +184,7 @@ function plainStores(
   const stores: string[] = [];
   for (let i = 0; i < tm; i++) {
     stores.push(guardM ? `  if (m0 + ${i}u < p.M) {` : "  {");
-    stores.push(`    let ro = outBase + (m0 + ${i}u) * p.N;`);
+    stores.push(`    let ro = outBase + (${rowOf(s, c, i)}) * p.N;`);
     for (let j = 0; j < tn / 4; j++) {
       const n = `n0 + ${4 * j}u`;
       const v = `c${i}_${j}`;
@@ -224,7 +230,7 @@ function fusedStores(
     for (let j = 0; j < tn4; j++) {
       const e: EpilogueElem = {
         v: `e${i}_${j}`,
-        m: `(m0 + ${i}u)`,
+        m: `(${rowOf(s, c, i)})`,
         ok: guardM ? `(m0 + ${i}u < p.M)` : "true",
         j,
       };

@@ -173,6 +173,8 @@ export interface PlanOptions {
    * for `taps` k-steps: r + taps - 1 loads per taps * r values.
    */
   window?: { taps: number; rowSpan: number };
+  /** Rows per thread must be a multiple of this (an A operand with grouped rows). */
+  tmMultiple?: number;
 }
 
 function splitsFor(groups: number, K: number, batch: number, target: number, allow: boolean) {
@@ -202,7 +204,10 @@ function regblockPlan(M: number, N: number, K: number, batch: number, opts: Plan
   const N4 = Math.ceil(N / 4) * 4, M4 = Math.ceil(M / 4) * 4;
   const tns = opts.tn ? [opts.tn] : [4, 8, 12, 16, 20, 24, 28, 32].filter((t) => t <= N4);
   const maxTm = opts.scalarA ? TUNING.rbScalarMaxTm : 64;
-  const tms = opts.tm ? [opts.tm] : Array.from({ length: maxTm / 4 }, (_, i) => 4 * (i + 1));
+  const tmStep = opts.tmMultiple ?? 4;
+  const tms = opts.tm
+    ? [opts.tm]
+    : Array.from({ length: Math.floor(maxTm / tmStep) }, (_, i) => tmStep * (i + 1));
   const P = cpuThreads();
   const laneSplit = !!opts.allowSplit && batch === 1 && K >= 8 * TUNING.minSplitK;
   let best: GemmPlan = { config: { variant: "regblock", wgm: 8, wgn: 1, tm: 4, tn: 4 }, splits: 1 };

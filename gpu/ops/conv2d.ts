@@ -13,8 +13,10 @@ import {
   bakeWhenLarge,
   convBackwardDataA,
   convBackwardFilterA,
+  convBackwardFilterWindowA,
   convForwardA,
   type ConvGeom,
+  filterWindowFits,
 } from "../kernels/conv2d_operands.ts";
 import { reluGradLaunch } from "../kernels/conv2d_relu_grad.ts";
 import { convWeightTLaunch } from "../kernels/conv2d_wt.ts";
@@ -290,9 +292,15 @@ export function conv2dBackwardFilter(
   }
   const dw = empty(wShape, "f32", "conv2d_dw");
   const M = g.KH * g.KW * g.Cin;
+  // CPU kernels: rows grouped by tap row and channel quad so the taps share loads.
+  const windowed = filterWindowFits(g, opts.variant, opts.tm);
   runGemm({
     name: "conv2d_backward_filter",
-    a: operandA(convBackwardFilterA(g, g.Cin % 4 === 0), g, opts),
+    a: operandA(
+      windowed ? convBackwardFilterWindowA(g) : convBackwardFilterA(g, g.Cin % 4 === 0),
+      g,
+      opts,
+    ),
     b: denseB(false, g.Cout % 4 === 0, ZERO4),
     aT: x,
     bT: dy,
@@ -301,7 +309,7 @@ export function conv2dBackwardFilter(
     N: g.Cout,
     K: g.N * g.OH * g.OW,
     batch: 1,
-    variant: opts.variant,
+    variant: windowed ? "regblock" : opts.variant,
     tm: opts.tm,
     tn: opts.tn,
   });

@@ -37,8 +37,10 @@ import {
   bakeWhenLarge,
   convBackwardDataA,
   convBackwardFilterA,
+  convBackwardFilterWindowA,
   convForwardA,
   type ConvGeom,
+  filterWindowFits,
 } from "../kernels/conv2d_operands.ts";
 import { bnGradB, convWeightTB, paddedCinB } from "../kernels/conv2d_fused_operands.ts";
 import { padChannelsLaunch } from "../kernels/pad_channels.ts";
@@ -296,12 +298,16 @@ function weightGrad(
   dw: Tensor,
   xf?: { a: string; b: string },
 ): RiderJob | null {
+  const t = xf ? { kind: "bnRelu" as const, ...xf } : undefined;
+  // CPU kernels: rows grouped by tap row and channel quad so the taps share loads.
+  const windowed = filterWindowFits(g);
   return runGemm({
     name: "conv2d_bn_backward_filter",
     a: bakeWhenLarge(
-      convBackwardFilterA(g, g.Cin % 4 === 0, xf ? { kind: "bnRelu", ...xf } : undefined),
+      windowed ? convBackwardFilterWindowA(g, t) : convBackwardFilterA(g, g.Cin % 4 === 0, t),
       g,
     ),
+    variant: windowed ? "regblock" : undefined,
     b: bnGradB(
       { a: `${coef}_a`, b: `${coef}_b`, d: `${coef}_d` },
       "B2",

@@ -66,6 +66,7 @@ export function planOf(job: GemmJob): GemmPlan {
     scalarA: job.a.rbElem === "f32",
     aLoad: job.a.loadCost,
     bLoad: job.b.loadCost,
+    tmMultiple: job.a.rbTmMultiple,
     window: job.a.rbWindow && {
       taps: job.a.rbWindow.taps,
       rowSpan: job.a.rbWindow.rowSpan,
