@@ -16,7 +16,6 @@ import {
   type EpilogueCtx,
   type EpilogueElem,
   fusionPre,
-  type GemmOperand,
   type GemmSpec,
   launchOf,
   type OperandCtx,
@@ -167,7 +166,7 @@ ${taps.join("\n")}
   }`;
 }
 
-/** WGSL: the output row of thread row `i` (see {@link GemmOperand.rbRow}). */
+/** WGSL: the output row of thread row `i` (see `GemmOperand.rbRow`). */
 function rowOf(s: GemmSpec, c: RegblockConfig, i: number): string {
   return s.a.rbRow ? s.a.rbRow({ tm: c.tm, tn: c.tn, kGuard: false }, i) : `m0 + ${i}u`;
 }
