@@ -145,6 +145,7 @@ async function withPlan<T>(
 }
 
 const WINDOW_LOOP = "for (var q = 0u;";
+const DEFAULT_WORK = TUNING.rbWindowWork;
 
 // [geometry, rows per thread forward, backward-data]: W = 16 with pad 1 (4 and 8: several threads
 // per image row and interior window edges; 16: one row; 32: two rows per thread, and threads past
@@ -161,6 +162,7 @@ const CASES: [Geom, number, number][] = [
 for (const [g, tm, tmBack] of CASES) {
   Deno.test(`conv window: ${g.W} wide, pad ${g.pad}, ${tm} / ${tmBack} rows per thread: forward and backward-data match the host`, async () => {
     setKernelMode("cpu");
+    TUNING.rbWindowWork = 0; // these shapes are below the default size
     try {
       const { N, H, W, C, pad } = g;
       const OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
@@ -183,6 +185,7 @@ for (const [g, tm, tmBack] of CASES) {
       for (const t of [x, w, dy, fwd.value, bwd.value]) t.dispose();
     } finally {
       setKernelMode(null);
+      TUNING.rbWindowWork = DEFAULT_WORK;
     }
   });
 }
@@ -200,6 +203,7 @@ const FILTER_CASES: [Geom, number][] = [
 for (const [g, tm] of FILTER_CASES) {
   Deno.test(`conv window: weight gradient, ${g.W} wide, pad ${g.pad}, ${tm} rows per thread, matches the host`, async () => {
     setKernelMode("cpu");
+    TUNING.rbWindowWork = 0; // these shapes are below the default size
     try {
       const { N, H, W, C, pad } = g;
       const OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
@@ -218,15 +222,21 @@ for (const [g, tm] of FILTER_CASES) {
       for (const t of [x, dy, run.value]) t.dispose();
     } finally {
       setKernelMode(null);
+      TUNING.rbWindowWork = DEFAULT_WORK;
     }
   });
 }
 
-Deno.test("conv window: off by TUNING.rbWindow, and not used where a thread's rows do not fit", async () => {
+Deno.test("conv window: off by TUNING.rbWindow, below TUNING.rbWindowWork, and where a thread's rows do not fit", async () => {
   setKernelMode("cpu");
   const x = tensor(Float32Array.from(rand(2 * 5 * 12 * 8)), [2, 5, 12, 8]);
   const w = tensor(Float32Array.from(rand(9 * 64)), [3, 3, 8, 8]);
   try {
+    // 4 rows per thread fit 12-pixel rows, but the conv is small.
+    const small = await withPlan(2 * 5 * 12, 4, () => conv2d(x, w, { padding: 1 }));
+    assert(!small.codes.get("conv2d")!.includes(WINDOW_LOOP));
+    small.value.dispose();
+    TUNING.rbWindowWork = 0;
     // 8 rows per thread in 12-pixel rows: no window.
     const misfit = await withPlan(2 * 5 * 12, 8, () => conv2d(x, w, { padding: 1 }));
     assert(!misfit.codes.get("conv2d")!.includes(WINDOW_LOOP));
@@ -236,6 +246,7 @@ Deno.test("conv window: off by TUNING.rbWindow, and not used where a thread's ro
     for (const t of [misfit.value, off.value]) t.dispose();
   } finally {
     TUNING.rbWindow = true;
+    TUNING.rbWindowWork = DEFAULT_WORK;
     setKernelMode(null);
     x.dispose();
     w.dispose();

@@ -146,7 +146,9 @@ for (const mode of ["cpu", "gpu", "narrow", "window"] as const) {
     setKernelMode(mode === "gpu" ? "gpu" : "cpu");
     const rowKernel = TUNING.rowKernel.cpu;
     if (mode === "narrow") TUNING.rowKernel.cpu = { threads: 4, groups: 3 };
+    const windowWork = TUNING.rbWindowWork;
     if (mode === "window") {
+      TUNING.rbWindowWork = 0; // these shapes are below the default size
       TUNING.planHook = (_m, _n, _k, _b, o) =>
         o.window
           ? { config: { variant: "regblock", wgm: 8, wgn: 1, tm: 4, tn: 8 }, splits: 1 }
@@ -194,6 +196,7 @@ for (const mode of ["cpu", "gpu", "narrow", "window"] as const) {
       setKernelMode(null);
       TUNING.rowKernel.cpu = rowKernel;
       TUNING.planHook = null;
+      TUNING.rbWindowWork = windowWork;
     }
   });
 }

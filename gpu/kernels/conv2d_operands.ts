@@ -285,10 +285,10 @@ function rowWindow(o: {
       }
       return lines.join("\n");
     },
-    k0: (t) => `(u32(kh) * p.KW + ${t}u) * p.${C} + ch`,
-    value: (c, i, t, kk) => {
+    k0: (t) => `(u32(kh) * p.KW + ${t}) * p.${C} + ch`,
+    slot: (c, i, t) => {
       const seg = segOf(c.tm);
-      return `w${Math.floor(i / seg)}_${o.at(i % seg, t)}.${XYZW[kk]}`;
+      return `w${Math.floor(i / seg)}_${o.at(i % seg, t)}`;
     },
   };
 }
@@ -537,11 +537,13 @@ ${X_AT_TAP}`,
 
 /**
  * Whether a conv's weight gradient runs with {@link convBackwardFilterWindowA}: CPU kernels (the
- * register-blocked variant, unless `variant` forces the tiled one), `TUNING.rbWindow`, the
- * geometry it needs, and rows per thread (`tm`, when forced) in whole groups.
+ * register-blocked variant, unless `variant` forces the tiled one), `TUNING.rbWindow`, a conv
+ * of at least `TUNING.rbWindowWork` multiply-adds, the geometry it needs, and rows per thread (`tm`, when forced) in whole groups.
  */
 export function filterWindowFits(g: ConvGeom, variant?: GemmVariant, tm?: number): boolean {
-  return kernelMode() === "cpu" && variant !== "tiled" && TUNING.rbWindow && g.sh === 1 &&
+  const work = g.N * g.OH * g.OW * g.KH * g.KW * g.Cin * g.Cout;
+  return kernelMode() === "cpu" && variant !== "tiled" && TUNING.rbWindow &&
+    work >= TUNING.rbWindowWork && g.sh === 1 &&
     g.sw === 1 && g.Cin % 4 === 0 && g.OW % 4 === 0 && (!tm || tm % (4 * g.KW) === 0);
 }
 

@@ -95,8 +95,9 @@ export interface GemmOperand {
  * rows are runs of consecutive pixels of image rows ({@link windowFits}), the `taps` horizontal
  * taps of one (kh, channel quad) read overlapping pixels, so one loop iteration loads each run's
  * pixels once (run + taps - 1 of them) and runs the taps' k-steps on them (instead of tm loads
- * per k-step).
- * Code sees what {@link GemmOperand} code sees, plus `q` (the iteration).
+ * per k-step). The taps are a loop (`t`), each row's vec4 picked from the window by `select`
+ * (an unrolled tap loop triples the loop body, and lavapipe's compile time grows faster than
+ * that). Code sees what {@link GemmOperand} code sees, plus `q` (the iteration).
  */
 export interface RbWindow {
   /** k-steps per iteration (the horizontal taps). */
@@ -109,10 +110,10 @@ export interface RbWindow {
   setup(c: OperandCtx): string;
   /** Statements of iteration `q`: load the window. */
   step(c: OperandCtx): string;
-  /** WGSL u32 expression: the first k of tap `t` in iteration `q`. */
-  k0(t: number): string;
-  /** Scalar WGSL for A[m0 + i, k0(t) + kk]. */
-  value(c: OperandCtx, i: number, t: number, kk: number): string;
+  /** WGSL u32 expression: the first k of tap `t` (a WGSL u32 expression) in iteration `q`. */
+  k0(t: string): string;
+  /** The WGSL vec4 (a name from `step`) holding A[m0 + i, k0(t) .. k0(t) + 3] for tap `t`. */
+  slot(c: OperandCtx, i: number, t: number): string;
 }
 
 /**

@@ -24,6 +24,7 @@ import {
   type RegblockConfig,
   specLayout,
   windowFits,
+  XYZW,
 } from "./matmul_gemm.ts";
 import { cached } from "./util.ts";
 
@@ -134,35 +135,39 @@ ${stores.join("\n")}
 }
 
 /**
- * The sliding window of A used for a spec, or null: A has one, the thread's rows fit it (tm
+ * The sliding window of A used for a spec, or null: A has one, the GEMM is large enough
+ * (`TUNING.rbWindowWork`), the thread's rows fit it (tm
  * fits the window's rows, {@link windowFits}), and the loop covers all of K in whole steps (no split-K, no k guard).
  */
 export function windowOf(s: GemmSpec, c: RegblockConfig, kGuard: boolean): RbWindow | null {
   const w = s.a.rbWindow;
   const whole = (s.splits ?? 1) === 1 && (c.ks ?? 1) === 1 && !kGuard && !s.kLimit;
-  return w && TUNING.rbWindow && whole && windowFits(w.rowSpan, c.tm, s.M) ? w : null;
+  const large = s.M * s.N * s.K * s.batch >= TUNING.rbWindowWork;
+  return w && TUNING.rbWindow && large && whole && windowFits(w.rowSpan, c.tm, s.M) ? w : null;
 }
 
-/** The K loop over window iterations: the window's loads, then each tap's B step and FMAs. */
+/** The K loop over window iterations: the window's loads, then a loop over the taps (B step, FMAs). */
 function windowLoop(s: GemmSpec, c: RegblockConfig, w: RbWindow, ctx: OperandCtx): string {
-  const taps = Array.from({ length: w.taps }, (_, t) => {
-    const fmas: string[] = [];
-    for (let i = 0; i < c.tm; i++) {
-      for (let j = 0; j < c.tn / 4; j++) {
-        const terms = [0, 1, 2, 3].map((kk) => `${w.value(ctx, i, t, kk)} * ${s.b.rbValue(kk, j)}`);
-        fmas.push(`      c${i}_${j} += ${terms.join(" + ")};`);
-      }
+  const rows: string[] = [];
+  const fmas: string[] = [];
+  for (let i = 0; i < c.tm; i++) {
+    let v = w.slot(ctx, i, 0);
+    for (let t = 1; t < w.taps; t++) v = `select(${v}, ${w.slot(ctx, i, t)}, t == ${t}u)`;
+    rows.push(`      let aw${i} = ${v};`);
+    for (let j = 0; j < c.tn / 4; j++) {
+      const terms = [0, 1, 2, 3].map((kk) => `aw${i}.${XYZW[kk]} * ${s.b.rbValue(kk, j)}`);
+      fmas.push(`      c${i}_${j} += ${terms.join(" + ")};`);
     }
-    return `    {
-      let k0 = ${w.k0(t)};
-      let kc0 = k0; let kc1 = k0 + 1u; let kc2 = k0 + 2u; let kc3 = k0 + 3u;
-${s.b.rbStep(ctx)}
-${fmas.join("\n")}
-    }`;
-  });
+  }
   return `  for (var q = 0u; q < ${w.iterations}; q++) {
 ${w.step(ctx)}
-${taps.join("\n")}
+    for (var t = 0u; t < ${w.taps}u; t++) {
+      let k0 = ${w.k0("t")};
+      let kc0 = k0; let kc1 = k0 + 1u; let kc2 = k0 + 2u; let kc3 = k0 + 3u;
+${s.b.rbStep(ctx)}
+${rows.join("\n")}
+${fmas.join("\n")}
+    }
   }`;
 }
 

@@ -141,6 +141,13 @@ export const TUNING = {
    * (a sliding window, see `RbWindow` in matmul_gemm.ts) where a thread's rows fit one image row.
    */
   rbWindow: true,
+  /**
+   * Sliding windows only for GEMMs of at least this many multiply-adds: the windowed kernels take
+   * lavapipe longer to compile (a fused ResNet-32 step at batch 64, 16x16, compiled in ~7 min
+   * instead of ~4 with them everywhere), which pays only where the run is long (ResNet-32 at batch
+   * 128, 32x32: 302M per conv).
+   */
+  rbWindowWork: 1 << 27,
   /** Benches: a plan for some GEMMs instead of the model's (null, or a null result: the model's). */
   planHook: null as
     | null
@@ -238,7 +245,8 @@ function regblockPlan(M: number, N: number, K: number, batch: number, opts: Plan
     const g = (groups * splits) / ks;
     const imbalance = (Math.ceil(g / P) * P) / g;
     const w = opts.window;
-    const windowed = !!w && TUNING.rbWindow && splits === 1 && ks === 1 &&
+    const windowed = !!w && TUNING.rbWindow && M * N * K >= TUNING.rbWindowWork && splits === 1 &&
+      ks === 1 &&
       windowFits(w.rowSpan, c.tm, M);
     const run = windowed ? Math.min(c.tm, w.rowSpan) : 1;
     const aShare = windowed ? (run + w.taps - 1) / (w.taps * run) : 1;
