@@ -9,18 +9,13 @@ import { engine, type Launch } from "../gpu/engine.ts";
 import { setKernelMode, TUNING } from "../gpu/kernels/tuning.ts";
 import { conv2d, conv2dBackwardFilter, conv2dBackwardInput } from "../gpu/ops/conv2d.ts";
 import { readAll, tensor } from "../gpu/tensor.ts";
+import { rand, rng } from "./gpu_op_helpers.ts";
 
 await initDevice();
 
-let seed = 977;
-function rand(n: number): Float64Array {
-  const a = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    a[i] = (seed / 2 ** 32) * 2 - 1;
-  }
-  return a;
-}
+const r = rng(977);
+/** n uniform values in [-1, 1), exactly the f32 values the GPU gets. */
+const rnd = (n: number) => Float64Array.from(rand(r, n));
 
 interface Geom {
   N: number;
@@ -166,7 +161,7 @@ for (const [g, tm, tmBack] of CASES) {
     try {
       const { N, H, W, C, pad } = g;
       const OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
-      const xh = rand(N * H * W * C), wh = rand(9 * C * C), dyh = rand(N * OH * OW * C);
+      const xh = rnd(N * H * W * C), wh = rnd(9 * C * C), dyh = rnd(N * OH * OW * C);
       const x = tensor(Float32Array.from(xh), [N, H, W, C]);
       const w = tensor(Float32Array.from(wh), [3, 3, C, C]);
       const dy = tensor(Float32Array.from(dyh), [N, OH, OW, C]);
@@ -207,7 +202,7 @@ for (const [g, tm] of FILTER_CASES) {
     try {
       const { N, H, W, C, pad } = g;
       const OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
-      const xh = rand(N * H * W * C), dyh = rand(N * OH * OW * C);
+      const xh = rnd(N * H * W * C), dyh = rnd(N * OH * OW * C);
       const x = tensor(Float32Array.from(xh), [N, H, W, C]);
       const dy = tensor(Float32Array.from(dyh), [N, OH, OW, C]);
       const run = await withPlan(
@@ -229,8 +224,8 @@ for (const [g, tm] of FILTER_CASES) {
 
 Deno.test("conv window: off by TUNING.rbWindow, below TUNING.rbWindowWork, and where a thread's rows do not fit", async () => {
   setKernelMode("cpu");
-  const x = tensor(Float32Array.from(rand(2 * 5 * 12 * 8)), [2, 5, 12, 8]);
-  const w = tensor(Float32Array.from(rand(9 * 64)), [3, 3, 8, 8]);
+  const x = tensor(Float32Array.from(rnd(2 * 5 * 12 * 8)), [2, 5, 12, 8]);
+  const w = tensor(Float32Array.from(rnd(9 * 64)), [3, 3, 8, 8]);
   try {
     // 4 rows per thread fit 12-pixel rows, but the conv is small.
     const small = await withPlan(2 * 5 * 12, 4, () => conv2d(x, w, { padding: 1 }));

@@ -137,15 +137,17 @@ export const TUNING = {
    */
   reluByCompare: null as boolean | null,
   /**
-   * Register-blocked stride-1 convs: load each input pixel once for the kernel's horizontal taps
-   * (a sliding window, see `RbWindow` in matmul_gemm.ts) where a thread's rows fit one image row.
+   * Register-blocked stride-1 convs (CPU kernels): load each input pixel once for the kernel's
+   * horizontal taps where a thread's rows fit image rows (forward, backward-data: `RbWindow` in
+   * matmul_gemm.ts), and group weight-gradient rows so the taps share loads
+   * (`convBackwardFilterWindowA` in conv2d_operands.ts).
    */
   rbWindow: true,
   /**
-   * Sliding windows only for GEMMs of at least this many multiply-adds: the windowed kernels take
-   * lavapipe longer to compile (a fused ResNet-32 step at batch 64, 16x16, compiled in ~7 min
-   * instead of ~4 with them everywhere), which pays only where the run is long (ResNet-32 at batch
-   * 128, 32x32: 302M per conv).
+   * Sliding windows only for GEMMs of at least this many multiply-adds: windowed kernels take
+   * lavapipe longer to compile (with windows on every size, one fused backward-data kernel of a
+   * ResNet-32 step at batch 64 on 16x16 images compiled in 21-24 s), which pays only where the run
+   * is long (ResNet-32 at batch 128 on 32x32: 302M per conv).
    */
   rbWindowWork: 1 << 27,
   /** Benches: a plan for some GEMMs instead of the model's (null, or a null result: the model's). */
