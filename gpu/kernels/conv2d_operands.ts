@@ -7,6 +7,9 @@
  * vec4 loads along channels when the channel count is a multiple of 4; scalar loads otherwise.
  * The geometry is baked into the WGSL as constants ({@link bakeConv}): lavapipe scalarises integer
  * division by a runtime value (8 `div`s per SIMD op), while division by a constant is a multiply.
+ * Stride-1 convs also have sliding-window forms for the register-blocked kernels: the forward and
+ * backward-data operands' `rbWindow`, and {@link convBackwardFilterWindowA} (rows grouped so a
+ * kernel row's taps share their loads).
  * @module
  */
 import {

@@ -136,10 +136,10 @@ ${stores.join("\n")}
 
 /**
  * The sliding window of A used for a spec, or null: A has one, the GEMM is large enough
- * (`TUNING.rbWindowWork`), the thread's rows fit it (tm
- * fits the window's rows, {@link windowFits}), and the loop covers all of K in whole steps (no split-K, no k guard).
+ * (`TUNING.rbWindowWork`), the thread's rows fit it ({@link windowFits}), and the loop covers
+ * all of K in whole steps (no split-K, no k guard).
  */
-export function windowOf(s: GemmSpec, c: RegblockConfig, kGuard: boolean): RbWindow | null {
+function windowOf(s: GemmSpec, c: RegblockConfig, kGuard: boolean): RbWindow | null {
   const w = s.a.rbWindow;
   const whole = (s.splits ?? 1) === 1 && (c.ks ?? 1) === 1 && !kGuard && !s.kLimit;
   const large = s.M * s.N * s.K * s.batch >= TUNING.rbWindowWork;
