@@ -10,7 +10,7 @@
  * @module
  */
 import type { Launch } from "../engine.ts";
-import { TUNING } from "./tuning.ts";
+import { TUNING, windowUsed } from "./tuning.ts";
 import {
   bindingDecls,
   type EpilogueCtx,
@@ -23,7 +23,6 @@ import {
   type RbWindow,
   type RegblockConfig,
   specLayout,
-  windowFits,
   XYZW,
 } from "./matmul_gemm.ts";
 import { cached } from "./util.ts";
@@ -135,15 +134,13 @@ ${stores.join("\n")}
 }
 
 /**
- * The sliding window of A used for a spec, or null: A has one, the GEMM is large enough
- * (`TUNING.rbWindowWork`), the thread's rows fit it ({@link windowFits}), and the loop covers
- * all of K in whole steps (no split-K, no k guard).
+ * The sliding window of A used for a spec, or null: A has one and `windowUsed` (tuning.ts) says
+ * so, the loop covering all of K in whole steps (no split-K, no k guard).
  */
 function windowOf(s: GemmSpec, c: RegblockConfig, kGuard: boolean): RbWindow | null {
   const w = s.a.rbWindow;
   const whole = (s.splits ?? 1) === 1 && (c.ks ?? 1) === 1 && !kGuard && !s.kLimit;
-  const large = s.M * s.N * s.K * s.batch >= TUNING.rbWindowWork;
-  return w && TUNING.rbWindow && large && whole && windowFits(w.rowSpan, c.tm, s.M) ? w : null;
+  return w && windowUsed(w.rowSpan, c.tm, s.M, s.M * s.N * s.K * s.batch, whole) ? w : null;
 }
 
 /** The K loop over window iterations: the window's loads, then a loop over the taps (B step, FMAs). */

@@ -156,6 +156,22 @@ export const TUNING = {
     | ((M: number, N: number, K: number, batch: number, opts: PlanOptions) => GemmPlan | null),
 };
 
+/**
+ * Whether a register-blocked GEMM of `work` multiply-adds and M rows, planned with `tm` rows per
+ * thread, loads A through its sliding window (the plan's model and the kernel ask the same):
+ * `TUNING.rbWindow`, at least `TUNING.rbWindowWork`, the rows fit ({@link windowFits}), and
+ * `wholeK` (no split-K, no k guard).
+ */
+export function windowUsed(
+  rowSpan: number,
+  tm: number,
+  M: number,
+  work: number,
+  wholeK: boolean,
+): boolean {
+  return TUNING.rbWindow && work >= TUNING.rbWindowWork && wholeK && windowFits(rowSpan, tm, M);
+}
+
 /** A GEMM plan: kernel configuration and split-K factor. */
 export interface GemmPlan {
   config: GemmConfig;
@@ -247,9 +263,8 @@ function regblockPlan(M: number, N: number, K: number, batch: number, opts: Plan
     const g = (groups * splits) / ks;
     const imbalance = (Math.ceil(g / P) * P) / g;
     const w = opts.window;
-    const windowed = !!w && TUNING.rbWindow && M * N * K >= TUNING.rbWindowWork && splits === 1 &&
-      ks === 1 &&
-      windowFits(w.rowSpan, c.tm, M);
+    const windowed = !!w &&
+      windowUsed(w.rowSpan, c.tm, M, M * N * K * batch, splits === 1 && ks === 1);
     const run = windowed ? Math.min(c.tm, w.rowSpan) : 1;
     const aShare = windowed ? (run + w.taps - 1) / (w.taps * run) : 1;
     const perOut = TUNING.rbLoad *
