@@ -2,7 +2,8 @@
  * The dispatcher: encodes every kernel launch of a step into one command encoder and compute pass,
  * caches pipelines (by WGSL source) and immutable uniform buffers (by content), turns WebGPU
  * validation errors into thrown errors that name the kernel, reads tensors back in one round trip,
- * and records a step's dispatch list for replay ({@link CapturedStep}).
+ * and records a step's dispatch list for replay ({@link CapturedStep}). A launch binding tensors
+ * stored in half precision gets its code adapted to them (half_storage.ts).
  *
  * Device-side errors: kernels that index with data (gather indices, class labels) can
  * bind the engine's persistent error words ({@link Engine.errorBinding}, WGSL from
@@ -14,6 +15,7 @@
  */
 import { BufferPool, type PoolStats } from "./buffer_pool.ts";
 import { gpu } from "./device.ts";
+import { halfStorageSource } from "./half_storage.ts";
 
 /** A GPU allocation (or a view into one) that tensors share by reference count. */
 export class Storage {
@@ -72,6 +74,8 @@ export interface Bindable {
   storage: Storage;
   /** Bytes to bind; defaults to the storage's byteLength. */
   byteLength?: number;
+  /** The bytes hold f32 values as binary16 (the kernel's code is adapted; half_storage.ts). */
+  half?: boolean;
 }
 
 /** A kernel launch description. */
@@ -207,6 +211,7 @@ export class Engine {
   #pass: GPUComputePassEncoder | null = null;
   #batchKernels: string[] = [];
   #pipelines = new Map<string, { pipeline: GPUComputePipeline; name: string }>();
+  #halfSources = new Map<string, string>();
   #uniforms = new Map<string, GPUBuffer>();
   #errors: Promise<Error | null>[] = [];
   #firstError: Error | null = null;
@@ -290,6 +295,8 @@ export class Engine {
   /** Encodes a kernel launch into the current pass (and records it while capturing). */
   dispatch(launch: Launch): void {
     this.throwIfFailed();
+    const half = launch.bindings.flatMap((b, i) => b.half ? [i] : []);
+    if (half.length) launch = { ...launch, code: this.#halfSource(launch, half) };
     const { pipeline } = this.#pipeline(launch);
     const entries: GPUBindGroupEntry[] = launch.bindings.map((b, i) => ({
       binding: i,
@@ -552,6 +559,17 @@ export class Engine {
       this.#pass.end();
       this.#pass = null;
     }
+  }
+
+  /** A launch's code with half-stored bindings (memoised: eager steps launch the same code often). */
+  #halfSource(launch: Launch, half: number[]): string {
+    const key = `${half.join(",")}\n${launch.code}`;
+    let code = this.#halfSources.get(key);
+    if (code === undefined) {
+      code = halfStorageSource(launch.code, half, launch.name);
+      this.#halfSources.set(key, code);
+    }
+    return code;
   }
 
   #pipeline(launch: Launch): { pipeline: GPUComputePipeline; name: string } {

@@ -5,6 +5,7 @@
  */
 import { type DType, dtypeOf, type HostArray, viewFor } from "./dtype.ts";
 import { type Bindable, engine, Storage } from "./engine.ts";
+import { decodeHalf } from "./half_storage.ts";
 import { track } from "./scope.ts";
 
 /** How a tensor was computed, for reverse-mode autograd. */
@@ -51,19 +52,28 @@ export class Tensor {
   node: GradNode | null = null;
   /** Optional name (parameters), used in messages and checkpoints. */
   name?: string;
+  /**
+   * Whether the f32 values are stored as IEEE binary16 (2 bytes each; see half_storage.ts):
+   * kernels read and write them in f32, the engine adapts their code.
+   */
+  readonly half: boolean;
   #storage: Storage | null;
 
   /** Wraps a storage (used by ops; users call {@link tensor}, {@link zeros}, ...). */
-  constructor(storage: Storage, shape: readonly number[], dtype: DType = "f32") {
+  constructor(storage: Storage, shape: readonly number[], dtype: DType = "f32", half = false) {
     checkShape(shape, "Tensor");
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
     this.size = sizeOf(shape);
-    if (storage.byteLength < this.size * 4) {
+    this.half = half;
+    if (half && (dtype !== "f32" || this.size % 4 !== 0)) {
+      throw new Error(`collapse: half storage needs f32 and a size divisible by 4`);
+    }
+    if (storage.byteLength < this.#bytes()) {
       throw new Error(
-        `collapse: Tensor ${fmtShape(shape)} needs ${
-          this.size * 4
-        } bytes, storage has ${storage.byteLength}`,
+        `collapse: Tensor ${
+          fmtShape(shape)
+        } needs ${this.#bytes()} bytes, storage has ${storage.byteLength}`,
       );
     }
     this.#storage = storage;
@@ -88,9 +98,15 @@ export class Tensor {
     return this.#storage === null;
   }
 
+  #bytes(): number {
+    return this.size * (this.half ? 2 : 4);
+  }
+
   /** A binding of this tensor's bytes for a kernel launch. */
   get binding(): Bindable {
-    return { storage: this.storage, byteLength: this.size * 4 };
+    return this.half
+      ? { storage: this.storage, byteLength: this.#bytes(), half: true }
+      : { storage: this.storage, byteLength: this.#bytes() };
   }
 
   /** "f32[2, 3] 'name'" for error messages. */
@@ -109,7 +125,7 @@ export class Tensor {
   /** Reads the values back to the host (one GPU round trip, >= ~10 ms on Deno). */
   async data(): Promise<HostArray> {
     const [buf] = await engine().read([this.storage]);
-    return viewFor(this.dtype, buf, 0, this.size);
+    return hostView(this, buf);
   }
 
   /** Reads back as a plain number array. */
@@ -127,13 +143,26 @@ export class Tensor {
 /** Reads several tensors back in one round trip. */
 export async function readAll(tensors: Tensor[]): Promise<HostArray[]> {
   const bufs = await engine().read(tensors.map((t) => t.storage));
-  return bufs.map((b, i) => viewFor(tensors[i].dtype, b, 0, tensors[i].size));
+  return bufs.map((b, i) => hostView(tensors[i], b));
+}
+
+function hostView(t: Tensor, buf: ArrayBufferLike): HostArray {
+  return t.half ? decodeHalf(new Uint16Array(buf, 0, t.size)) : viewFor(t.dtype, buf, 0, t.size);
 }
 
 /** A new uninitialised tensor (contents undefined until a kernel writes it). */
 export function empty(shape: readonly number[], dtype: DType = "f32", label?: string): Tensor {
   checkShape(shape, "empty");
   return new Tensor(engine().alloc(sizeOf(shape) * 4, label), shape, dtype);
+}
+
+/**
+ * A new uninitialised f32 tensor stored in half precision (see {@link Tensor.half}; the size must
+ * be a multiple of 4).
+ */
+export function emptyHalf(shape: readonly number[], label?: string): Tensor {
+  checkShape(shape, "emptyHalf");
+  return new Tensor(engine().alloc(sizeOf(shape) * 2, label), shape, "f32", true);
 }
 
 /**
@@ -206,7 +235,7 @@ export function reshapeView(t: Tensor, shape: readonly number[]): Tensor {
   shp = shp.map((d) => d);
   const s = t.storage;
   s.refs++;
-  return new Tensor(s, shp, t.dtype);
+  return new Tensor(s, shp, t.dtype, t.half);
 }
 
 /** A tensor viewing `size` elements of a shared storage at an element offset (parameter arenas). */

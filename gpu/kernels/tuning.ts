@@ -65,6 +65,14 @@ export function kernelMode(): KernelMode {
   return softwareAdapter() ? "cpu" : "gpu";
 }
 
+function envHalfActivations(): boolean {
+  try {
+    return Deno.env.get("COLLAPSE_ACTIVATIONS") === "f16";
+  } catch {
+    return false; // no env permission
+  }
+}
+
 /** Tuning constants (measured on lavapipe, 2 cores, AVX2; see bench/kernels_bench.ts). */
 export const TUNING = {
   /**
@@ -150,6 +158,13 @@ export const TUNING = {
    * is long (ResNet-32 at batch 128 on 32x32: 302M per conv).
    */
   rbWindowWork: 1 << 27,
+  /**
+   * The fused ResNet ops (ops/fused_block.ts) store their conv outputs, the BatchNorm inputs kept
+   * for the backward pass, in half precision (binary16, f32 arithmetic; gpu/half_storage.ts):
+   * half the bytes for every kernel that reads them. Off by default; `COLLAPSE_ACTIVATIONS=f16`
+   * turns it on.
+   */
+  halfActivations: envHalfActivations(),
   /** Benches: a plan for some GEMMs instead of the model's (null, or a null result: the model's). */
   planHook: null as
     | null

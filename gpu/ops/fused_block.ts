@@ -53,8 +53,9 @@ import {
 } from "../kernels/fusion_parts.ts";
 import { bnGradEpilogue, bnStatsEpilogue } from "../kernels/gemm_epilogues.ts";
 import { denseB } from "../kernels/matmul_operands.ts";
+import { TUNING } from "../kernels/tuning.ts";
 import { gpu } from "../device.ts";
-import { empty, type Tensor } from "../tensor.ts";
+import { empty, emptyHalf, type Tensor } from "../tensor.ts";
 import { convGeometry } from "./conv2d.ts";
 import { runGemm } from "./gemm_run.ts";
 
@@ -226,7 +227,8 @@ function convBnForward(
   const [n, h, w, cx] = x.shape;
   // x may carry zero-padded channels beyond w's (fusedConvBnRelu's RGB input).
   const g = { ...geom(op, [n, h, w, p.w.shape[2]], p), Cin: cx };
-  const z = empty([g.N, g.OH, g.OW, g.Cout], "f32", `${op}_z`);
+  const zShape = [g.N, g.OH, g.OW, g.Cout];
+  const z = TUNING.halfActivations ? emptyHalf(zShape, `${op}_z`) : empty(zShape, "f32", `${op}_z`);
   const saved = empty([2 * g.Cout], "f32", `${op}_stats`);
   const st: ConvBnFwd = { g, z, saved, part: null, tiles: 0, tileRows: 0 };
   convForwardGemm(

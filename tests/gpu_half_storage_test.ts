@@ -1,0 +1,114 @@
+// Half-precision storage (gpu/half_storage.ts): the WGSL rewrite of a kernel's half-stored
+// bindings, what it refuses, and the round trip through a kernel on the device (binary16 rounding
+// to nearest even, reads as vec4 and as scalars, host readback).
+import { assert, assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
+import { initDevice } from "../gpu/device.ts";
+import { engine } from "../gpu/engine.ts";
+import { decodeHalf, halfStorageSource } from "../gpu/half_storage.ts";
+import { empty, emptyHalf, readAll, tensor } from "../gpu/tensor.ts";
+
+const decl = (access: string, name: string, elem: string, b = 0) =>
+  `@group(0) @binding(${b}) var<storage, ${access}> ${name}: array<${elem}>;`;
+
+Deno.test("half storage: reads, vec4 stores, swizzles, nested indices and comments are rewritten", () => {
+  const code = `${decl("read_write", "y", "vec4<f32>")}
+${decl("read", "x", "f32", 1)}
+// y: the output, x[i] the input
+fn main() {
+  let v = y[idx[2u]] * vec4<f32>(x[3u * (i + 1u)]);
+  y[i + 1u] = select(y[i], v, v.y > 0.0);
+  let w = v.y;
+}`;
+  const out = halfStorageSource(code, [0, 1], "k");
+  assertStringIncludes(out, "var<storage, read_write> y__h: array<vec2<u32>>;");
+  assertStringIncludes(out, "var<storage, read> x__h: array<u32>;");
+  assertStringIncludes(out, "fn y__st(i: u32, v: vec4<f32>)");
+  assertStringIncludes(out, "let v = y__ld(u32(idx[2u])) * vec4<f32>(x__ld(u32(3u * (i + 1u))));");
+  assertStringIncludes(out, "y__st(u32(i + 1u), select(y__ld(u32(i)), v, v.y > 0.0));");
+  assertStringIncludes(out, "let w = v.y;");
+  assertEquals(out.includes("// y:"), false);
+});
+
+Deno.test("half storage: what would race or escape the rewrite is refused with the kernel's name", () => {
+  const k = (body: string, elem = "vec4<f32>") => () =>
+    halfStorageSource(`${decl("read_write", "y", elem)}\nfn main() { ${body} }`, [0], "kern");
+  assertThrows(k("y[0u] = 1.0;", "f32"), Error, "kern: half-stored y takes whole vec4 stores");
+  assertThrows(k("y[0u] += vec4<f32>(1.0);"), Error, "whole vec4 stores");
+  assertThrows(k("y[0u].x = 1.0;"), Error, "whole vec4 stores");
+  assertThrows(k("let p = &y;"), Error, "may only be indexed");
+  assertThrows(k("let n = arrayLength(&y);"), Error, "may only be indexed");
+  assertThrows(() => halfStorageSource(decl("read", "y", "u32"), [0], "k"), Error, "not declared");
+  assertThrows(() => halfStorageSource(decl("read", "y", "f32"), [1], "k"), Error, "binding 1");
+});
+
+Deno.test("half storage: a kernel's vec4 stores keep binary16 values; vec4 and scalar reads, readback", async () => {
+  await initDevice();
+  const vals = [
+    1,
+    -2.5,
+    1 + 2 ** -11, // a tie between 1 and 1 + 2^-10
+    1 + 3 * 2 ** -11,
+    1 + 2 ** -11 + 2 ** -20,
+    65504, // the largest binary16
+    6.103515625e-5, // the smallest normal one
+    3.14159265,
+    -0,
+    1024.7,
+    0.1,
+    -7.77e-3,
+  ];
+  const src = tensor(Float32Array.from(vals), [vals.length]);
+  const h = emptyHalf([vals.length]);
+  const e = engine();
+  e.dispatch({
+    name: "half_store",
+    code: `${decl("read", "a", "vec4<f32>")}
+${decl("read_write", "h", "vec4<f32>", 1)}
+@compute @workgroup_size(4) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  if (g.x < ${vals.length / 4}u) { h[g.x] = a[g.x]; }
+}`,
+    bindings: [src.binding, h.binding],
+    workgroups: [1],
+  });
+  // Scalar reads (array<f32>) of the half tensor into an f32 one.
+  const back = empty([vals.length]);
+  e.dispatch({
+    name: "half_load",
+    code: `${decl("read", "h", "f32")}
+${decl("read_write", "o", "f32", 1)}
+@compute @workgroup_size(16) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  if (g.x < ${vals.length}u) { o[g.x] = h[g.x] * 2.0; }
+}`,
+    bindings: [h.binding, back.binding],
+    workgroups: [1],
+  });
+  const [got, twice] = await readAll([h, back]);
+  // WGSL rounds to one of the two nearest binary16 values (lavapipe: to nearest, ties to even).
+  vals.forEach((v, i) => {
+    const [lo, hi] = halfNeighbours(v);
+    assert(got[i] === lo || got[i] === hi, `${v} stored as ${got[i]}, not ${lo} or ${hi}`);
+  });
+  assertEquals(got[0], 1);
+  assertEquals(got[5], 65504);
+  assertEquals(Object.is(got[8], -0), true);
+  assertEquals([...twice], [...got].map((v) => v * 2));
+  assertEquals([...await h.data()], [...got]);
+  assertEquals(h.binding.byteLength, vals.length * 2);
+});
+
+Deno.test("half storage: host decoding of every binary16 class", () => {
+  const bits = [0x3c00, 0xc000, 0x7bff, 0x0400, 0x0001, 0x8000, 0x7c00, 0xfc00, 0x7e00, 0x3555];
+  const got = decodeHalf(new Uint16Array(bits));
+  assertEquals([...got.slice(0, 8)], [1, -2, 65504, 2 ** -14, 2 ** -24, -0, Infinity, -Infinity]);
+  assert(Number.isNaN(got[8]));
+  assertEquals(got[9], 0.333251953125);
+});
+
+/** The binary16 values at or just below and above x (equal when x is one). */
+function halfNeighbours(x: number): [number, number] {
+  if (x === 0) return [x, x];
+  const e = Math.max(-14, Math.floor(Math.log2(Math.abs(x))));
+  const ulp = 2 ** (e - 10);
+  const lo = Math.floor(x / ulp) * ulp, hi = Math.ceil(x / ulp) * ulp;
+  return [lo, hi];
+}
