@@ -1,7 +1,8 @@
 /**
  * collapse against PyTorch on the same card, in one call: collapse's training step (the captured
  * fit path) for ResNet-32 (ETF + DR and Dense + CE, batch 128 and 512, 32x32) and ResNet-50 (ETF +
- * DR, batch 64 and 256, 224x224), then the PyTorch peer (peers/torch_cuda.py, a subprocess) on the
+ * DR, batch 64 and 256, 224x224), and ResNet-32 ETF + DR at the smallest batch again with the
+ * fused blocks' conv outputs stored in half precision (`TUNING.halfActivations`), then the PyTorch peer (peers/torch_cuda.py, a subprocess) on the
  * same cases in its five modes, and a table of images/s with collapse / PyTorch ratios. Imports
  * only relative files with no jsr:/npm: dependencies, so a bare Deno binary runs it on a GPU
  * machine with no network (`deno info bench/gpu_compare.ts` lists none).
@@ -18,7 +19,7 @@
 import { gpu, initDevice } from "../gpu/device.ts";
 import "../gpu/ops/mod.ts";
 import { engine } from "../gpu/engine.ts";
-import { kernelMode } from "../gpu/kernels/tuning.ts";
+import { kernelMode, TUNING } from "../gpu/kernels/tuning.ts";
 import { buildTrainSetup } from "./step_profile.ts";
 import { runTorchPeer, type TorchCase } from "./peers/torch_peer.ts";
 
@@ -45,6 +46,8 @@ interface Case {
   head: "etf" | "dense";
   size: number;
   classes: number;
+  /** Conv outputs of the fused blocks in binary16 (collapse only; PyTorch's row is the f32 one). */
+  half?: boolean;
 }
 const CASES: Case[] = [];
 if (models.includes("resnet32")) {
@@ -53,6 +56,16 @@ if (models.includes("resnet32")) {
       CASES.push({ model: "resnet32", batch, head, size: 32, classes: 10 });
     }
   }
+}
+if (models.includes("resnet32")) {
+  CASES.push({
+    model: "resnet32",
+    batch: quick ? 8 : 128,
+    head: "etf",
+    size: 32,
+    classes: 10,
+    half: true,
+  });
 }
 if (models.includes("resnet50")) {
   for (const batch of quick ? [2] : [64, 256]) {
@@ -74,6 +87,7 @@ interface Ours extends Case {
 
 async function measureOurs(c: Case): Promise<Ours> {
   const e = engine();
+  TUNING.halfActivations = !!c.half; // read while the step is built and captured
   const s = buildTrainSetup({
     model: c.model,
     batch: c.batch,
@@ -114,6 +128,7 @@ async function measureOurs(c: Case): Promise<Ours> {
       steps: K,
     };
   } finally {
+    TUNING.halfActivations = false;
     s.step.dispose();
     s.model.dispose();
   }
@@ -125,7 +140,7 @@ const adapter = a.description || a.device;
 console.log(`adapter: ${adapter} (fallback ${a.isFallbackAdapter}); kernels: ${kernelMode()}`);
 const ours: Ours[] = [];
 for (const c of CASES) {
-  const tag = `${c.model} batch ${c.batch} ${c.head}`;
+  const tag = `${c.model} batch ${c.batch} ${c.head}${c.half ? " f16 activations" : ""}`;
   if (flag("skip-ours")) {
     ours.push({ ...c, error: "skipped (--skip-ours)" });
     continue;
@@ -153,7 +168,7 @@ for (const c of CASES) {
 let torch: TorchCase[] = [];
 let torchFailure: string | undefined;
 if (!flag("skip-torch")) {
-  const r32 = CASES.filter((c) => c.model === "resnet32"),
+  const r32 = CASES.filter((c) => c.model === "resnet32" && !c.half),
     r50 = CASES.filter((c) => c.model !== "resnet32");
   const uniq = <T>(xs: T[]) => [...new Set(xs)];
   const res = await runTorchPeer({
@@ -194,11 +209,20 @@ for (const o of ours) {
     const why = t?.skipped ? "skipped" : t?.error ? "error" : undefined;
     return { mode: m, imagesPerSec: t?.imagesPerSec, ratio, why };
   });
-  table.push({ model: o.model, batch: o.batch, head: o.head, ours: o.imagesPerSec, torch: cells });
+  table.push({
+    model: o.model,
+    batch: o.batch,
+    head: o.head,
+    half: !!o.half,
+    ours: o.imagesPerSec,
+    torch: cells,
+  });
   console.log(
-    `| ${o.model} b${o.batch} ${o.head === "etf" ? "ETF+DR" : "Dense+CE"} | ${
-      o.error ? "error" : fmt(o.imagesPerSec)
-    } | ${cells.map((c) => `${c.why ?? fmt(c.imagesPerSec)} | ${fmt(c.ratio, 2)}`).join(" | ")} |`,
+    `| ${o.model} b${o.batch} ${o.head === "etf" ? "ETF+DR" : "Dense+CE"}${
+      o.half ? " (collapse: f16 activations)" : ""
+    } | ${o.error ? "error" : fmt(o.imagesPerSec)} | ${
+      cells.map((c) => `${c.why ?? fmt(c.imagesPerSec)} | ${fmt(c.ratio, 2)}`).join(" | ")
+    } |`,
   );
 }
 console.log(
