@@ -94,8 +94,14 @@ export const TUNING = {
   rbMaxAccGrouped: 1536,
   /** Register-blocked: most rows per thread when A is read with scalar loads. */
   rbScalarMaxTm: 32,
-  /** Register-blocked: problems below this many multiply-adds count as small. */
-  rbBigWork: 1 << 25,
+  /**
+   * Register-blocked: problems below this many multiply-adds count as small (at most `rbSmallAcc`
+   * accumulators per thread). Large tiles take lavapipe minutes to compile: the `mod.ts` example
+   * (ResNet-32 at batch 64 on 16x16, 37.7M multiply-adds per conv) ran in 6 min 7 s from a cold
+   * shader cache with 2^25 and in 62 s with 2^27 (warm: 9.1-10.0 s and 3.8-4.0 s). ResNet-32 at
+   * batch 128 on 32x32 (302M per conv) keeps the large tiles.
+   */
+  rbBigWork: 1 << 27,
   /** Register-blocked: explicit fma() (else a * b + c; no measurable difference, loads dominate). */
   rbUseFma: false,
   /** Conv: bake the geometry into the source for convs of at least this many multiply-adds. */
