@@ -82,7 +82,19 @@ ${decl("read_write", "o", "f32", 1)}
     bindings: [h.binding, back.binding],
     workgroups: [1],
   });
-  const [got, twice] = await readAll([h, back]);
+  // vec4 reads (array<vec4<f32>>) of it, negated.
+  const back4 = empty([vals.length]);
+  e.dispatch({
+    name: "half_load4",
+    code: `${decl("read", "h", "vec4<f32>")}
+${decl("read_write", "o", "vec4<f32>", 1)}
+@compute @workgroup_size(4) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  if (g.x < ${vals.length / 4}u) { o[g.x] = -h[g.x]; }
+}`,
+    bindings: [h.binding, back4.binding],
+    workgroups: [1],
+  });
+  const [got, twice, negated] = await readAll([h, back, back4]);
   // WGSL rounds to one of the two nearest binary16 values (lavapipe: to nearest, ties to even).
   vals.forEach((v, i) => {
     const [lo, hi] = halfNeighbours(v);
@@ -92,6 +104,7 @@ ${decl("read_write", "o", "f32", 1)}
   assertEquals(got[5], 65504);
   assertEquals(Object.is(got[8], -0), true);
   assertEquals([...twice], [...got].map((v) => v * 2));
+  assertEquals([...negated], [...got].map((v) => -v));
   assertEquals([...await h.data()], [...got]);
   assertEquals(h.binding.byteLength, vals.length * 2);
 });
