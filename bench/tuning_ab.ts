@@ -1,11 +1,13 @@
 /**
- * A/B of one boolean kernel tuning flag (a key of `TUNING` in gpu/kernels/tuning.ts) on the
- * ResNet-32 training step: builds and captures the step once with the flag off and once on (each
- * compiles its own kernels), then alternates their replays, so both see the same machine load,
- * and prints the median step time of each, their ratio and both as fractions of a 1024^3 matmul
- * timed in the same run. Imports no jsr:/npm: modules (runs on a bare GPU machine too).
+ * A/B of one kernel tuning constant (a boolean or numeric key of `TUNING` in gpu/kernels/tuning.ts)
+ * on the ResNet-32 training step: builds and captures the step once with each of two values (a
+ * boolean's: off and on; a number's: `--values A,B`; each compiles its own kernels), then
+ * alternates their replays, so both see the same machine load, and prints the median step time of
+ * each, their ratio and both as fractions of a 1024^3 matmul timed in the same run. Imports no
+ * jsr:/npm: modules (runs on a bare GPU machine too).
  *
- * Run: `deno run -A bench/tuning_ab.ts --flag rbWindow [--batch 128] [--pairs 6] [--head etf|dense]`
+ * Run: `deno run -A bench/tuning_ab.ts --flag rbWindow [--batch 128] [--pairs 6] [--head etf|dense]`,
+ * `deno run -A bench/tuning_ab.ts --flag rbBigWork --values 33554432,134217728`
  * @module
  */
 import { initDevice } from "../gpu/device.ts";
@@ -22,20 +24,28 @@ const args = {
   batch: arg("batch", "128"),
   pairs: arg("pairs", "6"),
   head: arg("head", "etf"),
+  values: arg("values", ""),
 };
 const flag = args.flag as keyof typeof TUNING;
-if (!flag || typeof TUNING[flag] !== "boolean") {
+const kind = flag ? typeof TUNING[flag] : "";
+if (kind !== "boolean" && !(kind === "number" && args.values.split(",").length === 2)) {
   const flags = Object.keys(TUNING).filter((k) =>
-    typeof TUNING[k as keyof typeof TUNING] === "boolean"
+    ["boolean", "number"].includes(typeof TUNING[k as keyof typeof TUNING])
   );
-  throw new Error(`usage: tuning_ab.ts --flag NAME (a boolean TUNING key: ${flags.join(", ")})`);
+  throw new Error(
+    `usage: tuning_ab.ts --flag NAME [--values A,B] (a boolean TUNING key, or a numeric one ` +
+      `with two values: ${flags.join(", ")})`,
+  );
 }
+const values: (boolean | number)[] = kind === "boolean"
+  ? [false, true]
+  : args.values.split(",").map(Number);
 const batch = Number(args.batch), pairs = Number(args.pairs);
 const head = args.head as "etf" | "dense";
 await initDevice();
 const original = TUNING[flag];
-const setups = new Map<boolean, TrainSetup>();
-for (const value of [false, true]) {
+const setups = new Map<boolean | number, TrainSetup>();
+for (const value of values) {
   (TUNING as Record<string, unknown>)[flag] = value;
   const s = buildTrainSetup({ batch, head });
   s.step.run(); // eager: compiles every kernel
@@ -45,9 +55,9 @@ for (const value of [false, true]) {
   setups.set(value, s);
 }
 (TUNING as Record<string, unknown>)[flag] = original;
-const times = new Map<boolean, number[]>([[false, []], [true, []]]);
+const times = new Map<boolean | number, number[]>(values.map((v) => [v, []]));
 for (let i = 0; i < pairs; i++) {
-  for (const value of [false, true]) {
+  for (const value of values) {
     const t0 = performance.now();
     setups.get(value)!.step.run();
     await engine().sync();
@@ -56,13 +66,13 @@ for (let i = 0; i < pairs; i++) {
 }
 const mm = await matmulReference();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const flops = setups.get(true)!.flops.train * batch;
+const flops = setups.get(values[1])!.flops.train * batch;
 console.log(
   `ResNet-32 ${head} head, batch ${batch}, ${pairs} alternating replays each; matmul 1024^3 ${
     mm.gflops.toFixed(2)
   } GFLOP/s`,
 );
-for (const value of [false, true]) {
+for (const value of values) {
   const ms = median(times.get(value)!);
   const gf = flops / ms / 1e6;
   console.log(
@@ -71,6 +81,9 @@ for (const value of [false, true]) {
       `(steps: ${times.get(value)!.map((t) => t.toFixed(0)).join(" ")} ms)`,
   );
 }
+const [a, b] = values;
 console.log(
-  `speed-up (off/on): ${(median(times.get(false)!) / median(times.get(true)!)).toFixed(3)}`,
+  `speed-up (${kind === "boolean" ? "off/on" : `${a}/${b}`}): ${
+    (median(times.get(a)!) / median(times.get(b)!)).toFixed(3)
+  }`,
 );

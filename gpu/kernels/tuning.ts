@@ -99,7 +99,8 @@ export const TUNING = {
    * accumulators per thread). Large tiles take lavapipe minutes to compile: the `mod.ts` example
    * (ResNet-32 at batch 64 on 16x16, 37.7M multiply-adds per conv) ran in 6 min 7 s from a cold
    * shader cache with 2^25 and in 62 s with 2^27 (warm: 9.1-10.0 s and 3.8-4.0 s). ResNet-32 at
-   * batch 128 on 32x32 (302M per conv) keeps the large tiles.
+   * batch 128 on 32x32 keeps them but for the RGB stem (302M multiply-adds per conv, the stem 75M):
+   * its step measured 2257 ms with 2^25 and 2278 ms with 2^27 in one A/B (bench/tuning_ab.ts).
    */
   rbBigWork: 1 << 27,
   /** Register-blocked: explicit fma() (else a * b + c; no measurable difference, loads dominate). */
