@@ -21,6 +21,8 @@ import { halfStorageSource } from "./half_storage.ts";
 export class Storage {
   /** Number of tensors sharing the allocation; at 0 it returns to its pool. */
   refs = 1;
+  /** Holds f32 values as binary16 (a half-stored tensor's; copies and views check it). */
+  half = false;
   /** A view of `byteLength` bytes of `buffer` from `byteOffset`, with one reference. */
   constructor(
     readonly buffer: GPUBuffer,
@@ -295,7 +297,18 @@ export class Engine {
   /** Encodes a kernel launch into the current pass (and records it while capturing). */
   dispatch(launch: Launch): void {
     this.throwIfFailed();
-    const half = launch.bindings.flatMap((b, i) => b.half ? [i] : []);
+    const half = launch.bindings.flatMap((b, i) => {
+      if (b.storage.half !== !!b.half) {
+        throw new Error(
+          `collapse: kernel ${launch.name}: binding ${i} ${
+            b.half ? "says half storage for" : "binds"
+          } a ${b.storage.half ? "half-stored" : "f32"} buffer${
+            b.half ? "" : " without saying so (bind tensor.binding)"
+          }`,
+        );
+      }
+      return b.half ? [i] : [];
+    });
     if (half.length) launch = { ...launch, code: this.#halfSource(launch, half) };
     const { pipeline } = this.#pipeline(launch);
     const entries: GPUBindGroupEntry[] = launch.bindings.map((b, i) => ({
@@ -343,6 +356,9 @@ export class Engine {
 
   /** Encodes a buffer copy (ends the compute pass; the next dispatch opens a new one). */
   copy(src: Storage, dst: Storage, byteLength = src.byteLength, srcOffset = 0, dstOffset = 0) {
+    if (src.half !== dst.half) {
+      throw new Error("collapse: a copy between a half-stored and an f32 buffer would mix formats");
+    }
     const rec: CopyRecord = {
       kind: "copy",
       src: src.buffer,

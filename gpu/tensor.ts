@@ -66,6 +66,9 @@ export class Tensor {
     this.dtype = dtype;
     this.size = sizeOf(shape);
     this.half = half;
+    if (storage.half !== half) {
+      throw new Error(`collapse: Tensor: the storage is ${storage.half ? "" : "not "}half-stored`);
+    }
     if (half && (dtype !== "f32" || this.size % 4 !== 0)) {
       throw new Error(`collapse: half storage needs f32 and a size divisible by 4`);
     }
@@ -162,7 +165,9 @@ export function empty(shape: readonly number[], dtype: DType = "f32", label?: st
  */
 export function emptyHalf(shape: readonly number[], label?: string): Tensor {
   checkShape(shape, "emptyHalf");
-  return new Tensor(engine().alloc(sizeOf(shape) * 2, label), shape, "f32", true);
+  const storage = engine().alloc(sizeOf(shape) * 2, label);
+  storage.half = true;
+  return new Tensor(storage, shape, "f32", true);
 }
 
 /**
@@ -245,6 +250,7 @@ export function viewOf(
   shape: readonly number[],
   dtype: DType = "f32",
 ): Tensor {
+  if (storage.half) throw new Error("collapse: viewOf: the storage is half-stored");
   const view = new Storage(
     storage.buffer,
     storage.byteOffset + elementOffset * 4,

@@ -1,11 +1,12 @@
 // Half-precision storage (gpu/half_storage.ts): the WGSL rewrite of a kernel's half-stored
-// bindings, what it refuses, and the round trip through a kernel on the device (binary16 rounding
-// to nearest even, reads as vec4 and as scalars, host readback).
+// bindings, what it refuses, the round trip through kernels on the device (binary16 values, reads
+// as vec4 and as scalars, host readback), and the refusal of copies, views and bindings that
+// would mix half and f32 formats.
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
 import { initDevice } from "../gpu/device.ts";
-import { engine } from "../gpu/engine.ts";
+import { type Bindable, engine } from "../gpu/engine.ts";
 import { decodeHalf, halfStorageSource } from "../gpu/half_storage.ts";
-import { empty, emptyHalf, readAll, tensor } from "../gpu/tensor.ts";
+import { empty, emptyHalf, readAll, reshapeView, tensor, viewOf } from "../gpu/tensor.ts";
 
 const decl = (access: string, name: string, elem: string, b = 0) =>
   `@group(0) @binding(${b}) var<storage, ${access}> ${name}: array<${elem}>;`;
@@ -125,3 +126,32 @@ function halfNeighbours(x: number): [number, number] {
   const lo = Math.floor(x / ulp) * ulp, hi = Math.ceil(x / ulp) * ulp;
   return [lo, hi];
 }
+
+Deno.test("half storage: copies, views and bindings that would mix formats are refused", async () => {
+  await initDevice();
+  const h = emptyHalf([8]), f = empty([8]);
+  assertThrows(() => engine().copy(h.storage, f.storage), Error, "would mix formats");
+  assertThrows(() => engine().copy(f.storage, h.storage), Error, "would mix formats");
+  assertThrows(() => viewOf(h.storage, 0, [4]), Error, "half-stored");
+  const launch = (b: Bindable) => ({
+    name: "probe",
+    code: `${decl("read_write", "y", "vec4<f32>")}
+@compute @workgroup_size(1) fn main() { y[0] = vec4<f32>(1.0); }`,
+    bindings: [b],
+    workgroups: [1] as [number],
+  });
+  assertThrows(
+    () => engine().dispatch(launch({ storage: h.storage })),
+    Error,
+    "probe: binding 0 binds a half-stored buffer without saying so",
+  );
+  assertThrows(
+    () => engine().dispatch(launch({ storage: f.storage, half: true })),
+    Error,
+    "says half storage for a f32 buffer",
+  );
+  const v = reshapeView(h, [2, 4]);
+  assert(v.half);
+  engine().dispatch(launch(v.binding));
+  assertEquals([...await h.data()].slice(0, 4), [1, 1, 1, 1]);
+});
