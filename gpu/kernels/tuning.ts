@@ -98,11 +98,12 @@ export const TUNING = {
    * Register-blocked: problems below this many multiply-adds count as small (at most `rbSmallAcc`
    * accumulators per thread). Large tiles take lavapipe minutes to compile: the `mod.ts` example
    * (ResNet-32 at batch 64 on 16x16, 37.7M multiply-adds per conv) ran in 6 min 7 s from a cold
-   * shader cache with 2^25 and in 62 s with 2^27 (warm: 9.1-10.0 s and 3.8-4.0 s). ResNet-32 at
-   * batch 128 on 32x32 keeps them but for the RGB stem (302M multiply-adds per conv, the stem 75M):
-   * its step measured 2257 ms with 2^25 and 2278 ms with 2^27 in one A/B (bench/tuning_ab.ts).
+   * shader cache with 2^25 and in 62 s with every GEMM of it below the threshold (warm: 9.1-10.0 s
+   * and 3.8-4.0 s). ResNet-32 at batch 128 on 32x32 keeps them for every conv (302M multiply-adds,
+   * the RGB stem 75M): with the stem on small tiles too (2^27), its forward and weight gradient ran
+   * at 0.67 and 0.55 of the matmul instead of 0.79 and 0.84 (timestamps, bench/step_profile.ts).
    */
-  rbBigWork: 1 << 27,
+  rbBigWork: 1 << 26,
   /** Register-blocked: explicit fma() (else a * b + c; no measurable difference, loads dominate). */
   rbUseFma: false,
   /** Conv: bake the geometry into the source for convs of at least this many multiply-adds. */
