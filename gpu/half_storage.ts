@@ -6,8 +6,10 @@
  * becomes `array<u32>`), every read `NAME[i]` a call that unpacks (`unpack2x16float`, core WGSL:
  * no `shader-f16` needed), every vec4 store `NAME[i] = v;` one that packs (`pack2x16float`: one
  * of the two nearest binary16 values, nearest-even on lavapipe; beyond +-65504 WGSL leaves the
- * value indeterminate, lavapipe stores +-Infinity). Scalar stores, component stores, compound assignments and pointers to such an array are refused:
- * two invocations writing the halves of one word would race.
+ * value indeterminate, lavapipe stores +-Infinity). Scalar stores, component stores, compound
+ * assignments, pointers and `arrayLength` on such an array are refused: two invocations writing
+ * the halves of one word would race, and the rest would see the packed words. The engine also
+ * refuses copies between the formats and bindings that do not say which they hold (engine.ts).
  * @module
  */
 
