@@ -6,6 +6,7 @@
 // exit codes, the offline message and the kill.
 import { assert, assertAlmostEquals, assertEquals, assertStringIncludes } from "@std/assert";
 import { initDevice } from "../gpu/device.ts";
+import { TUNING } from "../gpu/kernels/tuning.ts";
 import { loadCheckpoint, readCheckpointInfo } from "../nn/checkpoint.ts";
 import { readSafetensorsFile } from "../nn/io/safetensors.ts";
 import { type RecipeName, RECIPES } from "../recipes/lib/recipe_specs.ts";
@@ -104,6 +105,8 @@ interface RecipeExpect {
   limit: number;
   classNames?: string[];
   paper?: number;
+  /** The activations' storage recorded in config.json (default f32). */
+  activations?: "f16" | "f32";
 }
 
 /** Checks every output of a finished run by content. */
@@ -116,6 +119,7 @@ async function checkRun(out: string, e: RecipeExpect): Promise<EpochRecord[]> {
   assert(config.data.trainImages > 0 && config.data.trainImages <= e.limit);
   assert(config.data.testImages > 0 && config.data.testImages <= e.limit);
   assert(typeof config.adapter.description === "string");
+  assertEquals(config.kernels, { mode: "cpu", activations: e.activations ?? "f32" });
   assert(typeof config.versions.deno === "string" && typeof config.versions.collapse === "string");
   assert(config.effective.lr > 0 && config.effective.schedule.kind);
   assertEquals(config.effective.paperTop1, e.paper ?? null);
@@ -463,6 +467,43 @@ Deno.test("recipes: svhn_lt end to end from .mat files", opts, async () => {
     "the published SVHN numbers were made with that bug",
   );
 });
+
+Deno.test(
+  "recipes: a run with half-precision activations trains and says so in config.json and report.md",
+  opts,
+  async () => {
+    const dir = `${TMP}/svhn_half_data`;
+    await svhnFixture(dir);
+    const out = `${TMP}/svhn_half`;
+    TUNING.halfActivations = true; // as COLLAPSE_ACTIVATIONS=f16 sets it
+    try {
+      const r = await runIn("svhn_lt", [
+        ...common,
+        "--data-dir",
+        dir,
+        "--out",
+        out,
+        "--ratio",
+        "0.1",
+        "--limit",
+        "16",
+        "--batch-size",
+        "8",
+      ]);
+      assertEquals(r.code, 0, r.err);
+    } finally {
+      TUNING.halfActivations = false;
+    }
+    await checkRun(out, {
+      recipe: "svhn_lt",
+      epochs: 1,
+      numClasses: 10,
+      limit: 16,
+      activations: "f16",
+    });
+    assertStringIncludes(await Deno.readTextFile(`${out}/report.md`), "f16 activations");
+  },
+);
 
 Deno.test("recipes: stl10_lt end to end from the STL-10 tarball (96x96)", opts, async () => {
   const dir = `${TMP}/stl_data`;

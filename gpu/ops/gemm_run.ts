@@ -62,7 +62,8 @@ export function planOf(job: GemmJob): GemmPlan {
     variant: job.variant,
     tm: job.tm,
     tn: job.tn,
-    allowSplit: !job.bias && !job.relu && !job.fusedEpilogue,
+    // Split-K partials are summed by a scalar-store reduction, which a half-stored output refuses.
+    allowSplit: !job.bias && !job.relu && !job.fusedEpilogue && !job.out.half,
     scalarA: job.a.rbElem === "f32",
     aLoad: job.a.loadCost,
     bLoad: job.b.loadCost,

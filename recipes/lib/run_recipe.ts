@@ -25,6 +25,7 @@
 
 import denoJson from "../../deno.json" with { type: "json" };
 import { gpu, initDevice } from "../../gpu/device.ts";
+import { kernelMode, TUNING } from "../../gpu/kernels/tuning.ts";
 import "../../gpu/ops/mod.ts"; // plugs the ops autograd's backward needs
 import { dataDir as defaultDataDir } from "../../data/download.ts";
 import {
@@ -194,7 +195,13 @@ function adapterText(): string {
   const a = gpu().adapter;
   const parts = [a.description || a.device, a.vendor, a.architecture].filter(Boolean);
   return parts.join(", ") + (a.isFallbackAdapter ? " (software adapter)" : "") +
-    (a.backend ? ` [backend ${a.backend}]` : "");
+    (a.backend ? ` [backend ${a.backend}]` : "") +
+    (TUNING.halfActivations ? "; f16 activations (COLLAPSE_ACTIVATIONS=f16)" : "");
+}
+
+/** The kernel family and the storage of activations the run trained with (config.json). */
+function kernelInfo(): { mode: string; activations: "f16" | "f32" } {
+  return { mode: kernelMode(), activations: TUNING.halfActivations ? "f16" : "f32" };
 }
 
 function adapterInfo(): Record<string, unknown> {
@@ -826,6 +833,7 @@ async function train(
       sources: data.sources,
     },
     adapter: adapterInfo(),
+    kernels: kernelInfo(),
     versions: versions(),
     notes,
     createdAt: (savedConfig?.createdAt as string | undefined) ?? new Date().toISOString(),
