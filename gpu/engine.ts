@@ -297,7 +297,9 @@ export class Engine {
   /** Encodes a kernel launch into the current pass (and records it while capturing). */
   dispatch(launch: Launch): void {
     this.throwIfFailed();
-    const half = launch.bindings.flatMap((b, i) => {
+    let half: number[] | null = null;
+    for (let i = 0; i < launch.bindings.length; i++) {
+      const b = launch.bindings[i];
       if (b.storage.half !== !!b.half) {
         throw new Error(
           `collapse: kernel ${launch.name}: binding ${i} ${
@@ -307,9 +309,9 @@ export class Engine {
           }`,
         );
       }
-      return b.half ? [i] : [];
-    });
-    if (half.length) launch = { ...launch, code: this.#halfSource(launch, half) };
+      if (b.half) (half ??= []).push(i);
+    }
+    if (half) launch = { ...launch, code: this.#halfSource(launch, half) };
     const { pipeline } = this.#pipeline(launch);
     const entries: GPUBindGroupEntry[] = launch.bindings.map((b, i) => ({
       binding: i,

@@ -435,14 +435,13 @@ Deno.test(
   },
 );
 
-Deno.test("recipes: svhn_lt end to end from .mat files", opts, async () => {
-  const dir = `${TMP}/svhn_data`;
-  await svhnFixture(dir);
-  const out = `${TMP}/svhn`;
-  const r = await runIn("svhn_lt", [
+/** svhn_lt for one epoch on 16 images of the SVHN fixture written to `data`, into `out`. */
+async function runSvhn(data: string, out: string): Promise<Outcome> {
+  await svhnFixture(data);
+  return await runIn("svhn_lt", [
     ...common,
     "--data-dir",
-    dir,
+    data,
     "--out",
     out,
     "--ratio",
@@ -452,6 +451,11 @@ Deno.test("recipes: svhn_lt end to end from .mat files", opts, async () => {
     "--batch-size",
     "8",
   ]);
+}
+
+Deno.test("recipes: svhn_lt end to end from .mat files", opts, async () => {
+  const out = `${TMP}/svhn`;
+  const r = await runSvhn(`${TMP}/svhn_data`, out);
   assertEquals(r.code, 0, r.err);
   await checkRun(out, { recipe: "svhn_lt", epochs: 1, numClasses: 10, limit: 16 });
   // train + extra by default (the official protocol); the report says how the official numbers
@@ -472,24 +476,10 @@ Deno.test(
   "recipes: a run with half-precision activations trains and says so in config.json and report.md",
   opts,
   async () => {
-    const dir = `${TMP}/svhn_half_data`;
-    await svhnFixture(dir);
     const out = `${TMP}/svhn_half`;
     TUNING.halfActivations = true; // as COLLAPSE_ACTIVATIONS=f16 sets it
     try {
-      const r = await runIn("svhn_lt", [
-        ...common,
-        "--data-dir",
-        dir,
-        "--out",
-        out,
-        "--ratio",
-        "0.1",
-        "--limit",
-        "16",
-        "--batch-size",
-        "8",
-      ]);
+      const r = await runSvhn(`${TMP}/svhn_half_data`, out);
       assertEquals(r.code, 0, r.err);
     } finally {
       TUNING.halfActivations = false;
