@@ -53,23 +53,20 @@ export class Tensor {
   /** Optional name (parameters), used in messages and checkpoints. */
   name?: string;
   /**
-   * Whether the f32 values are stored as IEEE binary16 (2 bytes each; see half_storage.ts):
-   * kernels read and write them in f32, the engine adapts their code.
+   * Whether the f32 values are stored as IEEE binary16 (2 bytes each, as its storage says; see
+   * half_storage.ts): kernels read and write them in f32, the engine adapts their code.
    */
   readonly half: boolean;
   #storage: Storage | null;
 
   /** Wraps a storage (used by ops; users call {@link tensor}, {@link zeros}, ...). */
-  constructor(storage: Storage, shape: readonly number[], dtype: DType = "f32", half = false) {
+  constructor(storage: Storage, shape: readonly number[], dtype: DType = "f32") {
     checkShape(shape, "Tensor");
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
     this.size = sizeOf(shape);
-    this.half = half;
-    if (storage.half !== half) {
-      throw new Error(`collapse: Tensor: the storage is ${storage.half ? "" : "not "}half-stored`);
-    }
-    if (half && (dtype !== "f32" || this.size % 4 !== 0)) {
+    this.half = storage.half;
+    if (this.half && (dtype !== "f32" || this.size % 4 !== 0)) {
       throw new Error(`collapse: half storage needs f32 and a size divisible by 4`);
     }
     if (storage.byteLength < this.#bytes()) {
@@ -167,7 +164,7 @@ export function emptyHalf(shape: readonly number[], label?: string): Tensor {
   checkShape(shape, "emptyHalf");
   const storage = engine().alloc(sizeOf(shape) * 2, label);
   storage.half = true;
-  return new Tensor(storage, shape, "f32", true);
+  return new Tensor(storage, shape, "f32");
 }
 
 /**
@@ -240,7 +237,7 @@ export function reshapeView(t: Tensor, shape: readonly number[]): Tensor {
   shp = shp.map((d) => d);
   const s = t.storage;
   s.refs++;
-  return new Tensor(s, shp, t.dtype, t.half);
+  return new Tensor(s, shp, t.dtype);
 }
 
 /** A tensor viewing `size` elements of a shared storage at an element offset (parameter arenas). */
