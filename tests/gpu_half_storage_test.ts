@@ -6,7 +6,15 @@ import { assert, assertEquals, assertStringIncludes, assertThrows } from "@std/a
 import { initDevice } from "../gpu/device.ts";
 import { type Bindable, engine } from "../gpu/engine.ts";
 import { decodeHalf, halfStorageSource } from "../gpu/half_storage.ts";
-import { empty, emptyHalf, readAll, reshapeView, tensor, viewOf } from "../gpu/tensor.ts";
+import {
+  empty,
+  emptyHalf,
+  readAll,
+  reshapeView,
+  type Tensor,
+  tensor,
+  viewOf,
+} from "../gpu/tensor.ts";
 
 const decl = (access: string, name: string, elem: string, b = 0) =>
   `@group(0) @binding(${b}) var<storage, ${access}> ${name}: array<${elem}>;`;
@@ -60,41 +68,24 @@ Deno.test("half storage: a kernel's vec4 stores keep binary16 values; vec4 and s
   ];
   const src = tensor(Float32Array.from(vals), [vals.length]);
   const h = emptyHalf([vals.length]);
-  const e = engine();
-  e.dispatch({
-    name: "half_store",
-    code: `${decl("read", "a", "vec4<f32>")}
-${decl("read_write", "h", "vec4<f32>", 1)}
-@compute @workgroup_size(4) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
-  if (g.x < ${vals.length / 4}u) { h[g.x] = a[g.x]; }
-}`,
-    bindings: [src.binding, h.binding],
-    workgroups: [1],
-  });
-  // Scalar reads (array<f32>) of the half tensor into an f32 one.
-  const back = empty([vals.length]);
-  e.dispatch({
-    name: "half_load",
-    code: `${decl("read", "h", "f32")}
-${decl("read_write", "o", "f32", 1)}
+  const n = vals.length;
+  // One kernel: out[i] = expr(inp[i]) over `count` elements of `elem`.
+  const map = (name: string, elem: string, count: number, expr: string, inp: Tensor, out: Tensor) =>
+    engine().dispatch({
+      name,
+      code: `${decl("read", "inp", elem)}
+${decl("read_write", "out", elem, 1)}
 @compute @workgroup_size(16) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
-  if (g.x < ${vals.length}u) { o[g.x] = h[g.x] * 2.0; }
+  if (g.x < ${count}u) { out[g.x] = ${expr}; }
 }`,
-    bindings: [h.binding, back.binding],
-    workgroups: [1],
-  });
-  // vec4 reads (array<vec4<f32>>) of it, negated.
-  const back4 = empty([vals.length]);
-  e.dispatch({
-    name: "half_load4",
-    code: `${decl("read", "h", "vec4<f32>")}
-${decl("read_write", "o", "vec4<f32>", 1)}
-@compute @workgroup_size(4) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
-  if (g.x < ${vals.length / 4}u) { o[g.x] = -h[g.x]; }
-}`,
-    bindings: [h.binding, back4.binding],
-    workgroups: [1],
-  });
+      bindings: [inp.binding, out.binding],
+      workgroups: [1],
+    });
+  map("half_store", "vec4<f32>", n / 4, "inp[g.x]", src, h);
+  // Scalar reads (array<f32>) of the half tensor into an f32 one, and vec4 reads, negated.
+  const back = empty([n]), back4 = empty([n]);
+  map("half_load", "f32", n, "inp[g.x] * 2.0", h, back);
+  map("half_load4", "vec4<f32>", n / 4, "-inp[g.x]", h, back4);
   const [got, twice, negated] = await readAll([h, back, back4]);
   // WGSL rounds to one of the two nearest binary16 values (lavapipe: to nearest, ties to even).
   vals.forEach((v, i) => {
