@@ -102,6 +102,7 @@ if (import.meta.main) {
         [
           "test",
           "--doc",
+          "--parallel",
           "-A",
           ...config,
           `--ignore=${[...NOT_SOURCES.map((p) => `${root}${p}`), ...checkOnly].join(",")}`,
