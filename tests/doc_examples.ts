@@ -6,7 +6,8 @@
 // against that folder, so `readCifar10("cifar-10-binary.tar.gz", "train")` reads a real archive.
 // Examples whose point is the download of a real dataset are type-checked only
 // (`deno check --doc-only`); TYPE_CHECK_ONLY lists their files and why. README.md's blocks are
-// run by tests/readme_example_test.ts.
+// run by tests/readme_example_test.ts. The examples run with the small register tiles of
+// TUNING.fastCompile (COLLAPSE_TUNING=fast-compile), as the end-to-end tests do.
 //
 // Usage: deno task doc:test [paths...]   (default: the whole repository but tests/ and bench/)
 
@@ -15,6 +16,7 @@ import { writeCifar100Fixture, writeCifar10Fixture } from "./fixtures/cifar_fixt
 import { writeCubFixture } from "./fixtures/cub_fixture.ts";
 import { makeMat5, svhnVars } from "./fixtures/mat5_writer.ts";
 import { writeStl10Fixture } from "./fixtures/stl10_fixture.ts";
+import { SUBPROCESS_ENV } from "./fast_compile.ts";
 
 const root = decodeURIComponent(new URL("../", import.meta.url).pathname);
 
@@ -82,6 +84,7 @@ async function deno(args: string[], cwd: string): Promise<number> {
   const { code } = await new Deno.Command(Deno.execPath(), {
     args,
     cwd,
+    env: SUBPROCESS_ENV,
     stdout: "inherit",
     stderr: "inherit",
   }).spawn().status;

@@ -10,6 +10,7 @@
 import { parseArgs } from "jsr:@std/cli@^1.0.32/parse-args";
 import { writeCifar10Fixture } from "./fixtures/cifar_fixture.ts";
 import { writeCubFixture } from "./fixtures/cub_fixture.ts";
+import { SUBPROCESS_ENV } from "./fast_compile.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const args = parseArgs(Deno.args, { string: ["runs", "recipes"] });
@@ -67,7 +68,7 @@ for (const recipe of recipes) {
       cwd: ROOT,
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1", COLLAPSE_TUNING: "fast-compile" },
+      env: SUBPROCESS_ENV,
     }).output();
     const stdout = dec.decode(r.stdout);
     const key = r.signal ? `signal ${r.signal}` : `exit ${r.code}`;

@@ -27,7 +27,9 @@ import {
   reluRef,
 } from "./nn_reference.ts";
 import { checkModelGradients } from "./model_gradient_check.ts";
+import { useFastCompile } from "./fast_compile.ts";
 
+useFastCompile();
 await initDevice();
 
 const FIXTURES = new URL("./fixtures/", import.meta.url);

@@ -33,7 +33,9 @@ import {
   ProgressBarCallback,
 } from "../nn/training/mod.ts";
 import { prototypeData, prototypeSource } from "./fixtures/prototype_data.ts";
+import { useFastCompile } from "./fast_compile.ts";
 
+useFastCompile();
 await initDevice();
 
 const K = 4, N = 64, H = 6, C = 3, PIX = H * H * C;

@@ -1,8 +1,8 @@
 // Half-precision activation storage (TUNING.halfActivations) on a short training run: a ResNet-32
 // (x0.5 width, 8x8 images, fused blocks) trained for 5 epochs with the ETF head + DR and with a
-// learnable head + CE, once with f32 conv outputs and once with them in binary16, from the same
-// weights and batches. The loss curves and the final evaluation must agree within tolerance,
-// and the half-stored kernels must be the ones that ran.
+// learnable head + CE (small register tiles: TUNING.fastCompile), once with f32 conv outputs and
+// once with them in binary16, from the same weights and batches. The loss curves and the final
+// evaluation must agree within tolerance, and the half-stored kernels must be the ones that ran.
 import { assert, assertGreater } from "@std/assert";
 import { initDevice } from "../gpu/device.ts";
 import { engine, type Launch } from "../gpu/engine.ts";
@@ -13,7 +13,9 @@ import { resnet32 } from "../nn/models/resnet32.ts";
 import { SGD } from "../nn/optimizers/mod.ts";
 import { compile, evaluate, fit } from "../nn/training/mod.ts";
 import { prototypeData, prototypeSource } from "./fixtures/prototype_data.ts";
+import { useFastCompile } from "./fast_compile.ts";
 
+useFastCompile();
 await initDevice();
 
 const K = 4;

@@ -6,6 +6,7 @@
 import { assert, assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
 import { backward } from "../gpu/autograd.ts";
 import { initDevice } from "../gpu/device.ts";
+import { TUNING } from "../gpu/kernels/tuning.ts";
 import "../gpu/ops/mod.ts";
 import { tidyAsync } from "../gpu/scope.ts";
 import { readAll, tensor } from "../gpu/tensor.ts";
@@ -174,8 +175,8 @@ Deno.test("top-k hits: fewer than k classes score strictly higher than the label
 });
 
 Deno.test("long tail: balanced softmax (and the other --loss baselines) beat CE's tail accuracy", async () => {
-  const tuning = Deno.env.get("COLLAPSE_TUNING");
-  Deno.env.set("COLLAPSE_TUNING", "fast-compile"); // small conv net, cold lavapipe compiles
+  const tuning = TUNING.fastCompile;
+  TUNING.fastCompile = true; // small conv net, cold lavapipe compiles
   try {
     const size = 16, epochs = 8;
     const { train, test } = syntheticDataset({
@@ -246,7 +247,6 @@ Deno.test("long tail: balanced softmax (and the other --loss baselines) beat CE'
     assert(tail["ce-weighted"] > tail.ce, JSON.stringify(tail));
     assert(tail["ldam-drw"] > tail.ce, JSON.stringify(tail));
   } finally {
-    if (tuning === undefined) Deno.env.delete("COLLAPSE_TUNING");
-    else Deno.env.set("COLLAPSE_TUNING", tuning);
+    TUNING.fastCompile = tuning;
   }
 });

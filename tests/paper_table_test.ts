@@ -5,9 +5,7 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { writeCifar100Fixture, writeCifar10Fixture } from "./fixtures/cifar_fixture.ts";
 import type { PaperTable } from "../recipes/lib/paper_table_report.ts";
-
-// Small register tiles compile faster on lavapipe; inherited by every recipe subprocess.
-Deno.env.set("COLLAPSE_TUNING", "fast-compile");
+import { SUBPROCESS_ENV } from "./fast_compile.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const TMP = await Deno.makeTempDir({ prefix: "collapse_paper_table_" });
@@ -54,7 +52,7 @@ function sweep(extra: string[] = []) {
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: SUBPROCESS_ENV,
   });
 }
 

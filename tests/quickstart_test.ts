@@ -3,10 +3,9 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { initDevice } from "../gpu/device.ts";
 import { resultsTable, runQuickstart } from "../recipes/quickstart.ts";
+import { useFastCompile } from "./fast_compile.ts";
 
-// End-to-end runs build many shapes: small register tiles compile in a fraction of the time on
-// lavapipe (kernel tests cover the large variants). Inherited by the recipe subprocesses.
-Deno.env.set("COLLAPSE_TUNING", "fast-compile");
+useFastCompile();
 
 await initDevice();
 

@@ -2,9 +2,11 @@
 // runs every block not marked `ignore` from a folder that holds tiny stand-ins for the dataset
 // files the blocks read (a CIFAR-10 archive of 100 + 15 images in the official layout), with
 // EPOCHS=1 so the main example (ResNet-32, ETF head, DR loss, summary, fit, evaluate) trains one
-// epoch. Blocks marked `ignore` (those that need a real download) are type-checked.
+// epoch, with the small register tiles of TUNING.fastCompile. Blocks marked `ignore` (those that
+// need a real download) are type-checked.
 import { assert, assertStringIncludes } from "@std/assert";
 import { writeCifar10Fixture } from "./fixtures/cifar_fixture.ts";
+import { SUBPROCESS_ENV } from "./fast_compile.ts";
 
 const root = decodeURIComponent(new URL("../", import.meta.url).pathname);
 const readme = await Deno.readTextFile(`${root}README.md`);
@@ -32,7 +34,7 @@ async function deno(args: string[], cwd: string, env: Record<string, string> = {
   const out = await new Deno.Command(Deno.execPath(), {
     args,
     cwd,
-    env: { NO_COLOR: "1", ...env },
+    env: { ...SUBPROCESS_ENV, ...env },
     stdout: "piped",
     stderr: "piped",
   }).output();

@@ -15,8 +15,9 @@ import { runRecipe } from "../recipes/lib/run_recipe.ts";
 import type { EpochRecord } from "../recipes/lib/run_outputs.ts";
 import { writeCifar10Fixture } from "./fixtures/cifar_fixture.ts";
 import { TINY_CIFAR } from "./fixtures/tiny_recipe.ts";
+import { SUBPROCESS_ENV, useFastCompile } from "./fast_compile.ts";
 
-Deno.env.set("COLLAPSE_TUNING", "fast-compile");
+useFastCompile();
 await initDevice();
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -48,7 +49,7 @@ function spawnTiny(args: string[]): Deno.ChildProcess {
     cwd: ROOT,
     stdout: "null",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: SUBPROCESS_ENV,
   }).spawn();
 }
 

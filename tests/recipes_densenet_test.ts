@@ -21,9 +21,9 @@ import { buildClassifier, describeBackbone } from "../recipes/lib/training_setup
 import { writeCifar100Fixture, writeCifar10Fixture } from "./fixtures/cifar_fixture.ts";
 import { writeSvhnFixture } from "./fixtures/mat5_writer.ts";
 import { writeStl10Fixture } from "./fixtures/stl10_fixture.ts";
+import { useFastCompile } from "./fast_compile.ts";
 
-// Small register tiles compile in a fraction of the time on lavapipe (as tests/recipes_test.ts).
-Deno.env.set("COLLAPSE_TUNING", "fast-compile");
+useFastCompile();
 
 await initDevice();
 

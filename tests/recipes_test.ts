@@ -20,10 +20,9 @@ import { writeSvhnFixture } from "./fixtures/mat5_writer.ts";
 import { writeStl10Fixture } from "./fixtures/stl10_fixture.ts";
 import { writeCubFixture } from "./fixtures/cub_fixture.ts";
 import { writeImageNetLtFixture } from "./fixtures/imagenet_lt_fixture.ts";
+import { SUBPROCESS_ENV, useFastCompile } from "./fast_compile.ts";
 
-// End-to-end runs build many shapes: small register tiles compile in a fraction of the time on
-// lavapipe (kernel tests cover the large variants). Inherited by the recipe subprocesses.
-Deno.env.set("COLLAPSE_TUNING", "fast-compile");
+useFastCompile();
 
 await initDevice();
 
@@ -53,7 +52,7 @@ function spawn(script: string, args: string[], denoFlags: string[] = ["-A"]) {
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: SUBPROCESS_ENV,
   });
 }
 

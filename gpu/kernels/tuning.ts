@@ -37,18 +37,17 @@ function envMode(): KernelMode | null {
   }
 }
 
-/**
- * `COLLAPSE_TUNING=fast-compile`: trade kernel speed for compile time on CPU adapters (small
- * register tiles, no per-shape baked conv geometry). The first use of a large-tile kernel costs
- * lavapipe 9-17 s of compilation, so end-to-end tests that build many shapes set it; kernel tests
- * force the large variants explicitly.
- */
-export function fastCompile(): boolean {
+function envFastCompile(): boolean {
   try {
     return Deno.env.get("COLLAPSE_TUNING") === "fast-compile";
   } catch {
     return false; // no env permission
   }
+}
+
+/** Whether kernels trade speed for compile time ({@link TUNING}`.fastCompile`). */
+export function fastCompile(): boolean {
+  return TUNING.fastCompile;
 }
 
 /** Whether the adapter is a software (CPU) one: a fallback adapter, llvmpipe, SwiftShader, WARP. */
@@ -86,6 +85,12 @@ export const TUNING = {
   /** Register-blocked: most accumulators (tm * tn) per thread; small problems use fewer (compile time). */
   rbMaxAcc: 1024,
   rbSmallAcc: 256,
+  /**
+   * Register-blocked under `COLLAPSE_TUNING=fast-compile`: problems below `rbFastWork`
+   * multiply-adds get at most `rbFastAcc` accumulators per thread, larger ones `rbSmallAcc`.
+   */
+  rbFastAcc: 32,
+  rbFastWork: 1 << 22,
   /**
    * Register-blocked A operands with grouped rows (the windowed conv weight gradient): most
    * accumulators per thread. Measured on lavapipe, stage-2/3 weight gradients: 48 x 32 per thread
@@ -173,6 +178,17 @@ export const TUNING = {
    * turns it on.
    */
   halfActivations: envHalfActivations(),
+  /**
+   * Trade kernel speed for compile time on CPU adapters: small register tiles (at most
+   * `rbFastAcc` accumulators per thread below `rbFastWork` multiply-adds, `rbSmallAcc` above), no
+   * per-shape baked conv geometry. Lavapipe compiles a kernel on its first launch (measured: a
+   * ResNet-32 on 8x8 images, 118 kernels, 174 s from a cold shader cache with up to 256
+   * accumulators per thread, 40 s with 32; the largest tiles take 9-17 s each), so short runs and
+   * tests that build many shapes set it; kernel tests force the large variants explicitly.
+   * `COLLAPSE_TUNING=fast-compile` turns it on; setting it here is per isolate (a test file),
+   * the environment per process.
+   */
+  fastCompile: envFastCompile(),
   /** Benches: a plan for some GEMMs instead of the model's (null, or a null result: the model's). */
   planHook: null as
     | null
@@ -253,8 +269,13 @@ function cpuThreads(): number {
  * candidate too.
  */
 function regblockPlan(M: number, N: number, K: number, batch: number, opts: PlanOptions): GemmPlan {
-  const big = M * N * K * batch >= TUNING.rbBigWork;
-  const maxAcc = big && !fastCompile()
+  const work = M * N * K * batch;
+  const big = work >= TUNING.rbBigWork;
+  const maxAcc = fastCompile()
+    ? (work < TUNING.rbFastWork
+      ? Math.max(TUNING.rbFastAcc, 4 * (opts.tmMultiple ?? 4))
+      : TUNING.rbSmallAcc)
+    : big
     ? (opts.tmMultiple ? TUNING.rbMaxAccGrouped : TUNING.rbMaxAcc)
     : TUNING.rbSmallAcc;
   const N4 = Math.ceil(N / 4) * 4, M4 = Math.ceil(M / 4) * 4;
