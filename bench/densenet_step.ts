@@ -23,7 +23,7 @@
  * @module
  */
 import { parseArgs } from "jsr:@std/cli@^1.0.32/parse-args";
-import { gpu, initDevice } from "../gpu/device.ts";
+import { adapterLabel, gpu, initDevice } from "../gpu/device.ts";
 import "../gpu/ops/mod.ts";
 import { engine } from "../gpu/engine.ts";
 import { kernelMode } from "../gpu/kernels/tuning.ts";
@@ -59,9 +59,8 @@ const BACKBONES = String(args.backbones).split(",") as ("densenet" | "resnet32")
 
 await initDevice();
 const a = gpu().adapter;
-const adapter =
-  `${a.description || a.device} (vendor ${a.vendor}, fallback ${a.isFallbackAdapter}` +
-  `), kernel mode ${kernelMode()}, ${navigator.hardwareConcurrency} CPU threads`;
+const adapter = `${adapterLabel(a)}, kernel mode ${kernelMode()}, ` +
+  `${navigator.hardwareConcurrency} CPU threads`;
 console.log(`adapter: ${adapter}`);
 
 function build(kind: "densenet" | "resnet32", numClasses = 10): ClassifierModel {

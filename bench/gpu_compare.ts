@@ -16,7 +16,7 @@
  * what no longer fits.
  * @module
  */
-import { gpu, initDevice } from "../gpu/device.ts";
+import { adapterLabel, gpu, initDevice } from "../gpu/device.ts";
 import "../gpu/ops/mod.ts";
 import { engine } from "../gpu/engine.ts";
 import { kernelMode, TUNING } from "../gpu/kernels/tuning.ts";
@@ -137,7 +137,7 @@ async function measureOurs(c: Case): Promise<Ours> {
 await initDevice();
 const a = gpu().adapter;
 const adapter = a.description || a.device;
-console.log(`adapter: ${adapter} (fallback ${a.isFallbackAdapter}); kernels: ${kernelMode()}`);
+console.log(`adapter: ${adapterLabel(a)}; kernels: ${kernelMode()}`);
 const ours: Ours[] = [];
 for (const c of CASES) {
   const tag = `${c.model} batch ${c.batch} ${c.head}${c.half ? " f16 activations" : ""}`;

@@ -11,7 +11,7 @@
  * Run: `deno bench -A bench/kernels_bench.ts`.
  * @module
  */
-import { gpu, initDevice } from "../gpu/device.ts";
+import { adapterLabel, gpu, initDevice } from "../gpu/device.ts";
 import { engine } from "../gpu/engine.ts";
 import { type GemmVariant, kernelMode } from "../gpu/kernels/tuning.ts";
 import { conv2d, conv2dBackwardFilter, conv2dBackwardInput } from "../gpu/ops/conv2d.ts";
@@ -134,8 +134,7 @@ for (const [hw, cin, cout, stride] of SHAPES) {
 globalThis.addEventListener("unload", () => {
   const a = gpu().adapter;
   console.log(
-    `\nadapter: ${a.description || a.device} (fallback: ${a.isFallbackAdapter}), ` +
-      `kernel mode: ${kernelMode()}, load average: ${loadAverage()}`,
+    `\nadapter: ${adapterLabel(a)}, kernel mode: ${kernelMode()}, load average: ${loadAverage()}`,
   );
   const best = (key: "gflops" | "cpuGflops") =>
     Math.max(0, ...results.filter((r) => !r.conv).map((r) => r[key] ?? 0));

@@ -17,7 +17,7 @@
  * (the last two override kernels/tuning.ts's split-K targets for an experiment).
  * @module
  */
-import { gpu, initDevice } from "../gpu/device.ts";
+import { adapterLabel, gpu, initDevice } from "../gpu/device.ts";
 import "../gpu/ops/mod.ts"; // installs the autograd helpers backward() needs
 import { type CapturedStep, engine } from "../gpu/engine.ts";
 import { timeDispatches } from "../gpu/kernel_timer.ts";
@@ -476,8 +476,7 @@ async function main(): Promise<void> {
   await initDevice();
   const a = gpu().adapter;
   console.log(
-    `adapter: ${a.description || a.device} (vendor ${a.vendor}, fallback ${a.isFallbackAdapter})` +
-      `; features: ${[...gpu().device.features].join(", ") || "none"}`,
+    `adapter: ${adapterLabel(a)}; features: ${[...gpu().device.features].join(", ") || "none"}`,
   );
   console.log(`ResNet-32 (width ${width}), ${head} head, batch ${batch}, 32x32, ${steps} steps`);
   const s = buildTrainSetup({ batch, head, width });

@@ -10,7 +10,7 @@
  * Run: `deno bench -A bench/train_step_bench.ts` (`BENCH_BATCH=8` / `BENCH_ITERS=3` to resize).
  * @module
  */
-import { gpu, initDevice } from "../gpu/device.ts";
+import { adapterLabel, gpu, initDevice } from "../gpu/device.ts";
 import "../gpu/ops/mod.ts";
 import { engine } from "../gpu/engine.ts";
 import { kernelMode } from "../gpu/kernels/tuning.ts";
@@ -38,8 +38,7 @@ let bestMatmul = 0;
 
 function describeAdapter(): string {
   const a = gpu().adapter;
-  return `${a.description || a.device} (vendor ${a.vendor}, fallback ${a.isFallbackAdapter}), ` +
-    `kernel mode ${kernelMode()}`;
+  return `${adapterLabel(a)}, kernel mode ${kernelMode()}`;
 }
 
 function rand(shape: number[]): Tensor {

@@ -76,6 +76,26 @@ export function missingAdapterHelp(): string {
 }
 
 /**
+ * One line naming an adapter: its description (else its device name), vendor and architecture,
+ * "(software adapter)" for a fallback one, and the backend asked for through
+ * `DENO_WEBGPU_BACKEND`.
+ *
+ * @example
+ * ```ts
+ * import { adapterLabel, initDevice } from "./device.ts";
+ * const { adapter } = await initDevice();
+ * // e.g. "llvmpipe (LLVM 15.0.6, 256 bits), 65541 (software adapter) [backend vulkan]"
+ * console.log(adapterLabel(adapter));
+ * ```
+ */
+export function adapterLabel(a: AdapterSummary): string {
+  const parts = [a.description || a.device, a.vendor, a.architecture].filter(Boolean);
+  return (parts.join(", ") || "unnamed adapter") +
+    (a.isFallbackAdapter ? " (software adapter)" : "") +
+    (a.backend ? ` [backend ${a.backend}]` : "");
+}
+
+/**
  * Acquires (once) the adapter and device. Later calls return the same context.
  *
  * @example

@@ -15,51 +15,30 @@ import { dirname } from "jsr:@std/path@^1/dirname";
 // deno-lint-ignore no-import-prefix -- library code uses full specifiers (importable by URL)
 import { join } from "jsr:@std/path@^1/join";
 import { pathExists } from "../../data/path_exists.ts";
+import { initDevice } from "../../gpu/device.ts";
 import { loadCheckpoint, readCheckpointInfo } from "../../nn/checkpoint.ts";
-import type { ClassifierModel } from "../../nn/model/classifier.ts";
 import { ConstantSchedule } from "../../nn/schedules.ts";
-import { compile, type DataSource } from "../../nn/training/state.ts";
-import type { DatasetInfo } from "../../data/datasets/mod.ts";
+import { compile } from "../../nn/training/state.ts";
+import { ncAffordable, testRecord } from "./epoch_callback.ts";
 import { UsageError } from "./errors.ts";
 import type { RecipeFlags } from "./flags.ts";
 import type { RecipeSpec } from "./recipe_specs.ts";
 import { CONFIG_FILE, readConfig, writeConfig, writeMetrics } from "./run_dir.ts";
-import type { RunLock } from "./run_lock.ts";
-import { type EpochRecord, type OutputContext, writeRunOutputs } from "./run_outputs.ts";
-import { makeLoss, makeOptimizer } from "./training_setup.ts";
+import { BEST_CHECKPOINT, LAST_CHECKPOINT } from "./resume.ts";
+import { reportContext } from "./run_config.ts";
+import { prepareRunData, testSource } from "./run_data.ts";
+import { adapterInfo, versions } from "./run_environment.ts";
+import { lockRunFolder } from "./run_lock.ts";
+import { type EpochRecord, writeRunOutputs } from "./run_outputs.ts";
+import { buildRunModel, makeLoss, makeOptimizer } from "./training_setup.ts";
 
-/** What an evaluation-only run needs from the recipe runner. */
+/** An evaluation-only run: the recipe, its flags and where it prints. */
 export interface EvalOnlyContext {
   spec: RecipeSpec;
   flags: RecipeFlags;
   /** Flags given on the command line (or in `--config`); the others come from the checkpoint. */
   given: readonly string[];
   io: { out(line: string): void; err(line: string): void };
-  /** Locks the output folder (and clears stale temporary files there). */
-  lockFolder(dir: string): Promise<RunLock>;
-  initDevice(): Promise<unknown>;
-  prepareData(flags: RecipeFlags): Promise<DatasetInfo>;
-  buildModel(flags: RecipeFlags, data: DatasetInfo): ClassifierModel;
-  /** The test split as a data source; `close` ends its loader. */
-  testSource(
-    flags: RecipeFlags,
-    data: DatasetInfo,
-  ): Promise<{ source: DataSource; close(): void }>;
-  /** Whether the neural-collapse metrics are affordable for this data and model. */
-  neuralCollapse(data: DatasetInfo, model: ClassifierModel): boolean;
-  evaluateRecord(
-    model: ClassifierModel,
-    test: DataSource,
-    data: DatasetInfo,
-    neuralCollapse: boolean,
-  ): Promise<Partial<EpochRecord>>;
-  outputContext(
-    flags: RecipeFlags,
-    data: DatasetInfo,
-    config: Record<string, unknown>,
-    notes: string[],
-  ): OutputContext;
-  runInfo(): { adapter: unknown; versions: unknown };
 }
 
 /** The checkpoint a `--eval-only` path names: a file, or a run folder's best (else last). */
@@ -74,11 +53,11 @@ async function checkpointPath(path: string): Promise<string> {
     throw e;
   }
   if (!stat.isDirectory) return path;
-  for (const name of ["best.safetensors", "last.safetensors"]) {
+  for (const name of [BEST_CHECKPOINT, LAST_CHECKPOINT]) {
     if (await pathExists(join(path, name))) return join(path, name);
   }
   throw new UsageError(
-    `--eval-only ${path}: the folder holds no best.safetensors or last.safetensors`,
+    `--eval-only ${path}: the folder holds no ${BEST_CHECKPOINT} or ${LAST_CHECKPOINT}`,
   );
 }
 
@@ -129,16 +108,16 @@ export async function runEvalOnly(c: EvalOnlyContext): Promise<number> {
         `choose another --out`,
     );
   }
-  const lock = await c.lockFolder(out);
+  const lock = await lockRunFolder(out, `${spec.name} evaluation`, io.err);
   try {
     try {
-      await c.initDevice();
+      await initDevice();
     } catch (e) {
       io.err(`collapse: ${(e as Error).message}`);
       return 1;
     }
-    const data = await c.prepareData(flags);
-    const model = c.buildModel(flags, data);
+    const data = await prepareRunData(spec, flags, io.err);
+    const { model } = buildRunModel(spec, flags, data);
     await loadCheckpoint(ckpt, model);
     compile(model, {
       optimizer: makeOptimizer(new ConstantSchedule(flags.lr), 0),
@@ -148,11 +127,11 @@ export async function runEvalOnly(c: EvalOnlyContext): Promise<number> {
         classifier: flags.classifier,
       }),
     });
-    const neuralCollapse = c.neuralCollapse(data, model);
-    const test = await c.testSource(flags, data);
+    const neuralCollapse = ncAffordable(data.testCounts, model.head?.inFeatures ?? 0);
+    const test = await testSource(flags, data);
     let fields: Partial<EpochRecord>;
     try {
-      fields = await c.evaluateRecord(model, test.source, data, neuralCollapse);
+      fields = await testRecord(model, test.source, data, neuralCollapse);
     } finally {
       test.close();
     }
@@ -165,7 +144,6 @@ export async function runEvalOnly(c: EvalOnlyContext): Promise<number> {
     if (flags.limit !== undefined) {
       notes.push(`quick run: at most ${flags.limit} images per split (--limit)`);
     }
-    const { adapter, versions } = c.runInfo();
     const config: Record<string, unknown> = {
       recipe: spec.name,
       dataset: spec.title,
@@ -181,14 +159,14 @@ export async function runEvalOnly(c: EvalOnlyContext): Promise<number> {
         inputShape: data.inputShape,
         groups: data.groups,
       },
-      adapter,
-      versions,
+      adapter: adapterInfo(),
+      versions: versions(),
       notes,
       createdAt: new Date().toISOString(),
     };
     await writeConfig(out, config);
     await writeMetrics(out, [record]);
-    await writeRunOutputs(out, [record], c.outputContext(flags, data, config, notes));
+    await writeRunOutputs(out, [record], reportContext(spec, flags, data, config, notes));
     const pct = (v: number | undefined) => v === undefined ? "n/a" : (v * 100).toFixed(2);
     io.out(
       `eval: top-1 ${pct(record.top1)}% (head ${pct(record.head)} / medium ` +

@@ -837,3 +837,15 @@ export function samplerKind(
 ): "instance" | "class" | "sqrt" | "progressive" {
   return flag === "class-balanced" ? "class" : flag;
 }
+
+/** A recipe-specific flag's value when it is a number (e.g. `--image-size`), else undefined. */
+export function extraNumber(flags: RecipeFlags, name: string): number | undefined {
+  const v = flags.extra[name];
+  return typeof v === "number" ? v : undefined;
+}
+
+/** A recipe-specific flag's value when it is a string (e.g. `--pretrained`), else undefined. */
+export function extraString(flags: RecipeFlags, name: string): string | undefined {
+  const v = flags.extra[name];
+  return typeof v === "string" ? v : undefined;
+}

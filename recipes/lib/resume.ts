@@ -1,8 +1,8 @@
 /**
  * `--resume [PATH]`: which checkpoint a run continues from and which folder it writes, and
- * whether the settings it resumes with match those the checkpoint was trained with. `--epochs`
- * may only change with `--extend` (longer only), which says how the learning-rate schedule
- * changes.
+ * whether the settings it resumes with match those the checkpoint was trained with (the run's
+ * identity, saved in config.json and in every checkpoint). `--epochs` may only change with
+ * `--extend` (longer only), which says how the learning-rate schedule changes.
  *
  * @module
  */
@@ -13,12 +13,47 @@ import { dirname } from "jsr:@std/path@^1/dirname";
 import { join } from "jsr:@std/path@^1/join";
 // deno-lint-ignore no-import-prefix -- library code uses full specifiers (importable by URL)
 import { resolve } from "jsr:@std/path@^1/resolve";
+import { pathExists } from "../../data/path_exists.ts";
+import { type CheckpointInfo, readCheckpointInfo } from "../../nn/checkpoint.ts";
 import { UsageError } from "./errors.ts";
 import type { RecipeFlags } from "./flags.ts";
 import { describeSchedule, type ScheduleParams } from "./recipe_specs.ts";
+import { CONFIG_FILE, readConfig } from "./run_dir.ts";
 
 /** File name of a run's latest checkpoint. */
 export const LAST_CHECKPOINT = "last.safetensors";
+/** File name of the best checkpoint (highest test top-1) in the run folder. */
+export const BEST_CHECKPOINT = "best.safetensors";
+
+/** Settings that must not change when a run is resumed. */
+const IDENTITY_KEYS = [
+  "ratio",
+  "batchSize",
+  "lr",
+  "weightDecay",
+  "classifier",
+  "loss",
+  "mixup",
+  "sampler",
+  "seed",
+  "limit",
+] as const;
+
+/**
+ * The settings a resumed run must share with the checkpoint it continues (saved in config.json
+ * and in every checkpoint): the identity keys, the extras, the epochs and the schedule.
+ */
+export function runIdentity(
+  flags: RecipeFlags,
+  schedule: ScheduleParams,
+): Record<string, unknown> {
+  const id: Record<string, unknown> = {};
+  for (const k of IDENTITY_KEYS) id[k] = flags[k] ?? null;
+  for (const [k, v] of Object.entries(flags.extra)) id[`extra.${k}`] = v ?? null;
+  id.epochs = flags.epochs;
+  id.schedule = schedule;
+  return id;
+}
 
 /** Where a run reads its checkpoint from and where it writes. */
 export interface RunTarget {
@@ -137,4 +172,115 @@ export function epochsChange(c: EpochsChangeInput): { error?: string; note?: str
     note: `--extend: ${change}; epochs 1-${done} ran under the old schedule, epochs ` +
       `${done + 1}-${now.epochs} run under the new one`,
   };
+}
+
+/** The saved settings a resume is checked against: the checkpoint's, else config.json's. */
+function savedSettings(
+  config: Record<string, unknown> | undefined,
+  info: CheckpointInfo | undefined,
+): { recipe?: string; identity: Record<string, unknown>; epochs?: number } | undefined {
+  const fromCkpt = info?.config as { recipe?: string; identity?: Record<string, unknown> } | null;
+  const identityOf = fromCkpt?.identity ?? (config?.identity as Record<string, unknown>);
+  if (!identityOf && !config) return undefined;
+  const id = identityOf ?? {};
+  const epochs = typeof id.epochs === "number"
+    ? id.epochs
+    : (config?.flags as { epochs?: number } | undefined)?.epochs;
+  return {
+    recipe: fromCkpt?.recipe ?? (config?.recipe as string | undefined),
+    identity: id,
+    epochs,
+  };
+}
+
+/** What a run starts from, read by {@linkcode resumeState}. */
+export interface ResumeState {
+  /** The checkpoint's header (its data checksum verified); undefined for a fresh run. */
+  info?: CheckpointInfo;
+  /** Epochs the checkpoint has completed (0: a fresh run). */
+  initialEpoch: number;
+  /** The run folder's config.json, when the run continues in its own folder. */
+  savedConfig?: Record<string, unknown>;
+  /** What changed in the schedule (`--extend`), for the report. */
+  notes: string[];
+}
+
+/**
+ * Checks that a run of `recipe` may write `target.out` and reads what it continues from: a fresh
+ * run (or one started from another folder's checkpoint) needs a folder without a run; a resume
+ * needs a readable checkpoint made by the same recipe with the same identity settings, and an
+ * `--epochs` change only with `--extend`. Usage problems throw {@link UsageError}; `log` prints
+ * the schedule change that `--extend` makes.
+ */
+export async function resumeState(
+  recipe: string,
+  flags: RecipeFlags,
+  target: RunTarget,
+  schedule: ScheduleParams,
+  lr: number,
+  log: (line: string) => void,
+): Promise<ResumeState> {
+  const out = flags.out;
+  const hasConfig = await pathExists(join(out, CONFIG_FILE));
+  const hasLast = await pathExists(join(out, LAST_CHECKPOINT));
+  if ((!flags.resume || target.fork) && (hasConfig || hasLast)) {
+    throw new UsageError(
+      target.fork
+        ? `${out} already holds a run; to start a new run folder from ${target.checkpoint}, ` +
+          `choose an empty --out`
+        : `${out} already holds a run; pass --resume to continue it, or choose another --out`,
+    );
+  }
+  let info: CheckpointInfo | undefined;
+  if (target.checkpoint && await pathExists(target.checkpoint)) {
+    try {
+      info = await readCheckpointInfo(target.checkpoint); // verifies the data checksum
+    } catch (e) {
+      const other = join(dirname(target.checkpoint), BEST_CHECKPOINT);
+      throw new Error(
+        `${(e as Error).message}. Resume from another checkpoint` +
+          (other !== target.checkpoint && await pathExists(other) ? ` (--resume ${other})` : "") +
+          ", or start the run again in a new folder",
+        { cause: e },
+      );
+    }
+  } else if (target.explicit) {
+    throw new UsageError(`--resume: no checkpoint at ${target.checkpoint}`);
+  }
+  const initialEpoch = info?.epoch ?? 0;
+  const savedConfig = flags.resume && hasConfig && !target.fork
+    ? (await readConfig(out)) as Record<string, unknown>
+    : undefined;
+  const notes: string[] = [];
+  const saved = flags.resume ? savedSettings(savedConfig, info) : undefined;
+  if (saved) {
+    const where = target.checkpoint && info ? target.checkpoint : out;
+    if (saved.recipe !== undefined && saved.recipe !== recipe) {
+      throw new UsageError(`${where} holds a ${saved.recipe} run, not ${recipe}`);
+    }
+    const diff = settingsDiff(saved.identity, runIdentity(flags, schedule));
+    if (diff.length) {
+      throw new UsageError(
+        `--resume: settings differ from the run in ${where}: ${diff.join("; ")}`,
+      );
+    }
+    if (initialEpoch > 0) {
+      const change = epochsChange({
+        before: {
+          epochs: saved.epochs,
+          schedule: saved.identity.schedule as ScheduleParams | undefined,
+        },
+        now: { epochs: flags.epochs, schedule },
+        extend: flags.extend === true,
+        done: initialEpoch,
+        lr,
+      });
+      if (change.error) throw new UsageError(change.error);
+      if (change.note) {
+        log(`collapse: ${change.note}`);
+        notes.push(change.note);
+      }
+    }
+  }
+  return { info, initialEpoch, savedConfig, notes };
 }

@@ -3,14 +3,17 @@
  * lock, released by the kernel when the process dies, on a file that names the holder's pid) for
  * as long as it writes there. A second run into the same folder is refused with a message naming
  * the folder and the pid that holds it; a lock file left by a killed run (its process gone) is
- * taken over.
+ * taken over. {@linkcode lockRunFolder} is how a recipe run takes it: a live holder is a usage
+ * error, and the temporary files that killed runs left in the folder are removed.
  *
  * @module
  */
 
 // deno-lint-ignore no-import-prefix -- library code uses full specifiers (importable by URL)
 import { join } from "jsr:@std/path@^1/join";
+import { removeStaleTempFiles } from "../../nn/io/atomic_file.ts";
 import { processAlive, processStartTime } from "../../nn/io/process.ts";
+import { UsageError } from "./errors.ts";
 
 /** File name of the lock inside the run folder. */
 export const LOCK_FILE = "run.lock";
@@ -180,4 +183,42 @@ export async function acquireRunLock(dir: string, purpose?: string): Promise<Run
     }
   }
   throw new Error(`collapse: could not take the lock ${path} (it keeps being replaced)`);
+}
+
+/**
+ * Takes the run folder's lock for a recipe run (a live holder is a {@link UsageError} naming
+ * it), says through `log` when a killed run's lock is taken over, and removes the temporary
+ * files killed runs left there.
+ */
+export async function lockRunFolder(
+  dir: string,
+  purpose: string,
+  log: (line: string) => void,
+): Promise<RunLock> {
+  let lock: RunLock;
+  try {
+    lock = await acquireRunLock(dir, purpose);
+  } catch (e) {
+    if (e instanceof RunLockedError) throw new UsageError(e.message);
+    throw e;
+  }
+  try {
+    if (lock.tookOverFrom) {
+      log(
+        `collapse: ${dir}: taking over the lock of pid ${lock.tookOverFrom.pid}, which no ` +
+          `longer runs`,
+      );
+    }
+    const removed = await removeStaleTempFiles(dir, { olderThan: lock.since });
+    if (removed.length) {
+      log(
+        `collapse: ${dir}: removed ${removed.length} temporary file(s) that killed runs left ` +
+          `(${removed.slice(0, 3).join(", ")}${removed.length > 3 ? ", ..." : ""})`,
+      );
+    }
+  } catch (e) {
+    await lock.release({ removeDirIfEmpty: true });
+    throw e;
+  }
+  return lock;
 }

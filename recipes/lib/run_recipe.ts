@@ -17,68 +17,53 @@
  * One writer per folder: a run holds the folder's lock (./run_lock.ts) while it writes, and
  * removes the temporary files that killed runs left there when it starts.
  *
+ * The parts: the data (./run_data.ts), the model, loss and optimizer (./training_setup.ts), what
+ * a resume continues from (./resume.ts), config.json and the report's context (./run_config.ts),
+ * and what happens after each epoch (./epoch_callback.ts).
+ *
  * Exit codes: 0 success (and `--help`), 1 failure (no data, no adapter, training error), 2 usage
  * error (nothing written).
  *
  * @module
  */
 
-import denoJson from "../../deno.json" with { type: "json" };
-import { gpu, initDevice } from "../../gpu/device.ts";
-import { kernelMode, TUNING } from "../../gpu/kernels/tuning.ts";
+import { initDevice } from "../../gpu/device.ts";
 import "../../gpu/ops/mod.ts"; // plugs the ops autograd's backward needs
 import { dataDir as defaultDataDir } from "../../data/download.ts";
-import {
-  type DatasetInfo,
-  DatasetOptionsError,
-  DATASETS,
-  DataUnavailableError,
-  loadDataset,
-  type LoadDatasetOptions,
-  type LoadedDataset,
-  prepareDataset,
-} from "../../data/datasets/mod.ts";
-import { Loader } from "../../data/loader.ts";
-import { InstanceSampler } from "../../data/samplers.ts";
-import { pathExists } from "../../data/path_exists.ts";
-import { type CheckpointInfo, loadCheckpoint, readCheckpointInfo } from "../../nn/checkpoint.ts";
-import { removeStaleTempFiles } from "../../nn/io/atomic_file.ts";
-import type { ClassifierModel } from "../../nn/model/classifier.ts";
-import type { Callback, FitContext } from "../../nn/training/callbacks.ts";
-import { evaluate } from "../../nn/training/evaluate.ts";
+import { type DatasetInfo, DATASETS, DataUnavailableError } from "../../data/datasets/mod.ts";
+import { loadCheckpoint } from "../../nn/checkpoint.ts";
 import { fit } from "../../nn/training/fit.ts";
-import type { Logs } from "../../nn/training/history.ts";
-import { compile, type DataSource } from "../../nn/training/state.ts";
-import { datasetOptions } from "./dataset_flags.ts";
+import { compile } from "../../nn/training/state.ts";
 // deno-lint-ignore no-import-prefix -- library code uses full specifiers (importable by URL)
 import { dirname } from "jsr:@std/path@^1/dirname";
 // deno-lint-ignore no-import-prefix -- library code uses full specifiers (importable by URL)
 import { join } from "jsr:@std/path@^1/join";
-import { type EvalOnlyContext, runEvalOnly } from "./eval_only.ts";
+import { EpochCallback, ncAffordable } from "./epoch_callback.ts";
+import { runEvalOnly } from "./eval_only.ts";
 import { UsageError } from "./errors.ts";
 import {
+  extraNumber,
+  extraString,
   parseRecipeFlags,
   type RecipeFlags,
   recipeUsage,
-  samplerKind,
   settingsOf,
 } from "./flags.ts";
-import { differingFlags, paperTop1, protocolDifferences, runBackbone } from "./paper_results.ts";
+import { differingFlags, paperTop1, runBackbone } from "./paper_results.ts";
 import {
   backboneFlagErrors,
-  type BackboneSpec,
   describeSchedule,
   effectiveLr,
-  recipeBackbone,
   type RecipeSpec,
   scheduleHelp,
   type ScheduleParams,
   scheduleParams,
   scheduleProblems,
 } from "./recipe_specs.ts";
-import { epochsChange, LAST_CHECKPOINT, resolveRunTarget, settingsDiff } from "./resume.ts";
+import { resolveRunTarget, resumeState, runIdentity, type RunTarget } from "./resume.ts";
+import { reportContext, runConfig } from "./run_config.ts";
+import { loadRunData } from "./run_data.ts";
 import {
-  appendMetrics,
   CONFIG_FILE,
   readConfig,
   readMetrics,
@@ -86,28 +71,22 @@ import {
   writeConfig,
   writeMetrics,
 } from "./run_dir.ts";
-import { acquireRunLock, type RunLock, RunLockedError } from "./run_lock.ts";
+import { adapterText } from "./run_environment.ts";
+import { lockRunFolder } from "./run_lock.ts";
 import {
   bestRecord,
   type EpochRecord,
-  evaluationFields,
   type OutputContext,
-  summaryLine,
-  trainingRecord,
   writeRunOutputs,
 } from "./run_outputs.ts";
 import {
-  buildClassifier,
+  buildRunModel,
   describeBackbone,
   loadPretrained,
   makeLoss,
   makeOptimizer,
   scheduleFromParams,
 } from "./training_setup.ts";
-
-export { LAST_CHECKPOINT };
-/** File name of the best checkpoint (highest test top-1) in the run folder. */
-export const BEST_CHECKPOINT = "best.safetensors";
 
 /** Where a run prints (tests capture it). */
 export interface RecipeIO {
@@ -119,30 +98,6 @@ const CONSOLE_IO: RecipeIO = {
   out: (l) => console.log(l),
   err: (l) => console.error(l),
 };
-
-/** Settings that must not change when a run is resumed. */
-const IDENTITY_KEYS = [
-  "ratio",
-  "batchSize",
-  "lr",
-  "weightDecay",
-  "classifier",
-  "loss",
-  "mixup",
-  "sampler",
-  "seed",
-  "limit",
-] as const;
-
-function extraNumber(flags: RecipeFlags, name: string): number | undefined {
-  const v = flags.extra[name];
-  return typeof v === "number" ? v : undefined;
-}
-
-function extraString(flags: RecipeFlags, name: string): string | undefined {
-  const v = flags.extra[name];
-  return typeof v === "string" ? v : undefined;
-}
 
 /** Recipe-specific checks that the generic parser cannot make; returns the problems. */
 function validate(spec: RecipeSpec, flags: RecipeFlags): string[] {
@@ -179,143 +134,6 @@ function runSchedule(spec: RecipeSpec, flags: RecipeFlags): ScheduleParams {
 }
 
 /**
- * The settings a resumed run must share with the checkpoint it continues (saved in config.json
- * and in every checkpoint): the identity keys, the extras, the epochs and the schedule.
- */
-function identity(flags: RecipeFlags, schedule: ScheduleParams): Record<string, unknown> {
-  const id: Record<string, unknown> = {};
-  for (const k of IDENTITY_KEYS) id[k] = flags[k] ?? null;
-  for (const [k, v] of Object.entries(flags.extra)) id[`extra.${k}`] = v ?? null;
-  id.epochs = flags.epochs;
-  id.schedule = schedule;
-  return id;
-}
-
-function adapterText(): string {
-  const a = gpu().adapter;
-  const parts = [a.description || a.device, a.vendor, a.architecture].filter(Boolean);
-  return parts.join(", ") + (a.isFallbackAdapter ? " (software adapter)" : "") +
-    (a.backend ? ` [backend ${a.backend}]` : "") +
-    (TUNING.halfActivations ? "; f16 activations (COLLAPSE_ACTIVATIONS=f16)" : "");
-}
-
-/** The kernel family and the storage of activations the run trained with (config.json). */
-function kernelInfo(): { mode: string; activations: "f16" | "f32" } {
-  return { mode: kernelMode(), activations: TUNING.halfActivations ? "f16" : "f32" };
-}
-
-function adapterInfo(): Record<string, unknown> {
-  const a = gpu().adapter;
-  return {
-    description: a.description,
-    vendor: a.vendor,
-    architecture: a.architecture,
-    device: a.device,
-    isFallbackAdapter: a.isFallbackAdapter,
-    backend: a.backend,
-    features: a.features,
-    limits: a.limits,
-  };
-}
-
-function versions(): Record<string, string> {
-  return {
-    collapse: String((denoJson as { version?: string }).version ?? "unknown"),
-    deno: Deno.version.deno,
-    v8: Deno.version.v8,
-    typescript: Deno.version.typescript,
-    os: `${Deno.build.os}-${Deno.build.arch}`,
-  };
-}
-
-/**
- * Whether the neural-collapse metrics are affordable at every evaluation: their host finaliser
- * (nn/metrics/neural_collapse.ts) costs about K d^2 multiply-adds for K classes present in the test
- * split and feature dimension d, plus an O(K^3) eigendecomposition (fine for CIFAR/CUB, hours for
- * ImageNet-LT's 1000 x 4096).
- */
-export function ncAffordable(testCounts: readonly number[], featureDim: number): boolean {
-  const k = testCounts.filter((c) => c > 0).length;
-  return featureDim > 0 && k <= 300 && k * featureDim * featureDim <= 2e9;
-}
-
-/** A data source over a loader with a known number of full batches per epoch. */
-async function sourceOf(loader: Loader, dropLast: boolean): Promise<DataSource> {
-  const { sampler } = await loader.ready();
-  const bs = loader.options.batchSize;
-  const n = dropLast ? Math.floor(sampler.length / bs) : Math.ceil(sampler.length / bs);
-  return { batches: (e) => loader.batches(e), batchesPerEpoch: () => n };
-}
-
-/**
- * The test-split fields of a metrics record (fractions, ECE and its bins, the evaluation's
- * images/s; see `evaluationFields`).
- */
-async function testRecord(
-  model: ClassifierModel,
-  test: DataSource,
-  data: DatasetInfo,
-  neuralCollapse: boolean,
-): Promise<Partial<EpochRecord>> {
-  const t = performance.now();
-  const r = await evaluate(model, test, {
-    neuralCollapse,
-    groups: data.groups,
-    extraGroups: data.groupings.slice(1),
-  });
-  return evaluationFields(r, (performance.now() - t) / 1000);
-}
-
-/** Evaluates, logs, checkpoints and reports after every epoch. */
-class RecipeCallback implements Callback {
-  #t0 = 0;
-  constructor(
-    readonly o: {
-      model: ClassifierModel;
-      test: DataSource;
-      data: DatasetInfo;
-      flags: RecipeFlags;
-      records: EpochRecord[];
-      outputs: OutputContext;
-      io: RecipeIO;
-      /** Compute the neural-collapse metrics at each evaluation. */
-      neuralCollapse: boolean;
-    },
-  ) {}
-
-  onEpochBegin(): void {
-    this.#t0 = performance.now();
-  }
-
-  async onEpochEnd(epoch: number, logs: Logs, ctx: FitContext): Promise<void> {
-    const { flags, records, io } = this.o;
-    const e1 = epoch + 1; // epochs completed
-    const rec = trainingRecord(epoch, logs, (performance.now() - this.#t0) / 1000);
-    if (e1 % flags.evalEvery === 0 || e1 === ctx.epochs) {
-      Object.assign(
-        rec,
-        await testRecord(this.o.model, this.o.test, this.o.data, this.o.neuralCollapse),
-      );
-    }
-    await appendMetrics(flags.out, rec);
-    records.push(rec);
-    const best = bestRecord(records);
-    if (rec.top1 !== undefined && best === rec) {
-      await ctx.saveCheckpoint(`${flags.out}/${BEST_CHECKPOINT}`, e1, {
-        top1: rec.top1,
-        bestEpoch: epoch,
-      });
-    }
-    await ctx.saveCheckpoint(`${flags.out}/${LAST_CHECKPOINT}`, e1, {
-      top1: rec.top1 ?? null,
-      bestEpoch: best?.epoch ?? null,
-    });
-    io.out(summaryLine(rec, ctx.epochs));
-    await writeRunOutputs(flags.out, records, this.o.outputs);
-  }
-}
-
-/**
  * Runs a recipe with command-line `args`; returns the exit code (the recipe file exits with it).
  *
  * @example
@@ -343,7 +161,7 @@ export async function runRecipe(
   }
   try {
     return flags.evalOnly !== undefined
-      ? await runEvalOnly(evalOnlyContext(spec, flags, given, io))
+      ? await runEvalOnly({ spec, flags, given, io })
       : await run(spec, flags, given, io);
   } catch (e) {
     return failure(spec, e, io);
@@ -415,34 +233,6 @@ function failure(spec: RecipeSpec, e: unknown, io: RecipeIO): number {
   return 1;
 }
 
-/** The recipe runner's parts that `--eval-only` uses. */
-function evalOnlyContext(
-  spec: RecipeSpec,
-  flags: RecipeFlags,
-  given: readonly string[],
-  io: RecipeIO,
-): EvalOnlyContext {
-  return {
-    spec,
-    flags,
-    given,
-    io,
-    lockFolder: (dir) => lockFolder(dir, `${spec.name} evaluation`, io),
-    initDevice,
-    prepareData: (f) => prepareRunData(spec, f, io),
-    buildModel: (f, data) => buildRunModel(spec, f, data).model,
-    testSource: async (f, data) => {
-      const loader = testLoaderFor(f, data);
-      return { source: await sourceOf(loader, false), close: () => loader.close() };
-    },
-    neuralCollapse: (data, model) => ncAffordable(data.testCounts, model.head?.inFeatures ?? 0),
-    evaluateRecord: testRecord,
-    outputContext: (f, data, config, notes) =>
-      outputContext(spec, f, data, { ...config, adapter: adapterText() }, notes),
-    runInfo: () => ({ adapter: adapterInfo(), versions: versions() }),
-  };
-}
-
 /**
  * The config.json of the run that `--resume` continues or whose checkpoint `--eval-only`
  * evaluates (the checkpoint's folder), unless `--config` names settings explicitly.
@@ -470,39 +260,6 @@ async function savedRunConfig(
     : undefined;
 }
 
-/**
- * Takes the run folder's lock (a live holder is a usage error naming it), says when a killed
- * run's lock is taken over, and removes the temporary files killed runs left there.
- */
-async function lockFolder(dir: string, purpose: string, io: RecipeIO): Promise<RunLock> {
-  let lock: RunLock;
-  try {
-    lock = await acquireRunLock(dir, purpose);
-  } catch (e) {
-    if (e instanceof RunLockedError) throw new UsageError(e.message);
-    throw e;
-  }
-  try {
-    if (lock.tookOverFrom) {
-      io.err(
-        `collapse: ${dir}: taking over the lock of pid ${lock.tookOverFrom.pid}, which no ` +
-          `longer runs`,
-      );
-    }
-    const removed = await removeStaleTempFiles(dir, { olderThan: lock.since });
-    if (removed.length) {
-      io.err(
-        `collapse: ${dir}: removed ${removed.length} temporary file(s) that killed runs left ` +
-          `(${removed.slice(0, 3).join(", ")}${removed.length > 3 ? ", ..." : ""})`,
-      );
-    }
-  } catch (e) {
-    await lock.release({ removeDirIfEmpty: true });
-    throw e;
-  }
-  return lock;
-}
-
 async function run(
   spec: RecipeSpec,
   cliFlags: RecipeFlags,
@@ -511,7 +268,7 @@ async function run(
 ): Promise<number> {
   const target = await resolveRunTarget(cliFlags, given);
   const flags: RecipeFlags = { ...cliFlags, out: target.out };
-  const lock = await lockFolder(target.out, `${spec.name} training`, io);
+  const lock = await lockRunFolder(target.out, `${spec.name} training`, io.err);
   try {
     return await train(spec, flags, target, io);
   } finally {
@@ -519,207 +276,22 @@ async function run(
   }
 }
 
-/** `loadDataset`'s options for this recipe and these flags. */
-function datasetLoadOptions(
-  spec: RecipeSpec,
-  flags: RecipeFlags,
-  io: RecipeIO,
-): LoadDatasetOptions {
-  return {
-    dataDir: flags.dataDir,
-    ratio: flags.ratio,
-    seed: flags.seed,
-    limit: flags.limit,
-    imageSize: extraNumber(flags, "image-size"),
-    imagenetDir: extraString(flags, "imagenet-dir"),
-    ...datasetOptions(spec.dataset, flags),
-    context: spec.name,
-    log: io.err,
-  };
-}
-
-/** The recipe's data, prepared (found or downloaded, verified, long-tailed, sharded). */
-async function prepareRunData(
-  spec: RecipeSpec,
-  flags: RecipeFlags,
-  io: RecipeIO,
-): Promise<DatasetInfo> {
-  return await prepareDataset(spec.dataset, datasetLoadOptions(spec, flags, io));
-}
-
 /**
- * The recipe's data with its training and test loaders. A batch larger than the training split
- * is a usage error, found from the counts before any shard is written.
+ * Trains in the locked folder `flags.out`: checks what the run continues from, prepares the data
+ * and the model, writes config.json, then runs `fit` with the per-epoch callback, and prints the
+ * best top-1 against the paper's.
  */
-async function loadRunData(
-  spec: RecipeSpec,
-  flags: RecipeFlags,
-  io: RecipeIO,
-): Promise<LoadedDataset> {
-  try {
-    return await loadDataset(spec.dataset, {
-      ...datasetLoadOptions(spec, flags, io),
-      batchSize: flags.batchSize,
-      sampler: samplerKind(flags.sampler),
-      workers: flags.workers,
-      totalEpochs: flags.epochs,
-    });
-  } catch (e) {
-    if (e instanceof DatasetOptionsError && e.option === "batchSize") {
-      throw new UsageError(
-        `${
-          e.message.replace(/^loadDataset: batchSize/, "--batch-size")
-            .replace("with limit", "with --limit")
-        }; lower it`,
-      );
-    }
-    throw e;
-  }
-}
-
-/** The recipe's model for these flags and data, built for the data's input shape. */
-function buildRunModel(
-  spec: RecipeSpec,
-  flags: RecipeFlags,
-  data: DatasetInfo,
-): { model: ClassifierModel; backbone: BackboneSpec } {
-  const planes = extraNumber(flags, "layer4-planes");
-  const backbone = spec.backbone.kind === "resnet50" && planes !== undefined
-    ? { ...spec.backbone, layer4Planes: planes }
-    : recipeBackbone(spec, flags.extra);
-  const model = buildClassifier({
-    backbone,
-    numClasses: data.numClasses,
-    classifier: flags.classifier,
-    normalizeFeatures: spec.normalizeFeatures,
-    seed: flags.seed,
-  });
-  model.build([-1, ...data.inputShape]);
-  return { model, backbone };
-}
-
-function outputContext(
-  spec: RecipeSpec,
-  flags: RecipeFlags,
-  data: DatasetInfo,
-  config: Record<string, unknown>,
-  notes: string[],
-): OutputContext {
-  return {
-    recipe: spec.name,
-    title: spec.title,
-    ratio: flags.ratio,
-    classNames: data.classNames,
-    trainCounts: data.trainCounts,
-    adapter: adapterText(),
-    config,
-    notes,
-    backbone: runBackbone(spec, flags),
-    protocolDifferences: protocolDifferences(spec, flags),
-  };
-}
-
-/** The loader of the test split, in order. */
-function testLoaderFor(flags: RecipeFlags, data: DatasetInfo): Loader {
-  return new Loader({
-    source: data.testDir,
-    sampler: new InstanceSampler(data.testSize, { shuffle: false }),
-    batchSize: flags.batchSize,
-    augment: data.testAugment,
-    seed: flags.seed,
-    workers: flags.workers,
-  });
-}
-
-/** The saved settings a resume is checked against: the checkpoint's, else config.json's. */
-function savedSettings(
-  config: Record<string, unknown> | undefined,
-  info: CheckpointInfo | undefined,
-): { recipe?: string; identity: Record<string, unknown>; epochs?: number } | undefined {
-  const fromCkpt = info?.config as { recipe?: string; identity?: Record<string, unknown> } | null;
-  const identityOf = fromCkpt?.identity ?? (config?.identity as Record<string, unknown>);
-  if (!identityOf && !config) return undefined;
-  const id = identityOf ?? {};
-  const epochs = typeof id.epochs === "number"
-    ? id.epochs
-    : (config?.flags as { epochs?: number } | undefined)?.epochs;
-  return {
-    recipe: fromCkpt?.recipe ?? (config?.recipe as string | undefined),
-    identity: id,
-    epochs,
-  };
-}
-
 async function train(
   spec: RecipeSpec,
   flags: RecipeFlags,
-  target: Awaited<ReturnType<typeof resolveRunTarget>>,
+  target: RunTarget,
   io: RecipeIO,
 ): Promise<number> {
   const out = flags.out;
-  const hasConfig = await pathExists(join(out, CONFIG_FILE));
-  const hasLast = await pathExists(join(out, LAST_CHECKPOINT));
-  if ((!flags.resume || target.fork) && (hasConfig || hasLast)) {
-    throw new UsageError(
-      target.fork
-        ? `${out} already holds a run; to start a new run folder from ${target.checkpoint}, ` +
-          `choose an empty --out`
-        : `${out} already holds a run; pass --resume to continue it, or choose another --out`,
-    );
-  }
-  let info: CheckpointInfo | undefined;
-  if (target.checkpoint && await pathExists(target.checkpoint)) {
-    try {
-      info = await readCheckpointInfo(target.checkpoint); // verifies the data checksum
-    } catch (e) {
-      const other = join(dirname(target.checkpoint), BEST_CHECKPOINT);
-      throw new Error(
-        `${(e as Error).message}. Resume from another checkpoint` +
-          (other !== target.checkpoint && await pathExists(other) ? ` (--resume ${other})` : "") +
-          ", or start the run again in a new folder",
-        { cause: e },
-      );
-    }
-  } else if (target.explicit) {
-    throw new UsageError(`--resume: no checkpoint at ${target.checkpoint}`);
-  }
-  const initialEpoch = info?.epoch ?? 0;
-  const savedConfig = flags.resume && hasConfig && !target.fork
-    ? (await readConfig(out)) as Record<string, unknown>
-    : undefined;
   const sp = runSchedule(spec, flags);
   const lr = effectiveLr(spec, flags.lr, flags.batchSize);
-  const scheduleNotes: string[] = [];
-  const saved = flags.resume ? savedSettings(savedConfig, info) : undefined;
-  if (saved) {
-    const where = target.checkpoint && info ? target.checkpoint : out;
-    if (saved.recipe !== undefined && saved.recipe !== spec.name) {
-      throw new UsageError(`${where} holds a ${saved.recipe} run, not ${spec.name}`);
-    }
-    const diff = settingsDiff(saved.identity, identity(flags, sp));
-    if (diff.length) {
-      throw new UsageError(
-        `--resume: settings differ from the run in ${where}: ${diff.join("; ")}`,
-      );
-    }
-    if (initialEpoch > 0) {
-      const change = epochsChange({
-        before: {
-          epochs: saved.epochs,
-          schedule: saved.identity.schedule as ScheduleParams | undefined,
-        },
-        now: { epochs: flags.epochs, schedule: sp },
-        extend: flags.extend === true,
-        done: initialEpoch,
-        lr,
-      });
-      if (change.error) throw new UsageError(change.error);
-      if (change.note) {
-        io.err(`collapse: ${change.note}`);
-        scheduleNotes.push(change.note);
-      }
-    }
-  }
+  const resume = await resumeState(spec.name, flags, target, sp, lr, io.err);
+  const { initialEpoch } = resume;
 
   try {
     await initDevice();
@@ -728,13 +300,8 @@ async function train(
     return 1;
   }
 
-  const dsSpec = DATASETS[spec.dataset];
-  const imageSize = extraNumber(flags, "image-size");
-  const loaded = await loadRunData(spec, flags, io);
+  const loaded = await loadRunData(spec, flags, io.err);
   const data = loaded.info;
-  const trainSize = data.trainSize;
-  const testSize = data.testSize;
-
   const { model, backbone } = buildRunModel(spec, flags, data);
   const schedule = scheduleFromParams(sp, lr);
   const optimizer = makeOptimizer(schedule, flags.weightDecay);
@@ -746,17 +313,10 @@ async function train(
   const notes = [
     ...spec.notes,
     `lr schedule: ${describeSchedule(sp, lr)}`,
-    ...scheduleNotes,
+    ...resume.notes,
     ...data.notes,
+    ...groupingNotes(data.groupings),
   ];
-  if (data.groupings.length > 1) {
-    notes.push(
-      data.groupings.map((g, i) =>
-        `${i === 0 ? "head/medium/tail" : `by ${g.name}`}: ${g.description}`
-      )
-        .join("; "),
-    );
-  }
   const pretrained = extraString(flags, "pretrained");
   if (initialEpoch > 0) {
     await loadCheckpoint(target.checkpoint!, model, { optimizer });
@@ -772,8 +332,12 @@ async function train(
   if (flags.limit !== undefined) {
     notes.push(`quick run: at most ${flags.limit} images per split (--limit)`);
   }
-  if (imageSize !== undefined && imageSize !== dsSpec.imageSize) {
-    notes.push(`images at ${imageSize}x${imageSize} instead of ${dsSpec.imageSize} (--image-size)`);
+  const imageSize = extraNumber(flags, "image-size");
+  if (imageSize !== undefined && imageSize !== DATASETS[spec.dataset].imageSize) {
+    notes.push(
+      `images at ${imageSize}x${imageSize} instead of ${DATASETS[spec.dataset].imageSize} ` +
+        `(--image-size)`,
+    );
   }
   if (target.fork && initialEpoch > 0) {
     notes.push(`continued from ${target.checkpoint} (after epoch ${initialEpoch})`);
@@ -790,78 +354,25 @@ async function train(
     );
   }
 
-  const paramCount = model.weights().filter((w) => w.trainable)
-    .reduce((s, w) => s + w.value.shape.reduce((a, b) => a * b, 1), 0);
-  const config: Record<string, unknown> = {
-    recipe: spec.name,
-    dataset: spec.title,
-    flags: { ...flags },
-    identity: identity(flags, sp),
-    effective: {
-      lr,
-      lrReference: spec.lrReferenceBatch
-        ? `--lr ${flags.lr} for batch ${spec.lrReferenceBatch}, scaled linearly`
-        : null,
-      schedule: schedule.getConfig(),
-      scheduleDescription: describeSchedule(sp, lr),
-      optimizer: optimizer.getConfig(),
-      loss: loss.getConfig(),
-      backbone: describeBackbone(backbone),
-      backboneSpec: backbone,
-      head: flags.classifier === "etf"
-        ? `fixed simplex ETF${spec.normalizeFeatures ? " (BN + L2-normalised features)" : " (BN)"}`
-        : "learnable Dense",
-      trainableParameters: paramCount,
-      featureDim,
-      neuralCollapse,
-      paperTop1: paperTop1(spec.name, flags.ratio, { backbone: runBackbone(spec, flags) }) ?? null,
-    },
-    data: {
-      key: data.key,
-      dir: data.dir,
-      numClasses: data.numClasses,
-      trainImages: trainSize,
-      testImages: testSize,
-      trainCounts: data.trainCounts,
-      testCounts: data.testCounts,
-      inputShape: data.inputShape,
-      trainAugment: data.trainAugment,
-      testAugment: data.testAugment,
-      groups: data.groups,
-      groupings: data.groupings,
-      stats: data.stats,
-      sources: data.sources,
-    },
-    adapter: adapterInfo(),
-    kernels: kernelInfo(),
-    versions: versions(),
+  const config = runConfig({
+    spec,
+    flags,
+    scheduleParams: sp,
+    lr,
+    schedule,
+    optimizer,
+    loss,
+    backbone,
+    model,
+    neuralCollapse,
+    data,
     notes,
-    createdAt: (savedConfig?.createdAt as string | undefined) ?? new Date().toISOString(),
-    resumes: [
-      ...((savedConfig?.resumes as unknown[] | undefined) ?? []),
-      ...(flags.resume
-        ? [{
-          at: new Date().toISOString(),
-          fromEpoch: initialEpoch,
-          ...(target.explicit ? { from: target.checkpoint } : {}),
-        }]
-        : []),
-    ],
-  };
-  const warn = { onWarning: io.err };
-  if (target.fork && initialEpoch > 0) {
-    // A new folder continuing another run's checkpoint keeps that run's history up to it
-    // (0-based epoch indices: the epochs before initialEpoch).
-    const source = dirname(target.checkpoint!);
-    const history = (await readMetrics(source, warn)).filter((r) =>
-      typeof r.epoch === "number" && r.epoch < initialEpoch
-    );
-    await writeMetrics(out, history);
-  }
-  // metrics.jsonl holds 0-based epoch indices: keep epochs 0 .. initialEpoch - 1.
-  const kept = await truncateMetricsAfterEpoch(out, initialEpoch - 1, warn);
+    target,
+    resume,
+  });
+  const kept = await keepMetricsBefore(out, target, initialEpoch, io.err);
   await writeConfig(out, config);
-  const records = (await readMetrics(out, warn)) as EpochRecord[];
+  const records = (await readMetrics(out, { onWarning: io.err })) as EpochRecord[];
   if (flags.resume) {
     io.err(
       initialEpoch > 0
@@ -871,14 +382,15 @@ async function train(
     );
   }
 
-  const outputs = outputContext(spec, flags, data, { ...config, adapter: adapterText() }, notes);
+  const outputs = reportContext(spec, flags, data, config, notes);
   try {
     // The training loader keeps the last partial batch (the official default).
     const { train, test } = loaded;
     io.err(
       `collapse: ${spec.name}: ${describeBackbone(backbone)}, ${flags.classifier} head, ` +
-        `${flags.loss} loss; ${trainSize} train / ${testSize} test images, ${data.numClasses} ` +
-        `classes; ${train.batchesPerEpoch()} steps per epoch on ${adapterText()}`,
+        `${flags.loss} loss; ${data.trainSize} train / ${data.testSize} test images, ` +
+        `${data.numClasses} classes; ${train.batchesPerEpoch()} steps per epoch on ` +
+        adapterText(),
     );
     if (initialEpoch < flags.epochs) {
       await fit(model, train, {
@@ -886,10 +398,19 @@ async function train(
         initialEpoch,
         seed: flags.seed,
         mixupAlpha: flags.mixup,
-        config: { recipe: spec.name, identity: identity(flags, sp) },
+        config: { recipe: spec.name, identity: runIdentity(flags, sp) },
         verbose: Deno.stderr.isTerminal() ? 1 : 0,
         callbacks: [
-          new RecipeCallback({ model, test, data, flags, records, outputs, io, neuralCollapse }),
+          new EpochCallback({
+            model,
+            test,
+            data,
+            flags,
+            records,
+            outputs,
+            print: io.out,
+            neuralCollapse,
+          }),
         ],
       });
     }
@@ -906,6 +427,38 @@ async function train(
       `; report: ${out}/report.md`,
   );
   return 0;
+}
+
+/** One note naming the class groupings when the data has more than head/medium/tail. */
+function groupingNotes(groupings: DatasetInfo["groupings"]): string[] {
+  if (groupings.length <= 1) return [];
+  return [
+    groupings.map((g, i) => `${i === 0 ? "head/medium/tail" : `by ${g.name}`}: ${g.description}`)
+      .join("; "),
+  ];
+}
+
+/**
+ * Makes the run's metrics.jsonl hold the epochs before `initialEpoch` only, and returns how many
+ * lines it kept: a run started from another folder's checkpoint takes that run's history up to
+ * the checkpoint; a resumed run drops the lines after its checkpoint's epoch (0-based epoch
+ * indices: it keeps 0 .. initialEpoch - 1).
+ */
+async function keepMetricsBefore(
+  out: string,
+  target: RunTarget,
+  initialEpoch: number,
+  log: (line: string) => void,
+): Promise<number> {
+  const warn = { onWarning: log };
+  if (target.fork && initialEpoch > 0) {
+    const source = dirname(target.checkpoint!);
+    const history = (await readMetrics(source, warn)).filter((r) =>
+      typeof r.epoch === "number" && r.epoch < initialEpoch
+    );
+    await writeMetrics(out, history);
+  }
+  return await truncateMetricsAfterEpoch(out, initialEpoch - 1, warn);
 }
 
 function comparability(outputs: OutputContext): string {

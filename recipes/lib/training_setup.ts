@@ -23,8 +23,14 @@ import { resnet50 } from "../../nn/models/resnet50.ts";
 import { type HostTensor, type LoadReport, loadTorchState } from "../../nn/models/torch_layout.ts";
 import { SGD } from "../../nn/optimizers/sgd.ts";
 import { CosineSchedule, type Schedule, WarmupMultiStepSchedule } from "../../nn/schedules.ts";
-import type { ClassifierFlag, LossFlag } from "./flags.ts";
-import type { BackboneSpec, ScheduleParams } from "./recipe_specs.ts";
+import type { DatasetInfo } from "../../data/datasets/mod.ts";
+import { type ClassifierFlag, extraNumber, type LossFlag, type RecipeFlags } from "./flags.ts";
+import {
+  type BackboneSpec,
+  recipeBackbone,
+  type RecipeSpec,
+  type ScheduleParams,
+} from "./recipe_specs.ts";
 
 /** What {@linkcode buildClassifier} needs. */
 export interface ModelSetup {
@@ -69,6 +75,30 @@ export function buildClassifier(s: ModelSetup): ClassifierModel {
     etf,
     seed: s.seed,
   });
+}
+
+/**
+ * The recipe's model for these flags and data (`--layer4-planes` and the backbone flags applied),
+ * built for the data's input shape.
+ */
+export function buildRunModel(
+  spec: RecipeSpec,
+  flags: RecipeFlags,
+  data: DatasetInfo,
+): { model: ClassifierModel; backbone: BackboneSpec } {
+  const planes = extraNumber(flags, "layer4-planes");
+  const backbone = spec.backbone.kind === "resnet50" && planes !== undefined
+    ? { ...spec.backbone, layer4Planes: planes }
+    : recipeBackbone(spec, flags.extra);
+  const model = buildClassifier({
+    backbone,
+    numClasses: data.numClasses,
+    classifier: flags.classifier,
+    normalizeFeatures: spec.normalizeFeatures,
+    seed: flags.seed,
+  });
+  model.build([-1, ...data.inputShape]);
+  return { model, backbone };
 }
 
 /** A short name of the architecture, for configs and reports. */
