@@ -95,17 +95,34 @@ Deno.test("md5/sha256 digests match known vectors", async () => {
   }
 });
 
-Deno.test("dataDir: option, then $COLLAPSE_DATA_DIR, then ~/.cache/collapse", () => {
-  const old = Deno.env.get("COLLAPSE_DATA_DIR");
-  try {
-    Deno.env.set("COLLAPSE_DATA_DIR", "/somewhere/data");
-    assertEquals(dataDir(), "/somewhere/data");
-    assertEquals(dataDir("/explicit"), "/explicit");
-    Deno.env.delete("COLLAPSE_DATA_DIR");
-    assert(dataDir().endsWith("/.cache/collapse"));
-  } finally {
-    if (old !== undefined) Deno.env.set("COLLAPSE_DATA_DIR", old);
-  }
+Deno.test("dataDir: option, then $COLLAPSE_DATA_DIR, then ~/.cache/collapse", async () => {
+  // In a subprocess: test files run in parallel in one process, which shares its environment.
+  const module = new URL("../data/download.ts", import.meta.url).href;
+  const inherited = Deno.env.toObject();
+  delete inherited.COLLAPSE_DATA_DIR;
+  const dataDirIn = async (env: Record<string, string>, arg?: string) => {
+    const code = `import { dataDir } from ${JSON.stringify(module)};` +
+      `console.log(dataDir(${arg === undefined ? "" : JSON.stringify(arg)}));`;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--no-lock", code],
+      env: { ...inherited, ...env },
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    assert(out.success);
+    return new TextDecoder().decode(out.stdout).trim();
+  };
+  const home = { HOME: "/home/someone" };
+  assertEquals(
+    await dataDirIn({ ...home, COLLAPSE_DATA_DIR: "/somewhere/data" }),
+    "/somewhere/data",
+  );
+  assertEquals(
+    await dataDirIn({ ...home, COLLAPSE_DATA_DIR: "/somewhere/data" }, "/explicit"),
+    "/explicit",
+  );
+  assertEquals(await dataDirIn(home), "/home/someone/.cache/collapse");
 });
 
 Deno.test("ensureFile: download, verify, reuse offline, mismatch, 404, cut+resume", async (t) => {
