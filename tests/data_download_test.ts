@@ -2,7 +2,7 @@
 // cut half way then resumed with Range, a 404, offline use of a verified local copy, and md5.
 
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
-import { dataDir, ensureFile } from "../data/download.ts";
+import { ensureFile } from "../data/download.ts";
 import { fetchDataset } from "../data/catalog.ts";
 import { createHasher, hashFile } from "../data/archive/checksum.ts";
 
