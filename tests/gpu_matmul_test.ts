@@ -4,7 +4,7 @@ import { assert, assertThrows } from "@std/assert";
 import { initDevice } from "../gpu/device.ts";
 import { matmul } from "../gpu/ops/matmul.ts";
 import { readAll, type Tensor, tensor } from "../gpu/tensor.ts";
-import { type GemmVariant, setKernelMode, TUNING } from "../gpu/kernels/tuning.ts";
+import { gemmPlan, type GemmVariant, setKernelMode, TUNING } from "../gpu/kernels/tuning.ts";
 
 await initDevice();
 
@@ -224,6 +224,32 @@ Deno.test("matmul: GPU-mode regblock plan, tiled without tile fields, default GP
     assertClose(outs[2], ref.out, "tiled legacy");
   } finally {
     TUNING.gpuTiledLegacy = false;
+    setKernelMode(null);
+  }
+});
+
+Deno.test("fast-compile plans: small GEMMs at most rbFastAcc accumulators, grouped rows kept whole", () => {
+  const accumulators = (p: ReturnType<typeof gemmPlan>) =>
+    p.config.variant === "regblock" ? p.config.tm * p.config.tn : NaN;
+  const saved = TUNING.fastCompile;
+  setKernelMode("cpu");
+  try {
+    TUNING.fastCompile = false;
+    // ResNet-32 at batch 16 on 8x8 (stage 1): below rbBigWork, so up to rbSmallAcc by default.
+    const small = [16 * 8 * 8, 16, 144] as const;
+    assert(accumulators(gemmPlan(...small, 1)) > TUNING.rbFastAcc);
+    TUNING.fastCompile = true;
+    assert(accumulators(gemmPlan(...small, 1)) <= TUNING.rbFastAcc);
+    // Above rbFastWork: rbSmallAcc, as without fast-compile's cap.
+    const large = [128 * 32 * 32, 16, 144] as const;
+    assert(large[0] * large[1] * large[2] >= TUNING.rbFastWork);
+    const l = accumulators(gemmPlan(...large, 1));
+    assert(l > TUNING.rbFastAcc && l <= TUNING.rbSmallAcc, `${l}`);
+    // Rows grouped by 12 (a 3x3 windowed weight gradient): a whole group of rows per thread.
+    const grouped = gemmPlan(144, 16, 16 * 8 * 8, 1, { tmMultiple: 12 });
+    assert(grouped.config.variant === "regblock" && grouped.config.tm % 12 === 0);
+  } finally {
+    TUNING.fastCompile = saved;
     setKernelMode(null);
   }
 });
