@@ -80,14 +80,6 @@ export async function loadRunData(
   }
 }
 
-/** A data source over a loader with a known number of batches per epoch. */
-async function sourceOf(loader: Loader, dropLast: boolean): Promise<DataSource> {
-  const { sampler } = await loader.ready();
-  const bs = loader.options.batchSize;
-  const n = dropLast ? Math.floor(sampler.length / bs) : Math.ceil(sampler.length / bs);
-  return { batches: (e) => loader.batches(e), batchesPerEpoch: () => n };
-}
-
 /** The test split in order, every image once, as a data source; `close` ends its loader. */
 export async function testSource(
   flags: RecipeFlags,
@@ -102,7 +94,10 @@ export async function testSource(
     workers: flags.workers,
   });
   try {
-    return { source: await sourceOf(loader, false), close: () => loader.close() };
+    const { sampler } = await loader.ready();
+    const n = Math.ceil(sampler.length / flags.batchSize); // the last partial batch included
+    const source: DataSource = { batches: (e) => loader.batches(e), batchesPerEpoch: () => n };
+    return { source, close: () => loader.close() };
   } catch (e) {
     loader.close();
     throw e;
