@@ -127,6 +127,14 @@ function operandA(a: GemmOperand, g: ConvGeom, opts: Conv2dOptions): GemmOperand
   return bakeWhenLarge(a, g, opts.bake);
 }
 
+/** Refuses a `dy` whose shape is not the conv's output shape [N, OH, OW, Cout]. */
+function checkOutputGrad(op: string, dy: Tensor, g: ConvGeom): void {
+  const want = [g.N, g.OH, g.OW, g.Cout];
+  if (dy.rank !== 4 || dy.shape.some((d, i) => d !== want[i])) {
+    throw new Error(`collapse: ${op}: dy ${dy.describe()} should be ${fmtShape(want)}`);
+  }
+}
+
 function checkF32(op: string, ts: Tensor[]): void {
   for (const t of ts) {
     if (t.dtype !== "f32") {
@@ -171,10 +179,7 @@ export function conv2dBackwardInput(
   const op = "conv2dBackwardInput";
   checkF32(op, [dy, w]);
   const g = convGeometry(op, xShape, w.shape, opts);
-  const want = [g.N, g.OH, g.OW, g.Cout];
-  if (dy.rank !== 4 || dy.shape.some((d, i) => d !== want[i])) {
-    throw new Error(`collapse: ${op}: dy ${dy.describe()} should be ${fmtShape(want)}`);
-  }
+  checkOutputGrad(op, dy, g);
   const e = engine();
   if (g.sh > 1 || g.sw > 1) {
     return g.Cout % 4 === 0 && g.Cin % 4 === 0
@@ -286,10 +291,7 @@ export function conv2dBackwardFilter(
   const op = "conv2dBackwardFilter";
   checkF32(op, [x, dy]);
   const g = convGeometry(op, x.shape, wShape, opts);
-  const want = [g.N, g.OH, g.OW, g.Cout];
-  if (dy.rank !== 4 || dy.shape.some((d, i) => d !== want[i])) {
-    throw new Error(`collapse: ${op}: dy ${dy.describe()} should be ${fmtShape(want)}`);
-  }
+  checkOutputGrad(op, dy, g);
   const dw = empty(wShape, "f32", "conv2d_dw");
   const M = g.KH * g.KW * g.Cin;
   // CPU kernels: rows grouped by tap row and channel quad so the taps share loads.
