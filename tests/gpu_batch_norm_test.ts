@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { initDevice } from "../gpu/device.ts";
+import { dot64 } from "./gpu_op_helpers.ts";
 import { TUNING } from "../gpu/kernels/tuning.ts";
 import { batchNorm } from "../gpu/ops/batch_norm.ts";
 import { Rng } from "../gpu/rng.ts";
@@ -50,12 +51,6 @@ function bnHost(
     y[i] = (x[i] - mean[k]) / Math.sqrt(v[k] + eps) * g[k] + b[k];
   }
   return { y, mean, var: v };
-}
-
-function dot(a: Float64Array, b: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
 }
 
 /** Central differences of f at p (f64). */
@@ -125,7 +120,7 @@ for (const shape of CASES) {
           close(rm, f32(rmh), 0, "running mean untouched");
           close(rv, f32(rvh), 0, "running var untouched");
         }
-        const loss = () => dot(bnHost(xh, c, gh, bh, eps, stats).y, R);
+        const loss = () => dot64(bnHost(xh, c, gh, bh, eps, stats).y, R);
         close(dxv, numGrad(xh, loss), 2e-3, "dx");
         close(dgv, numGrad(gh, loss), 2e-3, "dgamma");
         close(dbv, numGrad(bh, loss), 2e-3, "dbeta");

@@ -2,6 +2,7 @@
 // (forward) and host central finite differences (gradients), for both GEMM variants.
 import { assert, assertThrows } from "@std/assert";
 import { initDevice } from "../gpu/device.ts";
+import { assertCloseToScale, fdGradOfSum } from "./gpu_op_helpers.ts";
 import {
   conv2d,
   conv2dBackwardFilter,
@@ -81,41 +82,6 @@ function hostConv(
     }
   }
   return { out, shape: [N, OH, OW, Co] };
-}
-
-function dot(a: Float64Array, b: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-}
-
-/** Central finite differences of sum(f(p) * R) with respect to every element of p. */
-function fdGrad(p: Float64Array, R: Float64Array, f: () => Float64Array): Float64Array {
-  const h = 1e-6;
-  const g = new Float64Array(p.length);
-  for (let i = 0; i < p.length; i++) {
-    const v = p[i];
-    p[i] = v + h;
-    const up = dot(f(), R);
-    p[i] = v - h;
-    const dn = dot(f(), R);
-    p[i] = v;
-    g[i] = (up - dn) / (2 * h);
-  }
-  return g;
-}
-
-function assertClose(got: ArrayLike<number>, want: Float64Array, what: string, tol = 1e-3) {
-  assert(got.length === want.length, `${what}: length ${got.length} vs ${want.length}`);
-  let scale = 1e-6;
-  for (const v of want) scale = Math.max(scale, Math.abs(v));
-  for (let i = 0; i < want.length; i++) {
-    const err = Math.abs(got[i] - want[i]);
-    assert(
-      err <= tol * scale + 1e-5,
-      `${what}: element ${i}: got ${got[i]}, want ${want[i]} (scale ${scale})`,
-    );
-  }
 }
 
 const CASES: Case[] = [
@@ -198,13 +164,19 @@ for (const variant of ["regblock", "tiled"] as GemmVariant[]) {
       const r = tensor(Float32Array.from(R), ref.shape);
       const [dx, dw, db] = y.node!.backward(r) as Tensor[];
       const got = await readAll(b ? [y, dx, dw, db] : [y, dx, dw]);
-      assertClose(got[0], ref.out, "forward");
+      assertCloseToScale(got[0], ref.out, "forward");
       // Host FD: skip relu kinks (none expected at |s| > h).
-      const fx = fdGrad(xh, R, () => hostConv(xh, xs, wh, ws, bh, c).out);
-      const fw = fdGrad(wh, R, () => hostConv(xh, xs, wh, ws, bh, c).out);
-      assertClose(got[1], fx, "dx");
-      assertClose(got[2], fw, "dw");
-      if (bh) assertClose(got[3], fdGrad(bh, R, () => hostConv(xh, xs, wh, ws, bh, c).out), "db");
+      const fx = fdGradOfSum(xh, R, () => hostConv(xh, xs, wh, ws, bh, c).out, 1e-6);
+      const fw = fdGradOfSum(wh, R, () => hostConv(xh, xs, wh, ws, bh, c).out, 1e-6);
+      assertCloseToScale(got[1], fx, "dx");
+      assertCloseToScale(got[2], fw, "dw");
+      if (bh) {
+        assertCloseToScale(
+          got[3],
+          fdGradOfSum(bh, R, () => hostConv(xh, xs, wh, ws, bh, c).out, 1e-6),
+          "db",
+        );
+      }
       for (const t of [x, w, y, r, dx, dw, ...(b ? [b, db] : [])]) t.dispose();
     });
   }
@@ -222,15 +194,15 @@ Deno.test("conv2d: ResNet-like 16-channel 3x3 pad 1, both variants agree with ho
     const dx = conv2dBackwardInput(dy, w, c.x, { padding: 1, variant });
     const dw = conv2dBackwardFilter(x, dy, c.w, { padding: 1, variant });
     const [yo, dxo, dwo] = await readAll([y, dx, dw]);
-    assertClose(yo, ref.out, `${variant} forward`);
+    assertCloseToScale(yo, ref.out, `${variant} forward`);
     assert(dxo.every(Number.isFinite) && dwo.every(Number.isFinite));
     const other = variant === "regblock" ? "tiled" : "regblock";
     const [dx2, dw2] = await readAll([
       conv2dBackwardInput(dy, w, c.x, { padding: 1, variant: other }),
       conv2dBackwardFilter(x, dy, c.w, { padding: 1, variant: other }),
     ]);
-    assertClose(dxo, Float64Array.from(dx2), `${variant} vs ${other} dx`);
-    assertClose(dwo, Float64Array.from(dw2), `${variant} vs ${other} dw`);
+    assertCloseToScale(dxo, Float64Array.from(dx2), `${variant} vs ${other} dx`);
+    assertCloseToScale(dwo, Float64Array.from(dw2), `${variant} vs ${other} dw`);
   }
   // Register tiles other than the small-problem default (24 x 8 per thread), baked geometry.
   const big = { padding: 1, variant: "regblock" as GemmVariant, tm: 24, tn: 8, bake: true };
@@ -241,9 +213,9 @@ Deno.test("conv2d: ResNet-like 16-channel 3x3 pad 1, both variants agree with ho
     conv2dBackwardInput(dy, w, c.x, { padding: 1, variant: "tiled" }),
     conv2dBackwardFilter(x, dy, c.w, { padding: 1, variant: "tiled" }),
   ]);
-  assertClose(yb, ref.out, "big-tile forward");
-  assertClose(dxb, Float64Array.from(dxr), "big-tile dx");
-  assertClose(dwb, Float64Array.from(dwr), "big-tile dw");
+  assertCloseToScale(yb, ref.out, "big-tile forward");
+  assertCloseToScale(dxb, Float64Array.from(dxr), "big-tile dx");
+  assertCloseToScale(dwb, Float64Array.from(dwr), "big-tile dw");
 });
 
 Deno.test("conv2d: long-K weight gradient (lane split-K) agrees across variants", async () => {
@@ -254,7 +226,7 @@ Deno.test("conv2d: long-K weight gradient (lane split-K) agrees across variants"
     conv2dBackwardFilter(x, dy, ws, { padding: 1, variant: "regblock" }),
     conv2dBackwardFilter(x, dy, ws, { padding: 1, variant: "tiled" }),
   ]);
-  assertClose(a, Float64Array.from(b), "regblock vs tiled dw");
+  assertCloseToScale(a, Float64Array.from(b), "regblock vs tiled dw");
 });
 
 function prod4(s: number[]): number {
@@ -321,7 +293,7 @@ Deno.test("conv2d: GPU tiled tile shapes and GPU-mode plans agree with regblock"
     const want = (await readAll(run({ variant: "regblock" }))).map((a) => Float64Array.from(a));
     const check = async (what: string, opts: Conv2dOptions) => {
       const got = await readAll(run(opts));
-      ["y", "dx", "dw"].forEach((n, i) => assertClose(got[i], want[i], `${what} ${n}`));
+      ["y", "dx", "dw"].forEach((n, i) => assertCloseToScale(got[i], want[i], `${what} ${n}`));
     };
     try {
       for (const [wgm, wgn, tm, tn] of tiles) {

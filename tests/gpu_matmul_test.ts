@@ -2,6 +2,7 @@
 // and host central finite differences, for both GEMM variants.
 import { assert, assertThrows } from "@std/assert";
 import { initDevice } from "../gpu/device.ts";
+import { assertCloseToScale, fdGradOfSum } from "./gpu_op_helpers.ts";
 import { matmul } from "../gpu/ops/matmul.ts";
 import { readAll, type Tensor, tensor } from "../gpu/tensor.ts";
 import { gemmPlan, type GemmVariant, setKernelMode, TUNING } from "../gpu/kernels/tuning.ts";
@@ -63,39 +64,6 @@ function hostMatmul(
   return { out, shape: [...bo, M, N] };
 }
 
-function dot(a: Float64Array, b: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-}
-
-function fdGrad(p: Float64Array, R: Float64Array, f: () => Float64Array): Float64Array {
-  const h = 1e-4;
-  const g = new Float64Array(p.length);
-  for (let i = 0; i < p.length; i++) {
-    const v = p[i];
-    p[i] = v + h;
-    const up = dot(f(), R);
-    p[i] = v - h;
-    const dn = dot(f(), R);
-    p[i] = v;
-    g[i] = (up - dn) / (2 * h);
-  }
-  return g;
-}
-
-function assertClose(got: ArrayLike<number>, want: Float64Array, what: string, tol = 1e-3) {
-  assert(got.length === want.length, `${what}: length ${got.length} vs ${want.length}`);
-  let scale = 1e-6;
-  for (const v of want) scale = Math.max(scale, Math.abs(v));
-  for (let i = 0; i < want.length; i++) {
-    assert(
-      Math.abs(got[i] - want[i]) <= tol * scale + 1e-5,
-      `${what}: element ${i}: got ${got[i]}, want ${want[i]}`,
-    );
-  }
-}
-
 const CASES: [string, number[], number[], boolean, boolean][] = [
   ["odd 5x7x9", [5, 7], [7, 9], false, false],
   ["vec 8x12x16", [8, 12], [12, 16], false, false],
@@ -130,10 +98,10 @@ for (const variant of ["regblock", "tiled"] as GemmVariant[]) {
       const [da, db] = y.node!.backward(r) as Tensor[];
       assert(da.shape.join() === as.join() && db.shape.join() === bs.join());
       const [yo, dao, dbo] = await readAll([y, da, db]);
-      assertClose(yo, ref.out, "forward");
+      assertCloseToScale(yo, ref.out, "forward");
       const f = () => hostMatmul(ah, as, bh, bs, tA, tB).out;
-      assertClose(dao, fdGrad(ah, R, f), "da");
-      assertClose(dbo, fdGrad(bh, R, f), "db");
+      assertCloseToScale(dao, fdGradOfSum(ah, R, f), "da");
+      assertCloseToScale(dbo, fdGradOfSum(bh, R, f), "db");
       for (const t of [a, b, y, r, da, db]) t.dispose();
     });
   }
@@ -149,8 +117,8 @@ Deno.test("matmul: 64x64 agrees across variants", async () => {
     matmul(a, b, { variant: "regblock" }),
     matmul(a, b, { variant: "tiled" }),
   ]);
-  assertClose(outs[0], ref.out, "regblock");
-  assertClose(outs[1], ref.out, "tiled");
+  assertCloseToScale(outs[0], ref.out, "regblock");
+  assertCloseToScale(outs[1], ref.out, "tiled");
 });
 
 Deno.test("matmul: clear errors", () => {
@@ -196,7 +164,7 @@ Deno.test("matmul tiled: forced tile shapes agree with host", async () => {
         const [y] = await readAll([
           matmul(a, b, { transposeA: tA, transposeB: tB, variant: "tiled" }),
         ]);
-        assertClose(y, ref.out, `tile ${wgm}x${wgn}x${tm}x${tn} ${as} x ${bs}`);
+        assertCloseToScale(y, ref.out, `tile ${wgm}x${wgn}x${tm}x${tn} ${as} x ${bs}`);
         a.dispose();
         b.dispose();
       }
@@ -219,9 +187,9 @@ Deno.test("matmul: GPU-mode regblock plan, tiled without tile fields, default GP
     TUNING.gpuTiledLegacy = true;
     const legacy = matmul(a, b, { variant: "tiled" });
     const outs = await readAll([rb, def, legacy]);
-    assertClose(outs[0], ref.out, "gpu regblock");
-    assertClose(outs[1], ref.out, "gpu default");
-    assertClose(outs[2], ref.out, "tiled legacy");
+    assertCloseToScale(outs[0], ref.out, "gpu regblock");
+    assertCloseToScale(outs[1], ref.out, "gpu default");
+    assertCloseToScale(outs[2], ref.out, "tiled legacy");
   } finally {
     TUNING.gpuTiledLegacy = false;
     setKernelMode(null);

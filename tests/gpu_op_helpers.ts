@@ -79,6 +79,58 @@ export function assertClose(
   }
 }
 
+/** sum(a * b) of two f64 arrays of one length. */
+export function dot64(a: Float64Array, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+/**
+ * Central finite differences (step `h`) of sum(f() * R) with respect to every element of `p`,
+ * which `f` reads (it is perturbed in place and restored).
+ */
+export function fdGradOfSum(
+  p: Float64Array,
+  R: ArrayLike<number>,
+  f: () => Float64Array,
+  h = 1e-4,
+): Float64Array {
+  const g = new Float64Array(p.length);
+  for (let i = 0; i < p.length; i++) {
+    const v = p[i];
+    p[i] = v + h;
+    const up = dot64(f(), R);
+    p[i] = v - h;
+    const dn = dot64(f(), R);
+    p[i] = v;
+    g[i] = (up - dn) / (2 * h);
+  }
+  return g;
+}
+
+/**
+ * Asserts every |got - want| <= tol * max|want| + 1e-5: a tolerance scaled by the largest
+ * expected magnitude (for sums of many products, whose small elements carry the large ones'
+ * rounding).
+ */
+export function assertCloseToScale(
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  what: string,
+  tol = 1e-3,
+): void {
+  assert(got.length === want.length, `${what}: length ${got.length} vs ${want.length}`);
+  let scale = 1e-6;
+  for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]));
+  for (let i = 0; i < want.length; i++) {
+    assert(
+      Math.abs(got[i] - want[i]) <= tol * scale + 1e-5,
+      `${what}: element ${i}: got ${got[i]}, want ${want[i]} (scale ${scale})`,
+    );
+  }
+}
+
 /** An input of a gradient check. */
 export interface GradInput {
   data: Float32Array;
@@ -100,25 +152,7 @@ export async function checkGrad(
   const x64 = inputs.map((x) => Float64Array.from(x.data));
   const ref = hostFn(x64);
   const R = Float64Array.from(rand(rng(seed), ref.length, -1, 1));
-  const loss = (xs: Float64Array[]) => {
-    const y = hostFn(xs);
-    let s = 0;
-    for (let i = 0; i < y.length; i++) s += y[i] * R[i];
-    return s;
-  };
-  const fd = x64.map((x) => {
-    const gj = new Float64Array(x.length);
-    for (let i = 0; i < x.length; i++) {
-      const orig = x[i];
-      x[i] = orig + h;
-      const lp = loss(x64);
-      x[i] = orig - h;
-      const lm = loss(x64);
-      x[i] = orig;
-      gj[i] = (lp - lm) / (2 * h);
-    }
-    return gj;
-  });
+  const fd = x64.map((x) => fdGradOfSum(x, R, () => hostFn(x64), h));
   await tidyAsync(async () => {
     const params = inputs.map((x) => {
       const t = tensor(x.data, x.shape);

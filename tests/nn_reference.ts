@@ -213,24 +213,7 @@ export function dotSum(a: HT, r: ArrayLike<number>): number {
   return s;
 }
 
-/** Asserts two arrays agree within atol + rtol * |expected|. */
-export function assertClose(
-  actual: ArrayLike<number>,
-  expected: ArrayLike<number>,
-  what: string,
-  rtol = 1e-4,
-  atol = 1e-5,
-): void {
-  if (actual.length !== expected.length) {
-    throw new Error(`${what}: length ${actual.length} vs ${expected.length}`);
-  }
-  for (let i = 0; i < actual.length; i++) {
-    const a = actual[i], e = expected[i];
-    if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e))) {
-      throw new Error(`${what}: element ${i}: got ${a}, expected ${e}`);
-    }
-  }
-}
+export { assertClose } from "./gpu_op_helpers.ts";
 
 /**
  * Compares analytic gradients (from the GPU) with central finite differences of a host f64
