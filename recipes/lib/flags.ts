@@ -23,17 +23,7 @@ import { type FlagTable, type Token, tokenize } from "./flag_tokens.ts";
 import { readSettings, settingsTokens } from "./flag_config.ts";
 import { recipeUsage } from "./flag_usage.ts";
 
-export type {
-  ClassifierFlag,
-  ExtraFlag,
-  LossFlag,
-  ParseResult,
-  RecipeCliOptions,
-  RecipeDefaults,
-  RecipeFlags,
-  SamplerFlag,
-} from "./flag_types.ts";
-export { LOSS_FLAGS } from "./flag_types.ts";
+export * from "./flag_types.ts";
 export { recipeUsage, wrapText } from "./flag_usage.ts";
 
 /**
