@@ -1,5 +1,6 @@
 /**
- * A/B of one kernel tuning constant (a boolean or numeric key of `TUNING` in gpu/kernels/tuning.ts)
+ * A/B of one kernel tuning constant (a boolean or numeric key of `TUNING` in gpu/kernels/tuning.ts,
+ * or a dotted path to one inside it, e.g. `rowKernel.cpu.sweep`)
  * on the ResNet-32 training step: builds and captures the step once with each of two values (a
  * boolean's: off and on; a number's: `--values A,B`; each compiles its own kernels), then
  * alternates their replays, so both see the same machine load, and prints the median step time of
@@ -7,7 +8,8 @@
  * jsr:/npm: modules (runs on a bare GPU machine too).
  *
  * Run: `deno run -A bench/tuning_ab.ts --flag rbWindow [--batch 128] [--pairs 6] [--head etf|dense]`,
- * `deno run -A bench/tuning_ab.ts --flag rbBigWork --values 33554432,134217728`
+ * `deno run -A bench/tuning_ab.ts --flag rbBigWork --values 33554432,134217728`,
+ * `deno run -A bench/tuning_ab.ts --flag rowKernel.cpu.sweep --values 0,8`
  * @module
  */
 import { initDevice } from "../gpu/device.ts";
@@ -26,27 +28,36 @@ const args = {
   head: arg("head", "etf"),
   values: arg("values", ""),
 };
-const flag = args.flag as keyof typeof TUNING;
-const kind = flag ? typeof TUNING[flag] : "";
+const flag = args.flag;
+// The object holding the constant and its key (a dotted path walks nested objects).
+const path = flag.split(".");
+let holder: Record<string, unknown> | undefined = TUNING as Record<string, unknown>;
+for (const k of path.slice(0, -1)) {
+  const next: unknown = holder?.[k];
+  holder = next !== null && typeof next === "object" ? next as Record<string, unknown> : undefined;
+}
+const key = path[path.length - 1];
+const kind = flag && holder ? typeof holder[key] : "";
 if (kind !== "boolean" && !(kind === "number" && args.values.split(",").length === 2)) {
   const flags = Object.keys(TUNING).filter((k) =>
     ["boolean", "number"].includes(typeof TUNING[k as keyof typeof TUNING])
   );
   throw new Error(
     `usage: tuning_ab.ts --flag NAME [--values A,B] (a boolean TUNING key, or a numeric one ` +
-      `with two values: ${flags.join(", ")})`,
+      `with two values, or a dotted path to one such as rowKernel.cpu.sweep: ${flags.join(", ")})`,
   );
 }
+const tuned = holder!;
 const values: (boolean | number)[] = kind === "boolean"
   ? [false, true]
   : args.values.split(",").map(Number);
 const batch = Number(args.batch), pairs = Number(args.pairs);
 const head = args.head as "etf" | "dense";
 await initDevice();
-const original = TUNING[flag];
+const original = tuned[key];
 const setups = new Map<boolean | number, TrainSetup>();
 for (const value of values) {
-  (TUNING as Record<string, unknown>)[flag] = value;
+  tuned[key] = value;
   const s = buildTrainSetup({ batch, head });
   s.step.run(); // eager: compiles every kernel
   await engine().sync();
@@ -54,7 +65,7 @@ for (const value of values) {
   await engine().sync();
   setups.set(value, s);
 }
-(TUNING as Record<string, unknown>)[flag] = original;
+tuned[key] = original;
 const times = new Map<boolean | number, number[]>(values.map((v) => [v, []]));
 for (let i = 0; i < pairs; i++) {
   for (const value of values) {

@@ -144,7 +144,9 @@ async function kernelsRun(
 }
 
 // "narrow": CPU kernels with 4-thread row kernels (their BatchNorm pre-stages walk the partials
-// per thread instead of merging lanes). "window": CPU kernels on 8x8 images with every stride-1
+// per thread instead of merging lanes; each row lane sweeps its own block of a workgroup's rows).
+// "window": row kernels of 3 workgroups whose sets of 8 threads sweep blocks of several rows (the
+// last block of a workgroup cut short), and CPU kernels on 8x8 images with every stride-1
 // conv planned as 4 rows per thread, so the forward and backward-data GEMMs load their operands
 // (BatchNorm + ReLU applied while loading) through the sliding window, and the weight gradients
 // (rows grouped by tap row and channel quad) share their taps' loads. "+half": the conv outputs
@@ -168,7 +170,8 @@ for (
     // binary16 rounding (2^-11 relative) measured 5e-4 to 1.1e-3 of the scale on these nets.
     const tol = half ? { out: 3e-3, grad: 5e-3 } : { out: 2e-5, grad: 2e-4 };
     const rowKernel = TUNING.rowKernel.cpu;
-    if (mode === "narrow") TUNING.rowKernel.cpu = { threads: 4, groups: 3 };
+    if (mode === "narrow") TUNING.rowKernel.cpu = { threads: 4, groups: 3, sweep: 2 };
+    if (mode === "window") TUNING.rowKernel.cpu = { threads: 64, groups: 3, sweep: 8 };
     const windowWork = TUNING.rbWindowWork;
     if (mode === "window") {
       TUNING.rbWindowWork = 0; // these shapes are below the default size

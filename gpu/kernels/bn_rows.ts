@@ -62,6 +62,21 @@ function layout(c4: number): { lanes: number; threads: number } {
   return { lanes, threads: lanes * c4 };
 }
 
+/**
+ * How a workgroup's rows are walked: `sweepRows` row lanes (the threads of `TUNING.rowKernel`'s
+ * `sweep`, rounded up to whole rows) step together through a block of `blockRows` contiguous
+ * rows, one block per such set of lanes. On lavapipe a workgroup runs as 8-lane SIMD batches one
+ * after the other, so 8 threads that sweep their own block stream through memory, where the
+ * whole workgroup interleaved would have each batch stride across all of the workgroup's rows.
+ */
+function sweepOf(lanes: number, c4: number, rowsPer: number) {
+  const sweep = TUNING.rowKernel[kernelMode()].sweep;
+  let sweepRows = sweep > 0 ? Math.max(1, Math.ceil(sweep / c4)) : lanes;
+  if (sweepRows > lanes || lanes % sweepRows !== 0) sweepRows = lanes;
+  const blockRows = Math.ceil(rowsPer / (lanes / sweepRows));
+  return { sweepRows, blockRows };
+}
+
 /** The number of partial rows (workgroups) a reducing row kernel over `rows` rows writes. */
 export function rowPartials(rows: number): number {
   return rowGrid(rows).groups;
@@ -73,6 +88,7 @@ export function rowKernelLaunch(s: RowKernelSpec): Launch {
   const c4 = s.C / 4;
   const { lanes, threads } = layout(c4);
   const { groups, rowsPer } = rowGrid(s.rows);
+  const { sweepRows, blockRows } = sweepOf(lanes, c4, rowsPer);
   // The kernel's own geometry is baked into the source (lavapipe scalarises integer division by
   // a runtime value); the parts' fields stay uniforms.
   const own: NamedField[] = [
@@ -141,7 +157,9 @@ ${s.setup ?? ""}
   var acc0 = vec4<f32>(0.0);
   var acc1 = vec4<f32>(0.0);
   let r1 = min(p.R, (wgLinear + 1u) * p.rowsPer);
-  for (var r = wgLinear * p.rowsPer + lane; r < r1; r += ${lanes}u) {
+  let rs = wgLinear * p.rowsPer + (lane / ${sweepRows}u) * ${blockRows}u;
+  let re = min(r1, rs + ${blockRows}u);
+  for (var r = rs + lane % ${sweepRows}u; r < re; r += ${sweepRows}u) {
     let i = r * p.C4 + q;
 ${s.body}
   }

@@ -145,9 +145,13 @@ export const TUNING = {
   /**
    * Row kernels of the fused conv + BatchNorm ops (kernels/bn_rows.ts): threads per workgroup
    * and workgroups per launch (also the partials a reducing one writes, which every workgroup of
-   * the next kernel combines).
+   * the next kernel combines), and `sweep`: threads that walk one contiguous block of the
+   * workgroup's rows together (0: all of them, interleaved).
    */
-  rowKernel: { cpu: { threads: 64, groups: 32 }, gpu: { threads: 256, groups: 264 } },
+  rowKernel: {
+    cpu: { threads: 64, groups: 32, sweep: 8 },
+    gpu: { threads: 256, groups: 264, sweep: 0 },
+  },
   /** Training-mode BatchNorm over at most this many rows runs one dispatch each way (batch_norm_small.ts). */
   bnSmallRows: 4096,
   /**
