@@ -71,7 +71,7 @@ function layout(c4: number): { lanes: number; threads: number } {
  */
 function sweepOf(lanes: number, c4: number, rowsPer: number) {
   const sweep = TUNING.rowKernel[kernelMode()].sweep;
-  let sweepRows = sweep > 0 ? Math.max(1, Math.ceil(sweep / c4)) : lanes;
+  let sweepRows = sweep > 0 ? Math.ceil(sweep / c4) : lanes;
   if (sweepRows > lanes || lanes % sweepRows !== 0) sweepRows = lanes;
   const blockRows = Math.ceil(rowsPer / (lanes / sweepRows));
   return { sweepRows, blockRows };
@@ -89,6 +89,12 @@ export function rowKernelLaunch(s: RowKernelSpec): Launch {
   const { lanes, threads } = layout(c4);
   const { groups, rowsPer } = rowGrid(s.rows);
   const { sweepRows, blockRows } = sweepOf(lanes, c4, rowsPer);
+  // One block: every lane walks the workgroup's rows interleaved.
+  const rowLoop = sweepRows === lanes
+    ? `  for (var r = wgLinear * p.rowsPer + lane; r < r1; r += ${lanes}u) {`
+    : `  let rs = wgLinear * p.rowsPer + (lane / ${sweepRows}u) * ${blockRows}u;
+  let re = min(r1, rs + ${blockRows}u);
+  for (var r = rs + lane % ${sweepRows}u; r < re; r += ${sweepRows}u) {`;
   // The kernel's own geometry is baked into the source (lavapipe scalarises integer division by
   // a runtime value); the parts' fields stay uniforms.
   const own: NamedField[] = [
@@ -157,9 +163,7 @@ ${s.setup ?? ""}
   var acc0 = vec4<f32>(0.0);
   var acc1 = vec4<f32>(0.0);
   let r1 = min(p.R, (wgLinear + 1u) * p.rowsPer);
-  let rs = wgLinear * p.rowsPer + (lane / ${sweepRows}u) * ${blockRows}u;
-  let re = min(r1, rs + ${blockRows}u);
-  for (var r = rs + lane % ${sweepRows}u; r < re; r += ${sweepRows}u) {
+${rowLoop}
     let i = r * p.C4 + q;
 ${s.body}
   }
