@@ -2,7 +2,9 @@
  * collapse against PyTorch on the same card, in one call: collapse's training step (the captured
  * fit path) for ResNet-32 (ETF + DR and Dense + CE, batch 128 and 512, 32x32) and ResNet-50 (ETF +
  * DR, batch 64 and 256, 224x224), and ResNet-32 ETF + DR at the smallest batch again with the
- * fused blocks' conv outputs stored in half precision (`TUNING.halfActivations`), then the PyTorch peer (peers/torch_cuda.py, a subprocess) on the
+ * fused blocks' conv outputs stored in half precision (`TUNING.halfActivations`) and once more
+ * with GEMM plans measured on the card (`TrainStep.tune`, gpu/ops/gemm_tune.ts), then the PyTorch
+ * peer (peers/torch_cuda.py, a subprocess) on the
  * same cases in its five modes, and a table of images/s with collapse / PyTorch ratios. Imports
  * only relative files with no jsr:/npm: dependencies, so a bare Deno binary runs it on a GPU
  * machine with no network (`deno info bench/gpu_compare.ts` lists none).
@@ -20,6 +22,7 @@ import { adapterLabel, gpu, initDevice } from "../gpu/device.ts";
 import "../gpu/ops/mod.ts";
 import { engine } from "../gpu/engine.ts";
 import { kernelMode, TUNING } from "../gpu/kernels/tuning.ts";
+import { clearKeptPlans } from "../gpu/ops/gemm_tune.ts";
 import { buildTrainSetup } from "./step_profile.ts";
 import { runTorchPeer, type TorchCase } from "./peers/torch_peer.ts";
 
@@ -48,6 +51,8 @@ interface Case {
   classes: number;
   /** Conv outputs of the fused blocks in binary16 (collapse only; PyTorch's row is the f32 one). */
   half?: boolean;
+  /** GEMM plans measured on the card before the capture (collapse only: TUNING.autotune). */
+  tuned?: boolean;
 }
 const CASES: Case[] = [];
 if (models.includes("resnet32")) {
@@ -67,6 +72,16 @@ if (models.includes("resnet32")) {
     half: true,
   });
 }
+if (models.includes("resnet32")) {
+  CASES.push({
+    model: "resnet32",
+    batch: quick ? 8 : 128,
+    head: "etf",
+    size: 32,
+    classes: 10,
+    tuned: true,
+  });
+}
 if (models.includes("resnet50")) {
   for (const batch of quick ? [2] : [64, 256]) {
     CASES.push({ model: "resnet50", batch, head: "etf", size: quick ? 64 : 224, classes: 1000 });
@@ -82,6 +97,8 @@ interface Ours extends Case {
   hostMsPerReplay?: number;
   firstStepMs?: number;
   steps?: number;
+  /** Autotuned cases: what the measurement found. */
+  autotune?: { gemms: number; changed: number; modelMs: number; keptMs: number; seconds: number };
   error?: string;
 }
 
@@ -100,6 +117,11 @@ async function measureOurs(c: Case): Promise<Ours> {
     s.step.run(); // eager: compiles the pipelines
     await e.sync();
     const firstStepMs = performance.now() - t0;
+    let autotune: Ours["autotune"];
+    if (c.tuned) {
+      const { gemms, changed, modelMs, keptMs, seconds } = await s.step.tune();
+      autotune = { gemms: gemms.length, changed, modelMs, keptMs, seconds };
+    }
     s.step.run(); // capture + first replay
     await e.sync();
     // Estimate, then K steps back to back with one sync at the end (as fit runs).
@@ -126,8 +148,10 @@ async function measureOurs(c: Case): Promise<Ours> {
       hostMsPerReplay: host,
       firstStepMs,
       steps: K,
+      autotune,
     };
   } finally {
+    if (c.tuned) clearKeptPlans(); // later cases run the cost model's plans
     TUNING.halfActivations = false;
     s.step.dispose();
     s.model.dispose();
@@ -140,7 +164,9 @@ const adapter = a.description || a.device;
 console.log(`adapter: ${adapterLabel(a)}; kernels: ${kernelMode()}`);
 const ours: Ours[] = [];
 for (const c of CASES) {
-  const tag = `${c.model} batch ${c.batch} ${c.head}${c.half ? " f16 activations" : ""}`;
+  const tag = `${c.model} batch ${c.batch} ${c.head}${c.half ? " f16 activations" : ""}${
+    c.tuned ? " autotuned" : ""
+  }`;
   if (flag("skip-ours")) {
     ours.push({ ...c, error: "skipped (--skip-ours)" });
     continue;
@@ -158,6 +184,15 @@ for (const c of CASES) {
           r.hostMsPerReplay!.toFixed(2)
         } ms/replay (first eager step ${(r.firstStepMs! / 1000).toFixed(1)} s)`,
     );
+    if (r.autotune) {
+      const t = r.autotune;
+      console.log(
+        `  autotune: ${t.gemms} distinct GEMMs measured in ${
+          t.seconds.toFixed(1)
+        } s, ${t.changed} ` +
+          `changed plan; their time ${t.modelMs.toFixed(2)} -> ${t.keptMs.toFixed(2)} ms`,
+      );
+    }
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     ours.push({ ...c, error: msg });
@@ -168,7 +203,7 @@ for (const c of CASES) {
 let torch: TorchCase[] = [];
 let torchFailure: string | undefined;
 if (!flag("skip-torch")) {
-  const r32 = CASES.filter((c) => c.model === "resnet32" && !c.half),
+  const r32 = CASES.filter((c) => c.model === "resnet32" && !c.half && !c.tuned),
     r50 = CASES.filter((c) => c.model !== "resnet32");
   const uniq = <T>(xs: T[]) => [...new Set(xs)];
   const res = await runTorchPeer({
@@ -214,12 +249,13 @@ for (const o of ours) {
     batch: o.batch,
     head: o.head,
     half: !!o.half,
+    tuned: !!o.tuned,
     ours: o.imagesPerSec,
     torch: cells,
   });
   console.log(
     `| ${o.model} b${o.batch} ${o.head === "etf" ? "ETF+DR" : "Dense+CE"}${
-      o.half ? " (collapse: f16 activations)" : ""
+      o.half ? " (collapse: f16 activations)" : o.tuned ? " (collapse: autotuned GEMMs)" : ""
     } | ${o.error ? "error" : fmt(o.imagesPerSec)} | ${
       cells.map((c) => `${c.why ?? fmt(c.imagesPerSec)} | ${fmt(c.ratio, 2)}`).join(" | ")
     } |`,

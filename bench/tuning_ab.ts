@@ -9,12 +9,15 @@
  *
  * Run: `deno run -A bench/tuning_ab.ts --flag rbWindow [--batch 128] [--pairs 6] [--head etf|dense]`,
  * `deno run -A bench/tuning_ab.ts --flag rbBigWork --values 33554432,134217728`,
- * `deno run -A bench/tuning_ab.ts --flag rowKernel.cpu.sweep --values 0,8`
+ * `deno run -A bench/tuning_ab.ts --flag rowKernel.cpu.sweep --values 0,8`,
+ * `deno run -A bench/tuning_ab.ts --flag autotune` (the cost model's GEMM plans against measured
+ * ones: the "on" side's second run measures them, see gpu/ops/gemm_tune.ts)
  * @module
  */
 import { initDevice } from "../gpu/device.ts";
 import { engine } from "../gpu/engine.ts";
 import { TUNING } from "../gpu/kernels/tuning.ts";
+import { tuneLine } from "../nn/training/tune_summary.ts";
 import { buildTrainSetup, matmulReference, type TrainSetup } from "./step_profile.ts";
 
 function arg(name: string, def: string): string {
@@ -61,6 +64,18 @@ for (const value of values) {
   const s = buildTrainSetup({ batch, head });
   s.step.run(); // eager: compiles every kernel
   await engine().sync();
+  if (TUNING.autotune && s.step.tunable) {
+    // --flag autotune: the second run measures the GEMM plans the capture then uses.
+    const report = await s.step.tune();
+    console.log(`autotune: ${tuneLine(report, batch)}`);
+    for (const g of report.gemms.filter((g) => g.kept !== g.model)) {
+      console.log(
+        `  ${g.name} ${g.M}x${g.N}x${g.K}: ${g.model} ${g.modelMs.toFixed(2)} ms -> ${g.kept} ${
+          g.keptMs.toFixed(2)
+        } ms`,
+      );
+    }
+  }
   s.step.run(); // the step's capture
   await engine().sync();
   setups.set(value, s);

@@ -529,6 +529,11 @@ export class Engine {
     return { step, result };
   }
 
+  /** Records of the capture being recorded (0 when none): the index the next record gets. */
+  get capturedRecords(): number {
+    return this.#capture?.records.length ?? 0;
+  }
+
   /** Whether a capture is being recorded. */
   get capturing(): boolean {
     return this.#capture !== null;

@@ -46,3 +46,16 @@ export * from "./autograd.ts";
 export * from "./rng.ts";
 export * from "./ops/mod.ts";
 export { ParamArena, type ParamSlot } from "./param_arena.ts";
+export type { GemmPlan } from "./kernels/tuning.ts";
+export type { GemmConfig, RegblockConfig, TiledConfig } from "./kernels/matmul_gemm.ts";
+export {
+  clearKeptPlans,
+  exportKeptPlans,
+  importKeptPlans,
+  keptPlanCount,
+  type KeptPlans,
+  type TunedGemm,
+  tuneGemms,
+  type TuneOptions,
+  type TuneReport,
+} from "./ops/gemm_tune.ts";

@@ -18,11 +18,17 @@ export type NamedField = [string, "u32" | "i32" | "f32", number];
  * tiny M x N with long K such as conv weight gradients; wgm = wgn = 1, splits a multiple of 8).
  */
 export interface RegblockConfig {
+  /** Marks the register-blocked variant. */
   variant: "regblock";
+  /** Threads along M. */
   wgm: number;
+  /** Threads along N. */
   wgn: number;
+  /** Output rows per thread. */
   tm: number;
+  /** Output columns per thread. */
   tn: number;
+  /** Lane split-K: 8 threads each take one k-split of the same tile. */
   ks?: number;
 }
 /**
@@ -31,11 +37,17 @@ export interface RegblockConfig {
  */
 // The tile fields are optional; tileOf reads them.
 export interface TiledConfig {
+  /** Marks the workgroup-memory tiled variant. */
   variant: "tiled";
+  /** Depth of a k slice staged in workgroup memory. */
   bk: number;
+  /** Threads along M. */
   wgm?: number;
+  /** Threads along N. */
   wgn?: number;
+  /** Output rows per thread. */
   tm?: number;
+  /** Output columns per thread. */
   tn?: number;
 }
 /** A kernel configuration. */

@@ -64,6 +64,14 @@ export function kernelMode(): KernelMode {
   return softwareAdapter() ? "cpu" : "gpu";
 }
 
+function envAutotune(): boolean {
+  try {
+    return Deno.env.get("COLLAPSE_AUTOTUNE") === "1";
+  } catch {
+    return false; // no env permission
+  }
+}
+
 function envHalfActivations(): boolean {
   try {
     return Deno.env.get("COLLAPSE_ACTIVATIONS") === "f16";
@@ -193,6 +201,16 @@ export const TUNING = {
    * the environment per process.
    */
   fastCompile: envFastCompile(),
+  /**
+   * Measure GEMM plans on this adapter (like cuDNN's benchmark mode): the second step of a
+   * training run (the first is eager and compiles) runs every GEMM's `autotune.candidates` best
+   * plans under the cost model `autotune.reps` times each into scratch outputs, timed by
+   * timestamp queries, and later steps use the fastest (see gpu/ops/gemm_tune.ts); a plan
+   * replaces the model's only when it is faster by more than `autotune.margin`. Off by default;
+   * `COLLAPSE_AUTOTUNE=1` turns it on.
+   */
+  autotune: envAutotune(),
+  autotuneOptions: { candidates: 6, reps: 3, margin: 0.03 },
   /** Benches: a plan for some GEMMs instead of the model's (null, or a null result: the model's). */
   planHook: null as
     | null
@@ -217,8 +235,16 @@ export function windowUsed(
 
 /** A GEMM plan: kernel configuration and split-K factor. */
 export interface GemmPlan {
+  /** The kernel configuration (variant and tile). */
   config: GemmConfig;
+  /** Split-K factor (1: none; partial sums reduced by a second pass). */
   splits: number;
+}
+
+/** A plan with its modelled cost (the planner's own units: CPU cycles, GPU seconds). */
+interface CostedPlan {
+  plan: GemmPlan;
+  cost: number;
 }
 
 /** Options that override the plan (tests force variants; benches try tiles). */
@@ -272,7 +298,14 @@ function cpuThreads(): number {
  * batches of 8 lanes; with split-K allowed, lane split-K (8 lanes = 8 k-splits of one tile) is a
  * candidate too.
  */
-function regblockPlan(M: number, N: number, K: number, batch: number, opts: PlanOptions): GemmPlan {
+function regblockPlan(
+  M: number,
+  N: number,
+  K: number,
+  batch: number,
+  opts: PlanOptions,
+  all?: CostedPlan[],
+): GemmPlan {
   const work = M * N * K * batch;
   const big = work >= TUNING.rbBigWork;
   const maxAcc = fastCompile()
@@ -321,6 +354,7 @@ function regblockPlan(M: number, N: number, K: number, batch: number, opts: Plan
     const gemm = gm * c.wgm * c.tm * gn * c.wgn * c.tn * ks * K * perOut / ks;
     const reduce = splits > 1 ? splits * M * N * TUNING.rbLoad : 0;
     const cost = (gemm * imbalance + reduce) * (1 + (c.tm * c.tn) / 1e4);
+    all?.push({ plan: { config: c, splits }, cost });
     if (cost < bestCost) {
       bestCost = cost;
       best = { config: c, splits };
@@ -389,7 +423,14 @@ const TILED_SHAPES: [number, number, number, number][] = [
  * block efficiency (1 + 4/tm + 4/tn: workgroup-memory reads per multiply-add); workgroups run in
  * waves of gpuSms * gpuThreadsPerSm / T; split-K adds partial writes and a reduction pass.
  */
-function tiledPlan(M: number, N: number, K: number, batch: number, opts: PlanOptions): GemmPlan {
+function tiledPlan(
+  M: number,
+  N: number,
+  K: number,
+  batch: number,
+  opts: PlanOptions,
+  all?: CostedPlan[],
+): GemmPlan {
   if (TUNING.gpuTiledForce) {
     const c = TUNING.gpuTiledForce;
     const groups = Math.ceil(M / (c.wgm! * c.tm!)) * Math.ceil(N / (c.wgn! * c.tn!)) * batch;
@@ -414,9 +455,11 @@ function tiledPlan(M: number, N: number, K: number, batch: number, opts: PlanOpt
       if (splits > 1) {
         cost += (2 * (splits + 1) * M * N * 4) / TUNING.gpuBytes + TUNING.gpuDispatch;
       }
+      const plan: GemmPlan = { config: { variant: "tiled", bk: 16, wgm, wgn, tm, tn }, splits };
+      all?.push({ plan, cost });
       if (cost < bestCost * 0.999) {
         bestCost = cost;
-        best = { config: { variant: "tiled", bk: 16, wgm, wgn, tm, tn }, splits };
+        best = plan;
       }
     }
   }
@@ -445,17 +488,73 @@ export function gemmPlan(
   batch: number,
   opts: PlanOptions = {},
 ): GemmPlan {
+  return modelPlan(M, N, K, batch, opts);
+}
+
+/**
+ * The plans worth measuring for a GEMM, at most `count`: {@link gemmPlan}'s first, then the
+ * next cheapest under the same cost model (same variant, same limits on tile size). One plan
+ * only where nothing is left to choose: a plan hook, a forced tile or variant plan, the GPU
+ * register-blocked plan.
+ */
+export function gemmCandidates(
+  M: number,
+  N: number,
+  K: number,
+  batch: number,
+  opts: PlanOptions,
+  count: number,
+): GemmPlan[] {
+  const all: CostedPlan[] = [];
+  const first = modelPlan(M, N, K, batch, opts, all);
+  const out = [first];
+  const seen = new Set([planLabel(first)]);
+  all.sort((a, b) => a.cost - b.cost);
+  for (const { plan } of all) {
+    if (out.length >= count) break;
+    const label = planLabel(plan);
+    if (!seen.has(label)) {
+      seen.add(label);
+      out.push(plan);
+    }
+  }
+  return out;
+}
+
+/** A plan in words: variant, threads, outputs per thread, split-K ("tiled 16x16 x 8x8, 2 splits"). */
+export function planLabel(p: GemmPlan): string {
+  const c = p.config;
+  const splits = p.splits > 1 ? `, ${p.splits} splits` : "";
+  if (c.variant === "tiled") {
+    return c.tm ? `tiled ${c.wgm}x${c.wgn} x ${c.tm}x${c.tn}${splits}` : `tiled 64x64${splits}`;
+  }
+  const ks = c.ks ? `, lane split ${c.ks}` : "";
+  return `regblock ${c.wgm}x${c.wgn} x ${c.tm}x${c.tn}${ks}${splits}`;
+}
+
+/** The cost model's plan; with `all`, every plan it weighed goes there (none when one is forced). */
+function modelPlan(
+  M: number,
+  N: number,
+  K: number,
+  batch: number,
+  opts: PlanOptions,
+  all?: CostedPlan[],
+): GemmPlan {
   const hooked = TUNING.planHook?.(M, N, K, batch, opts);
   if (hooked) return hooked;
+  const free = opts.tm === undefined && opts.tn === undefined ? all : undefined;
   const gpuMode = kernelMode() === "gpu";
   const variant = opts.variant ?? (gpuMode ? TUNING.gpuVariant : "regblock");
   if (variant === "regblock") {
-    return gpuMode ? gpuRegblockPlan(M, N, K, batch, opts) : regblockPlan(M, N, K, batch, opts);
+    return gpuMode
+      ? gpuRegblockPlan(M, N, K, batch, opts)
+      : regblockPlan(M, N, K, batch, opts, free);
   }
   if (TUNING.gpuTiledLegacy) {
     const config: GemmConfig = { variant: "tiled", bk: TUNING.tiledBk };
     const groups = Math.ceil(M / 64) * Math.ceil(N / 64) * batch;
     return { config, splits: splitsFor(groups, K, batch, 256, !!opts.allowSplit) };
   }
-  return tiledPlan(M, N, K, batch, opts);
+  return tiledPlan(M, N, K, batch, opts, free);
 }

@@ -11,6 +11,7 @@
  * @module
  */
 import { engine } from "../../gpu/engine.ts";
+import { TUNING } from "../../gpu/kernels/tuning.ts";
 import { Rng } from "../../gpu/rng.ts";
 import type { Batch } from "../../data/types.ts";
 import { saveCheckpoint } from "../checkpoint.ts";
@@ -26,6 +27,7 @@ import { prepareFit } from "./fit_inputs.ts";
 import { type DataSource, type TrainableModel, trainingState } from "./state.ts";
 import type { StepStats } from "./train_step.ts";
 import { TrainSteps } from "./train_steps.ts";
+import { tuneLine, type TuneSummary, tuneSummary } from "./tune_summary.ts";
 
 /** Options of {@link fit}. */
 export interface FitOptions {
@@ -51,6 +53,15 @@ export interface FitOptions {
   mixupAlpha?: number;
   /** Replay a captured step after the first (default true); false: eager every step (debugging). */
   capture?: boolean;
+  /**
+   * Measure the GEMMs' plans on this device before the step is recorded (like PyTorch's
+   * `torch.backends.cudnn.benchmark = true`): the second training step times each GEMM's best
+   * candidate plans and every later step uses the fastest (`tuneGemms`). Needs `capture` and the
+   * device feature `timestamp-query`. Default: `TUNING.autotune` (the environment variable
+   * `COLLAPSE_AUTOTUNE=1`). What was measured goes into `history.params.autotune`, and with
+   * `verbose: 1` onto stderr.
+   */
+  autotune?: boolean;
   /**
    * Steps between statistic readbacks (progress, NaN check), or "auto" (default): after the first
    * and second step of every epoch, then about one readback every 2 seconds. Each readback costs
@@ -93,6 +104,7 @@ const FIT_KEYS: OptionKeys = optionKeys<FitOptions>({
   seed: true,
   mixupAlpha: true,
   capture: true,
+  autotune: true,
   progressEvery: true,
   stepsPerEpoch: true,
   verbose: true,
@@ -240,6 +252,7 @@ async function fitLoop(
   const alpha = options.mixupAlpha ?? 0;
   if (!(alpha >= 0)) throw new Error(`collapse: fit: mixupAlpha must be >= 0, got ${alpha}`);
   const capture = options.capture ?? true;
+  const autotune = options.autotune ?? TUNING.autotune;
   const every = options.progressEvery ?? "auto";
   if (every !== "auto" && !(Number.isInteger(every) && every >= 1)) {
     throw new Error(`collapse: fit: progressEvery must be a positive integer or "auto"`);
@@ -329,7 +342,12 @@ async function fitLoop(
         lr = optimizer.applySchedule(epoch, known ? Math.min(n / known, 1 - 1e-9) : 0);
         step.mixup?.sample(step.batchSize, rng);
         step.write(batch);
-        step.run();
+        if (autotune && step.tunable) {
+          const r = await step.tune();
+          const tuned = (history.params.autotune ??= []) as TuneSummary[];
+          tuned.push(tuneSummary(r, step.batchSize));
+          if (verbose === 1) console.error(`autotune: ${tuneLine(r, step.batchSize)}`);
+        } else step.run();
         n++;
         if (failure) throw failure;
         if (n >= nextRead) {

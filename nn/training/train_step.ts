@@ -7,13 +7,15 @@
  * step monitor that remembers the first non-finite loss. No readback inside. The first run is eager
  * (it compiles pipelines and sizes buffers), the second is recorded with `engine().capture()` and
  * every later run replays it: the host only writes the batch, lr, lambda and permutation and
- * submits one command buffer.
+ * submits one command buffer. With GEMM autotuning, the second run measures the GEMMs' plans
+ * ({@link TrainStep.tune}) and the third is recorded.
  * @module
  */
 import "../../gpu/ops/mod.ts"; // plugs add/onesLike into autograd
 import { grad, noGrad } from "../../gpu/autograd.ts";
 import { type CapturedStep, engine } from "../../gpu/engine.ts";
 import { accumulate_, watchFinite_ } from "../../gpu/ops/accumulate.ts";
+import { tuneGemms, type TuneOptions, type TuneReport } from "../../gpu/ops/gemm_tune.ts";
 import { fill_ } from "../../gpu/ops/creation.ts";
 import { add, addScalar, equal, mul, mulScalar, neg } from "../../gpu/ops/elementwise.ts";
 import { argmax, gather } from "../../gpu/ops/indexing.ts";
@@ -227,6 +229,26 @@ export class TrainStep {
       e.flush();
     }
     this.#runs++;
+  }
+
+  /**
+   * Whether the next run can measure GEMM plans ({@link tune}): the step is replayed (capture on)
+   * and has run once, eagerly, so every kernel of the model's plans is compiled.
+   */
+  get tunable(): boolean {
+    return this.useCapture && !this.#captured && this.#runs === 1;
+  }
+
+  /**
+   * Runs one step as {@link run} does while measuring the candidate plans of each of its GEMMs
+   * (`tuneGemms`): the step's own work uses the model's plans; the capture of the next run, and
+   * every replay after it, use the fastest measured plans.
+   */
+  async tune(options?: TuneOptions): Promise<TuneReport> {
+    if (this.#disposed) throw new Error("collapse: TrainStep.tune after dispose");
+    const report = await tuneGemms(() => this.body(), options);
+    this.#runs++;
+    return report;
   }
 
   /**
