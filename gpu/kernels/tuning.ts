@@ -203,13 +203,14 @@ export const TUNING = {
   fastCompile: envFastCompile(),
   /**
    * Measure GEMM plans on this adapter (like cuDNN's benchmark mode): the second step of a
-   * training run (the first is eager and compiles) runs every GEMM's `autotune.candidates` best
-   * plans under the cost model `autotune.reps` times each into scratch outputs, timed by
-   * timestamp queries, and later steps use the fastest (see gpu/ops/gemm_tune.ts); a plan
-   * replaces the model's only when it is faster by more than `autotune.margin`. Off by default;
-   * `COLLAPSE_AUTOTUNE=1` turns it on.
+   * training run (the first is eager and compiles) runs every GEMM's `autotuneOptions.candidates`
+   * best plans under the cost model `autotuneOptions.reps` times each into scratch outputs, timed
+   * by timestamp queries, and later steps use the fastest (see gpu/ops/gemm_tune.ts); a plan
+   * replaces the model's only when it is faster by more than `autotuneOptions.margin`. Off by
+   * default; `COLLAPSE_AUTOTUNE=1` turns it on.
    */
   autotune: envAutotune(),
+  /** Defaults of `tuneGemms`: plans per GEMM, timed runs of each, the margin a plan must win by. */
   autotuneOptions: { candidates: 6, reps: 3, margin: 0.03 },
   /** Benches: a plan for some GEMMs instead of the model's (null, or a null result: the model's). */
   planHook: null as
